@@ -1,0 +1,222 @@
+extension Ledger {
+    /// Decides a command against a state at the instant `now` (epoch milliseconds, the writer's clock).
+    ///
+    /// Returns the events that record the outcome and the reply, or the refusal that the semantics
+    /// prescribe, with checks in their defined order. Never changes anything: the caller appends the events
+    /// and folds them in with `apply`. A refusal is never remembered (a retry is a fresh evaluation).
+    public static func decide(_ state: LedgerState, _ command: Command, now: Int64) -> Result<Decision, Refusal> {
+        do throws(Refusal) {
+            let decision = try decideThrowing(state, command, now: now)
+            return .success(decision)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func decideThrowing(_ state: LedgerState, _ command: Command, now: Int64) throws(Refusal) -> Decision {
+        let events: [EventBody]
+        switch command {
+        case .reserve(let reserve):
+            if let replay = try reserveReplay(reserve, state, now: now) { return replay }
+            events = reserve.dryRun ? [try evaluateDryRun(reserve, state, now: now)] : try decideReserve(reserve, state, now: now)
+        case .decide(let decide):
+            if let replay = try decideReplay(decide, state, now: now) { return replay }
+            events = [try evaluateDecide(decide, state, now: now)]
+        case .commit(let commit):
+            if let replay = try commitReplay(commit, state) { return replay }
+            events = try decideCommit(commit, state, now: now)
+        case .release(let release):
+            if let replay = try releaseReplay(release, state) { return replay }
+            events = try decideRelease(release, state, now: now)
+        case .extend(let extend):
+            if let replay = try extendReplay(extend, state, now: now) { return replay }
+            events = try decideExtend(extend, state, now: now)
+        case .recordDebit(let debit):
+            if let replay = try debitReplay(debit, state, now: now) { return replay }
+            events = try decideDebit(debit, state, now: now)
+        case .expireReservations(let expire):
+            events = decideExpiry(expire, state, now: now)
+        case .createTenant(let create):
+            if let existing = try existingTenant(create, state) { return existing }
+            events = try decideCreateTenant(create, state, now: now)
+        case .updateTenant(let update):
+            events = try decideUpdateTenant(update, state, now: now)
+        case .createApiKey(let create):
+            events = try decideCreateApiKey(create, state, now: now)
+        case .revokeApiKey(let revoke):
+            events = try decideRevokeApiKey(revoke, state, now: now)
+        case .createBudget(let create):
+            events = try decideCreateBudget(create, state, now: now)
+        case .fundBudget(let fund):
+            if let replay = try fundReplay(fund, state, now: now) { return replay }
+            events = try decideFundBudget(fund, state, now: now)
+        case .updateBudget(let update):
+            events = try decideUpdateBudget(update, state, now: now)
+        case .freezeBudget(let freeze):
+            events = try decideBudgetStatus(freeze, freeze: true, state, now: now)
+        case .unfreezeBudget(let unfreeze):
+            events = try decideBudgetStatus(unfreeze, freeze: false, state, now: now)
+        }
+        return Decision(events: events, reply: reply(to: command, events: events, base: state, now: now))
+    }
+
+    // MARK: Replies
+
+    /// The reply to a fresh command: its events applied to a small scratch copy of just the entries they
+    /// touch, then read back exactly as `apply` stores it. Using the same `apply` for the reply and for the
+    /// stored replay record means the two can never disagree.
+    private static func reply(to command: Command, events: [EventBody], base: LedgerState, now: Int64) -> Reply {
+        var scratch = scratchState(for: events, base: base)
+        for event in events {
+            do { try apply(event, to: &scratch) } catch { preconditionFailure("decide produced an inconsistent event: \(error)") }
+        }
+        switch command {
+        case .reserve(let reserve):
+            let key = IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key)
+            return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
+        case .decide(let decide):
+            let key = IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key)
+            return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
+        case .commit(let commit):
+            guard case .committed(let settlement)? = scratch.reservations[commit.reservationID]?.settlement else {
+                preconditionFailure("a fresh commit must settle its reservation")
+            }
+            return .committed(settlement.reply)
+        case .release(let release):
+            guard case .released(let settlement)? = scratch.reservations[release.reservationID]?.settlement else {
+                preconditionFailure("a fresh release must settle its reservation")
+            }
+            return .released(settlement.reply)
+        case .extend(let extend):
+            guard case .extended(let extended)? = events.first else { preconditionFailure("extend yields Extended") }
+            let key = IdempotencyKey(tenant: extended.tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key)
+            return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
+        case .recordDebit(let debit):
+            let key = IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key)
+            return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
+        case .expireReservations:
+            return .expired(events.compactMap { if case .expired(let expired) = $0 { expired.reservationID } else { nil } })
+        case .createTenant(let create):
+            return .tenant(scratch.tenants[create.tenantID]!, created: true)
+        case .updateTenant(let update):
+            return .tenant(scratch.tenants[update.tenantID] ?? base.tenants[update.tenantID]!, created: false)
+        case .createApiKey(let create):
+            return .apiKey(scratch.apiKeys[create.keyID]!)
+        case .revokeApiKey(let revoke):
+            return .apiKey(scratch.apiKeys[revoke.keyID]!)
+        case .createBudget, .updateBudget, .freezeBudget, .unfreezeBudget:
+            guard let key = events.compactMap(\.budgetKey).first else { preconditionFailure("budget commands yield a budget event") }
+            return .budget(scratch.budgets[key]!)
+        case .fundBudget:
+            guard case .budgetFunded(let funded)? = events.first else { preconditionFailure("fund yields BudgetFunded") }
+            return .funded(fundingReply(funded))
+        }
+    }
+
+    /// A stored reply as the caller sees it now: `remaining_ttl_ms` is recomputed as
+    /// `max(0, expires_at - now)`, and 0 once the reservation is no longer ACTIVE (semantics 4.1).
+    static func storedReply(_ stored: StoredReply, now: Int64, reservations state: LedgerState) -> Reply {
+        func remainingTTL(_ id: String, _ expiresAt: Int64) -> Int64 {
+            guard state.reservations[id]?.status == .active else { return 0 }
+            return max(0, expiresAt &- now)
+        }
+        switch stored {
+        case .reserve(let reply):
+            return .reserved(reply, remainingTTLMilliseconds: remainingTTL(reply.reservationID, reply.expiresAtMilliseconds))
+        case .evaluation(let reply):
+            return .evaluated(reply)
+        case .extend(let reply):
+            return .extended(reply, remainingTTLMilliseconds: remainingTTL(reply.reservationID, reply.expiresAtMilliseconds))
+        case .debit(let reply):
+            return .debitRecorded(reply)
+        case .funding(let reply):
+            return .funded(reply)
+        }
+    }
+
+    private static func scratchState(for events: [EventBody], base: LedgerState) -> LedgerState {
+        var scratch = LedgerState()
+        func copyBudgets(_ scopes: [ScopePath], _ unit: Unit) {
+            for scope in scopes { scratch.budgets[BudgetKey(scope, unit)] = base.budgets[BudgetKey(scope, unit)] }
+        }
+        func copyReservation(_ id: String) {
+            guard let reservation = base.reservations[id] else { return }
+            scratch.reservations[id] = reservation
+            copyBudgets(reservation.budgetedScopes, reservation.unit)
+        }
+        for event in events {
+            switch event {
+            case .tenantCreated, .apiKeyCreated, .budgetCreated, .evaluationRecorded: break
+            case .tenantUpdated(let tenant): scratch.tenants[tenant.id] = base.tenants[tenant.id]
+            case .apiKeyRevoked(let revoked): scratch.apiKeys[revoked.keyID] = base.apiKeys[revoked.keyID]
+            case .budgetFunded(let funded): scratch.budgets[funded.key] = base.budgets[funded.key]
+            case .budgetUpdated(let updated): scratch.budgets[updated.key] = base.budgets[updated.key]
+            case .reserved(let reserved): copyBudgets(reserved.budgetedScopes, reserved.unit)
+            case .committed(let committed): copyReservation(committed.reservationID)
+            case .released(let released): copyReservation(released.reservationID)
+            case .extended(let extended): copyReservation(extended.reservationID)
+            case .expired(let expired): copyReservation(expired.reservationID)
+            case .debitRecorded(let debit): copyBudgets(debit.deltas.map(\.scope), debit.unit)
+            }
+        }
+        return scratch
+    }
+
+    // MARK: Guards shared by several operations
+
+    /// Refuses a subject whose `tenant` names another tenant than the caller's (semantics 5.1: 403).
+    static func requireSubjectTenant(_ subject: Subject, effectiveTenant: String) throws(Refusal) {
+        if let named = subject.presentValue(at: .tenant), named.lowercased() != effectiveTenant {
+            throw Refusal(.forbidden, "subject.tenant '\(named)' is not the tenant of the API key (\(effectiveTenant))")
+        }
+    }
+
+    /// The closed-tenant guard (semantics 5.3): fresh persisting operations of a CLOSED tenant are refused.
+    /// An absent tenant record means no governance plane and no guard.
+    static func requireTenantNotClosed(_ tenantID: String, _ state: LedgerState) throws(Refusal) {
+        if state.tenants[tenantID]?.status == .closed {
+            throw Refusal(.tenantClosed, "tenant \(tenantID) is closed")
+        }
+    }
+
+    /// A tenant key may only touch its own tenant's objects; the admin key and the system may touch any.
+    static func requireOwner(_ caller: Caller, owns tenantID: String, what: String) throws(Refusal) {
+        if let callerTenant = caller.tenantID, callerTenant != tenantID {
+            throw Refusal(.forbidden, "\(what) belongs to another tenant")
+        }
+    }
+
+    static func validateReservationID(_ id: String) throws(Refusal) {
+        if id.isEmpty || id.unicodeScalars.count > Limits.reservationIDLengthMax {
+            throw Refusal(.invalidRequest, "reservation_id must be 1-\(Limits.reservationIDLengthMax) characters")
+        }
+    }
+
+    static func validateNonNegative(_ amount: Amount, field: String) throws(Refusal) {
+        if amount.isNegative { throw Refusal(.invalidRequest, "\(field) must be >= 0") }
+    }
+
+    static func validateText(_ text: String?, field: String, max: Int) throws(Refusal) {
+        if let text, text.unicodeScalars.count > max {
+            throw Refusal(.invalidRequest, "\(field) is longer than \(max) characters")
+        }
+    }
+
+    /// `now + duration`, saturating: retention and expiry instants never wrap.
+    static func instant(_ now: Int64, plus duration: Int64) -> Int64 {
+        let (sum, overflow) = now.addingReportingOverflow(duration)
+        return overflow ? Int64.max : sum
+    }
+}
+
+extension EventBody {
+    /// The budget an admin budget event is about.
+    var budgetKey: BudgetKey? {
+        switch self {
+        case .budgetCreated(let budget): budget.key
+        case .budgetUpdated(let updated): updated.key
+        case .budgetFunded(let funded): funded.key
+        default: nil
+        }
+    }
+}

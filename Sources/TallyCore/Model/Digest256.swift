@@ -1,0 +1,55 @@
+/// A 256-bit digest (SHA-256 of a payload or of an API key secret), computed by the caller.
+///
+/// TallyCore never hashes: the gateway fingerprints each request with swift-crypto and the ledger only
+/// compares fingerprints. Four words keep the value small, hashable and cheap to compare.
+public struct Digest256: Sendable, Hashable, CustomStringConvertible {
+    public var words: (UInt64, UInt64, UInt64, UInt64)
+
+    public static let zero = Digest256(words: (0, 0, 0, 0))
+
+    public init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
+
+    /// Builds a digest from exactly 32 big-endian bytes; any other length is a programming error upstream.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        var words: [UInt64] = [0, 0, 0, 0]
+        for (index, byte) in bytes.enumerated() {
+            words[index / 8] = words[index / 8] << 8 | UInt64(byte)
+        }
+        self.words = (words[0], words[1], words[2], words[3])
+    }
+
+    public var bytes: [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(32)
+        for word in [words.0, words.1, words.2, words.3] {
+            for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return result
+    }
+
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public var description: String { hex }
+
+    public static func == (lhs: Digest256, rhs: Digest256) -> Bool {
+        lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2
+            && lhs.words.3 == rhs.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
+}

@@ -1,0 +1,120 @@
+/// A canonical scope path such as `tenant:acme/workspace:prod/agent:planner`.
+///
+/// Invariants: at least one segment; the first segment is always `tenant:<id>` (decision 8: budgets can
+/// never be shared across tenants); levels strictly increase in canonical order; values are lower-cased
+/// (decision 9) and non-empty. The only ways to build one check all of this.
+public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+
+    private init(unchecked rawValue: String) { self.rawValue = rawValue }
+
+    public var description: String { rawValue }
+
+    /// The segments as (level, value) pairs, in canonical order.
+    public var segments: [(level: ScopeLevel, value: String)] {
+        rawValue.split(separator: "/").map { (segment: Substring) -> (level: ScopeLevel, value: String) in
+            let colon: Substring.Index = segment.firstIndex(of: ":")!
+            let value: Substring = segment[segment.index(after: colon)...]
+            return (ScopeLevel(name: String(segment[..<colon]))!, String(value))
+        }
+    }
+
+    /// The leaf segment, e.g. `agent:planner`; the Cycles `Balance.scope` field (decision 18).
+    public var leaf: String {
+        guard let slash = rawValue.lastIndex(of: "/") else { return rawValue }
+        return String(rawValue[rawValue.index(after: slash)...])
+    }
+
+    public var tenant: String { segments[0].value }
+
+    public var depth: Int { rawValue.utf8.reduce(1) { $1 == UInt8(ascii: "/") ? $0 + 1 : $0 } }
+
+    /// Whether the path has the exact `level:value` segment (value compared lower-cased), as the Cycles
+    /// subject filters of balance and reservation listings match.
+    public func contains(level: ScopeLevel, value: String) -> Bool {
+        let wanted = "\(level.name):\(value.lowercased())"
+        return rawValue.split(separator: "/").contains { $0 == wanted }
+    }
+
+    /// Whether `self` equals `prefix` or lies below it.
+    public func hasPrefix(_ prefix: ScopePath) -> Bool {
+        rawValue == prefix.rawValue || rawValue.hasPrefix(prefix.rawValue + "/")
+    }
+
+    public static func < (lhs: ScopePath, rhs: ScopePath) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// Every cumulative prefix of the subject's path, in canonical order, with the effective tenant first.
+    ///
+    /// Missing levels are skipped, never filled in; `subject.tenant` is not consulted (the caller has
+    /// already checked it against the effective tenant), so the first segment is always the key's tenant.
+    public static func derive(subject: Subject, tenant: String) -> [ScopePath] {
+        var path = "tenant:" + tenant.lowercased()
+        var result = [ScopePath(unchecked: path)]
+        for level in ScopeLevel.allCases.dropFirst() {
+            guard let value = subject.presentValue(at: level) else { continue }
+            path += "/\(level.name):\(value.lowercased())"
+            result.append(ScopePath(unchecked: path))
+        }
+        return result
+    }
+
+    /// Parses an operator-written budget scope (admin grammar): `tenant:<id>` first, then known levels in
+    /// canonical order, each id `[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?` of at most 128 characters.
+    /// The result is lower-cased so that it lines up with derived scopes.
+    public init(parsing text: String) throws(Refusal) {
+        if text.isEmpty || text.utf8.count > Limits.scopePathLengthMax {
+            throw Refusal(.invalidRequest, "scope must be 1-\(Limits.scopePathLengthMax) bytes")
+        }
+        var previous: ScopeLevel?
+        var parts: [String] = []
+        for segment in text.split(separator: "/", omittingEmptySubsequences: false) {
+            guard let colon = segment.firstIndex(of: ":"),
+                  let level = ScopeLevel(name: segment[..<colon].lowercased())
+            else {
+                throw Refusal(.invalidRequest, "scope segment '\(segment)' is not <level>:<id> with a known level")
+            }
+            let value = String(segment[segment.index(after: colon)...])
+            if previous == nil && level != .tenant {
+                throw Refusal(.invalidRequest, "scope must start with tenant:<id>")
+            }
+            if let previous, level <= previous {
+                throw Refusal(.invalidRequest, "scope levels must follow tenant/workspace/app/workflow/agent/toolset order")
+            }
+            if !ScopePath.isValidID(value) {
+                throw Refusal(.invalidRequest, "scope id '\(value)' must match [A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])? and be at most \(Limits.subjectValueLengthMax) characters")
+            }
+            previous = level
+            parts.append("\(level.name):\(value.lowercased())")
+        }
+        self.init(unchecked: parts.joined(separator: "/"))
+    }
+
+    static func isValidID(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard !bytes.isEmpty, bytes.count <= Limits.subjectValueLengthMax else { return false }
+        func alphanumeric(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+        }
+        guard alphanumeric(bytes.first!), alphanumeric(bytes.last!) else { return false }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == 0x2e || $0 == 0x5f || $0 == 0x2d }
+    }
+
+    /// Rebuilds a path read back from the log, checking the invariants again (hostile or damaged input).
+    public init(decoding text: String) throws(Refusal) {
+        if text.isEmpty || text.utf8.count > Limits.scopePathLengthMax {
+            throw Refusal(.invalidRequest, "stored scope has an invalid length")
+        }
+        var previous: ScopeLevel?
+        for segment in text.split(separator: "/", omittingEmptySubsequences: false) {
+            guard let colon = segment.firstIndex(of: ":"), let level = ScopeLevel(name: String(segment[..<colon])) else {
+                throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
+            }
+            let value = segment[segment.index(after: colon)...]
+            guard !value.isEmpty, value.lowercased() == value, previous.map({ level > $0 }) ?? (level == .tenant) else {
+                throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
+            }
+            previous = level
+        }
+        self.init(unchecked: text)
+    }
+}
