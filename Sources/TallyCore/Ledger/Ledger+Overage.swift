@@ -55,8 +55,9 @@ extension Ledger {
             }
             let funded = budget.remaining.flooredAtZero
             let deficit = try capped.subtracting(funded)
-            let debtAfter = try budget.debt.adding(deficit)
-            if debtAfter > budget.overdraftLimit {
+            // `limit - debt` cannot overflow (both are non-negative), so a deficit that would push debt past
+            // Int64.max is reported as the limit breach it is, not as an overflow.
+            if deficit.value > budget.overdraftLimit.value - budget.debt.value {
                 throw Refusal(.overdraftLimitExceeded, "the overage would take scope \(budget.scope) (\(budget.unit.cyclesName)) past its overdraft limit")
             }
             deltas.append(ScopeDelta(
