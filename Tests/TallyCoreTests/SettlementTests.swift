@@ -123,7 +123,19 @@ import Testing
         #expect(settlement.releasedBy == .admin && settlement.reason == "[INCIDENT_FORCE_RELEASE]")
     }
 
-    @Test func releaseAfterTheDeadlineIsExpiredAndOnAClosedTenantIsTenantClosed() {
+    @Test(arguments: [true, false])
+    func commitAndAdminForceReleaseRaceHasExactlyOneWinner(commitFirst: Bool) {
+        var ledger = Self.ledger()
+        let id = ledger.hold(Self.agent, 100)
+        let first = commitFirst ? ledger.commit(id, 100) : ledger.release(id, caller: .admin)
+        let second = commitFirst ? ledger.release(id, caller: .admin) : ledger.commit(id, 100)
+        #expect(first.errorCode == nil)
+        #expect(second.errorCode == .reservationFinalized)
+        #expect(ledger.balance("tenant:acme/workspace:w").reserved == 0)
+        #expect(ledger.balance("tenant:acme/workspace:w").spent.value == (commitFirst ? 100 : 0))
+    }
+
+    @Test func releaseAfterTheDeadlineIsExpiredAndOfAnUnknownIDIsNotFound() {
         var ledger = Self.ledger()
         let late = ledger.hold(Self.agent, 100, ttl: 1_000, grace: 0)
         ledger.advance(1_001)
