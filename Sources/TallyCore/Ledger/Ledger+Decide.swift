@@ -135,30 +135,13 @@ extension Ledger {
     }
 
     private static func scratchState(for events: [EventBody], base: LedgerState) -> LedgerState {
+        var touched = TouchedKeys()
+        for event in events { event.touch(&touched, in: base) }
         var scratch = LedgerState()
-        func copyBudgets(_ scopes: [ScopePath], _ unit: Unit) {
-            for scope in scopes { scratch.budgets[BudgetKey(scope, unit)] = base.budgets[BudgetKey(scope, unit)] }
-        }
-        func copyReservation(_ id: String) {
-            guard let reservation = base.reservations[id] else { return }
-            scratch.reservations[id] = reservation
-            copyBudgets(reservation.budgetedScopes, reservation.unit)
-        }
-        for event in events {
-            switch event {
-            case .tenantCreated, .apiKeyCreated, .budgetCreated, .evaluationRecorded: break
-            case .tenantUpdated(let tenant): scratch.tenants[tenant.id] = base.tenants[tenant.id]
-            case .apiKeyRevoked(let revoked): scratch.apiKeys[revoked.keyID] = base.apiKeys[revoked.keyID]
-            case .budgetFunded(let funded): scratch.budgets[funded.key] = base.budgets[funded.key]
-            case .budgetUpdated(let updated): scratch.budgets[updated.key] = base.budgets[updated.key]
-            case .reserved(let reserved): copyBudgets(reserved.budgetedScopes, reserved.unit)
-            case .committed(let committed): copyReservation(committed.reservationID)
-            case .released(let released): copyReservation(released.reservationID)
-            case .extended(let extended): copyReservation(extended.reservationID)
-            case .expired(let expired): copyReservation(expired.reservationID)
-            case .debitRecorded(let debit): copyBudgets(debit.deltas.map(\.scope), debit.unit)
-            }
-        }
+        for id in touched.tenants { scratch.tenants[id] = base.tenants[id] }
+        for id in touched.apiKeys { scratch.apiKeys[id] = base.apiKeys[id] }
+        for key in touched.budgets { scratch.budgets[key] = base.budgets[key] }
+        for id in touched.reservations { scratch.reservations[id] = base.reservations[id] }
         return scratch
     }
 

@@ -1,0 +1,97 @@
+/// The projection entries that a set of events changes, or that a command may read.
+///
+/// The store uses it twice: before deciding, to load what a command needs that is not kept in memory
+/// (terminal reservations, idempotency records); after applying a batch, to write each dirty entry once.
+public struct TouchedKeys: Sendable, Hashable {
+    public var tenants: Set<String> = []
+    public var apiKeys: Set<String> = []
+    public var budgets: Set<BudgetKey> = []
+    public var reservations: Set<String> = []
+    public var idempotency: Set<IdempotencyKey> = []
+
+    public init() {}
+
+    public mutating func formUnion(_ other: TouchedKeys) {
+        tenants.formUnion(other.tenants)
+        apiKeys.formUnion(other.apiKeys)
+        budgets.formUnion(other.budgets)
+        reservations.formUnion(other.reservations)
+        idempotency.formUnion(other.idempotency)
+    }
+}
+
+extension EventBody {
+    /// Adds the entries this event changes. `state` is the state the event is applied to (before or after
+    /// it: the facts used, such as a reservation's budgeted scopes, do not change).
+    public func touch(_ keys: inout TouchedKeys, in state: LedgerState) {
+        func reservation(_ id: String) {
+            keys.reservations.insert(id)
+            if let reservation = state.reservations[id] {
+                for scope in reservation.budgetedScopes { keys.budgets.insert(BudgetKey(scope, reservation.unit)) }
+            }
+        }
+        switch self {
+        case .tenantCreated(let tenant), .tenantUpdated(let tenant): keys.tenants.insert(tenant.id)
+        case .apiKeyCreated(let key): keys.apiKeys.insert(key.id)
+        case .apiKeyRevoked(let revoked): keys.apiKeys.insert(revoked.keyID)
+        case .budgetCreated(let budget): keys.budgets.insert(budget.key)
+        case .budgetUpdated(let updated): keys.budgets.insert(updated.key)
+        case .budgetFunded(let funded):
+            keys.budgets.insert(funded.key)
+            if let stamp = funded.idempotency, let tenant = state.budgets[funded.key]?.tenant {
+                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
+            }
+        case .reserved(let reserved):
+            keys.reservations.insert(reserved.reservationID)
+            for scope in reserved.budgetedScopes { keys.budgets.insert(BudgetKey(scope, reserved.unit)) }
+            keys.idempotency.insert(IdempotencyKey(tenant: reserved.tenant, endpoint: .reserve, key: reserved.idempotency.key))
+        case .committed(let committed): reservation(committed.reservationID)
+        case .released(let released): reservation(released.reservationID)
+        case .expired(let expired): reservation(expired.reservationID)
+        case .extended(let extended):
+            reservation(extended.reservationID)
+            keys.idempotency.insert(IdempotencyKey(
+                tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, key: extended.idempotency.key))
+        case .debitRecorded(let debit):
+            for delta in debit.deltas { keys.budgets.insert(BudgetKey(delta.scope, debit.unit)) }
+            keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
+        case .evaluationRecorded(let evaluation):
+            let endpoint: IdempotencyEndpoint = evaluation.reply.kind == .decide ? .decide : .reserve
+            keys.idempotency.insert(IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, key: evaluation.idempotency.key))
+        }
+    }
+}
+
+extension Command {
+    /// The reservations and idempotency records `decide` may consult for this command, beyond what a
+    /// store keeps in memory (tenants, keys, budgets and ACTIVE reservations).
+    public func lookups(in state: LedgerState) -> TouchedKeys {
+        var keys = TouchedKeys()
+        switch self {
+        case .reserve(let reserve):
+            keys.reservations.insert(reserve.reservationID)
+            keys.idempotency.insert(IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key))
+        case .decide(let decide):
+            keys.idempotency.insert(IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key))
+        case .commit(let commit): keys.reservations.insert(commit.reservationID)
+        case .release(let release): keys.reservations.insert(release.reservationID)
+        case .extend(let extend):
+            keys.reservations.insert(extend.reservationID)
+            if let tenant = extend.caller.tenantID {
+                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key))
+            }
+        case .recordDebit(let debit):
+            keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
+        case .fundBudget(let fund):
+            if let stamp = fund.idempotency, let scope = try? ScopePath(parsing: fund.scope),
+               let tenant = state.budgets[BudgetKey(scope, fund.unit)]?.tenant {
+                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
+            }
+        case .expireReservations(let expire): keys.reservations.formUnion(expire.candidates)
+        case .createTenant, .updateTenant, .createApiKey, .revokeApiKey, .createBudget, .updateBudget,
+             .freezeBudget, .unfreezeBudget:
+            break
+        }
+        return keys
+    }
+}

@@ -1,0 +1,124 @@
+import CLMDB
+import Glibc
+
+/// A named LMDB database (table) inside the environment.
+public struct LMDBDatabase: Sendable, Hashable {
+    let handle: MDB_dbi
+    public let name: String
+}
+
+/// One LMDB environment (one data directory), opened with `MDB_NOTLS` so read transactions can run on
+/// any thread. Only the store's writer thread starts write transactions.
+public final class LMDBEnvironment: @unchecked Sendable {
+    // Safe: MDB_env is thread-safe for concurrent read transactions under MDB_NOTLS; write transactions are
+    // serialized by LMDB's own writer mutex and, in Tally, only ever started by the writer thread; map
+    // resizing is excluded against every transaction by `mapLock`.
+    let env: OpaquePointer
+    let mapLock = ReadWriteLock()
+    public private(set) var mapSizeBytes: Int
+    public let isReadOnly: Bool
+    private var databases: [String: LMDBDatabase] = [:]
+
+    /// Opens (creating when allowed) the environment in `directory` and its named databases, and clears
+    /// reader slots left behind by dead processes.
+    public init(directory: String, mapSizeBytes: Int, databaseNames: [String], readOnly: Bool = false) throws(LMDBError) {
+        var pointer: OpaquePointer?
+        try check(mdb_env_create(&pointer), "creating an LMDB environment")
+        guard let pointer else { throw LMDBError(code: ENOMEM, context: "creating an LMDB environment") }
+        env = pointer
+        isReadOnly = readOnly
+        self.mapSizeBytes = mapSizeBytes
+        do throws(LMDBError) {
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(databaseNames.count + 1)), "setting the number of databases")
+            try check(mdb_env_set_mapsize(env, mapSizeBytes), "setting the map size to \(mapSizeBytes) bytes")
+            try check(mdb_env_set_maxreaders(env, 512), "setting the reader table size")
+            let flags = UInt32(MDB_NOTLS) | (readOnly ? UInt32(MDB_RDONLY) : 0)
+            try check(mdb_env_open(env, directory, flags, 0o640), "opening the LMDB environment in \(directory)")
+            var dead: Int32 = 0
+            try check(mdb_reader_check(env, &dead), "clearing stale LMDB readers")
+            var info = MDB_envinfo()
+            try check(mdb_env_info(env, &info), "reading the environment info")
+            self.mapSizeBytes = info.me_mapsize
+            try openDatabases(databaseNames)
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+    }
+
+    deinit { mdb_env_close(env) }
+
+    private func openDatabases(_ names: [String]) throws(LMDBError) {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, isReadOnly ? UInt32(MDB_RDONLY) : 0, &txn), "starting the transaction that opens tables")
+        for name in names {
+            var dbi: MDB_dbi = 0
+            let code = mdb_dbi_open(txn, name, isReadOnly ? 0 : UInt32(MDB_CREATE), &dbi)
+            if code != MDB_SUCCESS {
+                mdb_txn_abort(txn)
+                throw LMDBError(code: code, context: "opening table \(name)")
+            }
+            databases[name] = LMDBDatabase(handle: dbi, name: name)
+        }
+        try check(mdb_txn_commit(txn), "committing the table definitions")
+    }
+
+    public func database(_ name: String) -> LMDBDatabase {
+        guard let database = databases[name] else { preconditionFailure("table \(name) was not opened") }
+        return database
+    }
+
+    /// Runs `body` in a read transaction. Nothing read may escape except copies, which is all the
+    /// transaction hands out. Never waits for the writer (LMDB readers are lock-free), only for a resize.
+    public func read<T, E: Error>(_ body: (borrowing LMDBReadTransaction) throws(E) -> T) throws -> T {
+        try mapLock.withShared { () throws -> T in
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "starting a read transaction")
+            let transaction = LMDBReadTransaction(txn: txn!)
+            defer { mdb_txn_abort(txn) }
+            return try body(transaction)
+        }
+    }
+
+    /// Runs `body` in a write transaction and flushes it durably (fsync) when the body returns normally;
+    /// any thrown error aborts it and leaves the file untouched. Only the writer thread calls this.
+    @available(*, noasync, message: "write transactions run on the writer thread, never in async code")
+    public func write<T>(_ body: (borrowing LMDBWriteTransaction) throws -> T) throws -> T {
+        try mapLock.withShared { () throws -> T in
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(env, nil, 0, &txn), "starting a write transaction")
+            let transaction = LMDBWriteTransaction(txn: txn!)
+            let result: T
+            do {
+                result = try body(transaction)
+            } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            try check(mdb_txn_commit(txn), "flushing a write transaction")
+            return result
+        }
+    }
+
+    /// Doubles the map (up to `limitBytes`) after `MDB_MAP_FULL`; waits until no transaction is active.
+    /// Returns false when the map is already at the limit.
+    @available(*, noasync)
+    public func growMap(limitBytes: Int) throws(LMDBError) -> Bool {
+        guard mapSizeBytes < limitBytes else { return false }
+        let target = min(limitBytes, mapSizeBytes * 2)
+        try mapLock.withExclusive { () throws(LMDBError) in
+            try check(mdb_env_set_mapsize(env, target), "growing the map to \(target) bytes")
+        }
+        mapSizeBytes = target
+        return true
+    }
+
+    /// Bytes used by the environment's pages (for operators and tests).
+    public func usedBytes() throws(LMDBError) -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        try check(mdb_env_info(env, &info), "reading the environment info")
+        try check(mdb_env_stat(env, &stat), "reading the environment stats")
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}
