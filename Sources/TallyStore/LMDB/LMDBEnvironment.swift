@@ -18,6 +18,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     public private(set) var mapSizeBytes: Int
     public let isReadOnly: Bool
     private var databases: [String: LMDBDatabase] = [:]
+    /// Set once by `close()`, under the exclusive map lock; every transaction checks it under the shared lock.
+    private var isClosed = false
 
     /// Opens (creating when allowed) the environment in `directory` and its named databases, and clears
     /// reader slots left behind by dead processes.
@@ -46,7 +48,22 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
-    deinit { mdb_env_close(env) }
+    deinit {
+        if !isClosed { mdb_env_close(env) }
+    }
+
+    /// Closes the environment once every running transaction has ended; later transactions throw.
+    /// LMDB must not have one environment open twice in a process, so a store closes it before reopening.
+    public func close() {
+        mapLock.withExclusive {
+            if !isClosed { mdb_env_close(env) }
+            isClosed = true
+        }
+    }
+
+    private func requireOpen() throws(LMDBError) {
+        if isClosed { throw LMDBError(code: EBADF, context: "the store is closed") }
+    }
 
     private func openDatabases(_ names: [String]) throws(LMDBError) {
         var txn: OpaquePointer?
@@ -72,6 +89,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// transaction hands out. Never waits for the writer (LMDB readers are lock-free), only for a resize.
     public func read<T, E: Error>(_ body: (borrowing LMDBReadTransaction) throws(E) -> T) throws -> T {
         try mapLock.withShared { () throws -> T in
+            try requireOpen()
             var txn: OpaquePointer?
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "starting a read transaction")
             let transaction = LMDBReadTransaction(txn: txn!)
@@ -85,6 +103,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     @available(*, noasync, message: "write transactions run on the writer thread, never in async code")
     public func write<T>(_ body: (borrowing LMDBWriteTransaction) throws -> T) throws -> T {
         try mapLock.withShared { () throws -> T in
+            try requireOpen()
             var txn: OpaquePointer?
             try check(mdb_txn_begin(env, nil, 0, &txn), "starting a write transaction")
             let transaction = LMDBWriteTransaction(txn: txn!)
@@ -107,6 +126,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard mapSizeBytes < limitBytes else { return false }
         let target = min(limitBytes, mapSizeBytes * 2)
         try mapLock.withExclusive { () throws(LMDBError) in
+            try requireOpen()
             try check(mdb_env_set_mapsize(env, target), "growing the map to \(target) bytes")
         }
         mapSizeBytes = target

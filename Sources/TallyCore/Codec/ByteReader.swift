@@ -1,0 +1,192 @@
+/// Reads big-endian primitives from a byte array, checking every bound before touching a byte.
+///
+/// The input is treated as hostile (a damaged disk, a tampered archive): every read throws
+/// `EventCodecError` instead of trapping, no integer conversion can overflow, and no length or count
+/// read from the input can make the reader allocate more than the field's limit allows. Field names are
+/// autoclosures so that the text of an error is only built when there is an error: a record has dozens of
+/// fields, and decoding one must not allocate a string per field.
+public struct ByteReader: Sendable {
+    private let bytes: [UInt8]
+    /// Where the next read starts, counted from the first byte of the input.
+    public private(set) var offset: Int
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        offset = 0
+    }
+
+    public var remainingCount: Int { bytes.count - offset }
+
+    /// Throws `truncated` unless `count` more bytes are available; `count` is never negative here.
+    private func require(_ count: Int, _ field: @autoclosure () -> String) throws(EventCodecError) {
+        guard remainingCount >= count else {
+            throw EventCodecError(
+                .truncated, offset: offset,
+                reason: "truncated at offset \(offset) reading \(field()) "
+                    + "(needs \(count) bytes, \(remainingCount) left)")
+        }
+    }
+
+    /// Reads `width` bytes as one big-endian unsigned integer (width at most 8).
+    private mutating func readBigEndian(
+        _ width: Int, _ field: @autoclosure () -> String
+    ) throws(EventCodecError) -> UInt64 {
+        try require(width, field())
+        var value: UInt64 = 0
+        for index in offset..<(offset + width) { value = value << 8 | UInt64(bytes[index]) }
+        offset += width
+        return value
+    }
+
+    public mutating func readU8(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt8 {
+        UInt8(truncatingIfNeeded: try readBigEndian(1, field()))
+    }
+
+    public mutating func readU16(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt16 {
+        UInt16(truncatingIfNeeded: try readBigEndian(2, field()))
+    }
+
+    public mutating func readU32(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt32 {
+        UInt32(truncatingIfNeeded: try readBigEndian(4, field()))
+    }
+
+    public mutating func readU64(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt64 {
+        try readBigEndian(8, field())
+    }
+
+    public mutating func readI64(_ field: @autoclosure () -> String) throws(EventCodecError) -> Int64 {
+        Int64(bitPattern: try readBigEndian(8, field()))
+    }
+
+    /// An `Int` stored as i64; only a 32-bit platform could see a value that does not fit.
+    public mutating func readInt(_ field: @autoclosure () -> String) throws(EventCodecError) -> Int {
+        let start = offset
+        let value = try readI64(field())
+        guard let result = Int(exactly: value) else {
+            throw EventCodecError(.valueOutOfRange, offset: start, reason: "\(field()) \(value) does not fit in Int")
+        }
+        return result
+    }
+
+    /// Exactly 0 or 1: any other byte would give a second encoding of the same value.
+    public mutating func readBool(_ field: @autoclosure () -> String) throws(EventCodecError) -> Bool {
+        let start = offset
+        switch try readU8(field()) {
+        case 0: return false
+        case 1: return true
+        case let other:
+            throw EventCodecError(
+                .invalidFlag, offset: start, reason: "\(field()) at offset \(start) is \(other), not 0 or 1")
+        }
+    }
+
+    public mutating func readRawBytes(
+        _ count: Int, _ field: @autoclosure () -> String
+    ) throws(EventCodecError) -> ArraySlice<UInt8> {
+        try require(count, field())
+        defer { offset += count }
+        return bytes[offset..<(offset + count)]
+    }
+
+    /// A u32 byte length, then that many bytes of well-formed UTF-8, kept byte for byte.
+    ///
+    /// The length is compared with the field's limit before anything is allocated. Validation rejects
+    /// overlong forms, surrogates and values above U+10FFFF, exactly as Swift's own decoder does, so the
+    /// resulting `String` holds the same bytes and re-encodes to them.
+    public mutating func readString(
+        _ field: @autoclosure () -> String, bytesMax: Int
+    ) throws(EventCodecError) -> String {
+        let start = offset
+        let length = try readU32("\(field()) length")
+        guard UInt64(length) <= UInt64(bytesMax) else {
+            throw EventCodecError(
+                .stringTooLong, offset: start,
+                reason: "\(field()) at offset \(start) declares \(length) bytes, over its limit of \(bytesMax)")
+        }
+        let utf8 = try readRawBytes(Int(length), field())
+        if let bad = ByteReader.firstInvalidUTF8Index(utf8) {
+            throw EventCodecError(
+                .invalidUTF8, offset: bad, reason: "\(field()) has invalid UTF-8 at offset \(bad)")
+        }
+        return String(decoding: utf8, as: UTF8.self)
+    }
+
+    /// The index of the first byte that does not start a well-formed scalar, or nil if all are well formed.
+    private static func firstInvalidUTF8Index(_ utf8: ArraySlice<UInt8>) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = utf8.makeIterator()
+        var index = utf8.startIndex
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): index += scalar.count
+            case .emptyInput: return nil
+            case .error: return index
+            }
+        }
+    }
+
+    /// A u16 element count, checked against the field's limit before the caller reserves anything.
+    public mutating func readCount(_ field: @autoclosure () -> String, countMax: Int) throws(EventCodecError) -> Int {
+        let start = offset
+        let count = Int(try readU16("\(field()) count"))
+        guard count <= countMax else {
+            throw EventCodecError(
+                .countTooLarge, offset: start,
+                reason: "\(field()) at offset \(start) has \(count) elements, over its limit of \(countMax)")
+        }
+        return count
+    }
+
+    /// A presence byte (exactly 0 or 1), then the value when present.
+    public mutating func readOptional<Value>(
+        _ field: @autoclosure () -> String, _ readValue: (inout ByteReader) throws(EventCodecError) -> Value
+    ) throws(EventCodecError) -> Value? {
+        guard try readBool("\(field()) presence") else { return nil }
+        return try readValue(&self)
+    }
+
+    public mutating func readArray<Element>(
+        _ field: @autoclosure () -> String, countMax: Int,
+        _ readElement: (inout ByteReader) throws(EventCodecError) -> Element
+    ) throws(EventCodecError) -> [Element] {
+        let count = try readCount(field(), countMax: countMax)
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        for _ in 0..<count { elements.append(try readElement(&self)) }
+        return elements
+    }
+
+    /// A one-byte raw value of a closed enumeration; an unknown value is an error, never a default.
+    public mutating func readEnum<Value: RawRepresentable>(
+        _ type: Value.Type, _ field: @autoclosure () -> String
+    ) throws(EventCodecError) -> Value where Value.RawValue == UInt8 {
+        let start = offset
+        let raw = try readU8(field())
+        guard let value = Value(rawValue: raw) else {
+            throw EventCodecError(
+                .unknownEnumValue, offset: start, reason: "\(field()) at offset \(start) has unknown value \(raw)")
+        }
+        return value
+    }
+
+    public mutating func readOptionalI64(_ field: @autoclosure () -> String) throws(EventCodecError) -> Int64? {
+        try readOptional(field()) { (reader: inout ByteReader) throws(EventCodecError) in try reader.readI64(field()) }
+    }
+
+    public mutating func readOptionalString(
+        _ field: @autoclosure () -> String, bytesMax: Int
+    ) throws(EventCodecError) -> String? {
+        try readOptional(field()) { (reader: inout ByteReader) throws(EventCodecError) in
+            try reader.readString(field(), bytesMax: bytesMax)
+        }
+    }
+
+    /// Throws `trailingBytes` unless every byte has been consumed.
+    public func expectEnd(_ context: @autoclosure () -> String) throws(EventCodecError) {
+        guard remainingCount == 0 else {
+            throw EventCodecError(
+                .trailingBytes, offset: offset,
+                reason: "\(remainingCount) trailing bytes at offset \(offset) after \(context())")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// Appends big-endian primitives to a growing byte array.
+///
+/// Writing never fails: the values come from `decide`, which has already refused anything out of bounds.
+/// A value that is still over a limit here is a broken invariant, and crashing before it reaches the log
+/// is better than writing a record that no reader will accept (STYLE principle 5). Field names are
+/// autoclosures because they are only needed in that crash message.
+public struct ByteWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public var count: Int { bytes.count }
+
+    public mutating func writeU8(_ value: UInt8) { bytes.append(value) }
+
+    public mutating func writeU16(_ value: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: value))
+    }
+
+    public mutating func writeU32(_ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
+        }
+    }
+
+    public mutating func writeU64(_ value: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+        }
+    }
+
+    /// Two's complement, so `Int64.min` and `Int64.max` need no special case.
+    public mutating func writeI64(_ value: Int64) { writeU64(UInt64(bitPattern: value)) }
+
+    public mutating func writeBool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+
+    public mutating func writeBytes(_ raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
+
+    /// Overwrites four bytes written earlier; used to fill in a length once the body is known.
+    public mutating func overwriteU32(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= bytes.count, "overwriteU32 outside the written bytes")
+        for index in 0..<4 {
+            bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index))
+        }
+    }
+
+    /// A u32 byte length, then the UTF-8 bytes.
+    public mutating func writeString(_ value: String, bytesMax: Int, field: @autoclosure () -> String) {
+        let length = value.utf8.count
+        precondition(length <= bytesMax, "\(field()) is \(length) bytes, over the codec limit of \(bytesMax)")
+        writeU32(UInt32(truncatingIfNeeded: length))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// A u16 element count; every caller then writes that many elements.
+    public mutating func writeCount(_ count: Int, countMax: Int, field: @autoclosure () -> String) {
+        precondition(countMax <= Int(UInt16.max), "\(field()): a count limit must fit in u16")
+        precondition(count <= countMax, "\(field()) has \(count) elements, over the codec limit of \(countMax)")
+        writeU16(UInt16(truncatingIfNeeded: count))
+    }
+
+    /// A presence byte (0 absent, 1 present), then the value when present.
+    public mutating func writeOptional<Value>(_ value: Value?, _ writeValue: (inout ByteWriter, Value) -> Void) {
+        guard let value else { return writeU8(0) }
+        writeU8(1)
+        writeValue(&self, value)
+    }
+
+    /// A u16 count, then each element.
+    public mutating func writeArray<Element>(
+        _ elements: [Element], countMax: Int, field: @autoclosure () -> String,
+        _ writeElement: (inout ByteWriter, Element) -> Void
+    ) {
+        writeCount(elements.count, countMax: countMax, field: field())
+        for element in elements { writeElement(&self, element) }
+    }
+
+    public mutating func writeOptionalI64(_ value: Int64?) { writeOptional(value) { $0.writeI64($1) } }
+
+    public mutating func writeOptionalString(_ value: String?, bytesMax: Int, field: @autoclosure () -> String) {
+        writeOptional(value) { $0.writeString($1, bytesMax: bytesMax, field: field()) }
+    }
+}

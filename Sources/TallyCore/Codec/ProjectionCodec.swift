@@ -1,0 +1,260 @@
+// The encoding of projection values as the store keeps them in its tables: tenants, keys, budgets,
+// reservations and idempotency records. It reuses the event encoding's primitives and composites, so a
+// field is encoded the same way in the log and in a projection. Each value starts with a one-byte
+// projection format version; `protocol/events.md` describes the shared primitives.
+
+private typealias Limit = EventCodec.FieldLimit
+
+public enum ProjectionCodec {
+    /// Bumped whenever any projection layout changes; stores refuse other versions and ask for a rebuild.
+    public static let formatVersion: UInt8 = 1
+
+    public static func encode(_ tenant: Tenant) -> [UInt8] { encode { $0.write(tenant) } }
+    public static func encode(_ key: ApiKey) -> [UInt8] { encode { $0.write(key) } }
+    public static func encode(_ budget: Budget) -> [UInt8] { encode { $0.write(budget) } }
+    public static func encode(_ reservation: Reservation) -> [UInt8] { encode { $0.write(reservation) } }
+    public static func encode(_ record: IdempotencyRecord) -> [UInt8] { encode { $0.write(record) } }
+
+    public static func decodeTenant(_ bytes: [UInt8]) throws(EventCodecError) -> Tenant {
+        try decode(bytes, "tenant") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readTenant() }
+    }
+
+    public static func decodeApiKey(_ bytes: [UInt8]) throws(EventCodecError) -> ApiKey {
+        try decode(bytes, "API key") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readApiKey() }
+    }
+
+    public static func decodeBudget(_ bytes: [UInt8]) throws(EventCodecError) -> Budget {
+        try decode(bytes, "budget") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readBudget() }
+    }
+
+    public static func decodeReservation(_ bytes: [UInt8]) throws(EventCodecError) -> Reservation {
+        try decode(bytes, "reservation") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readReservation() }
+    }
+
+    public static func decodeIdempotencyRecord(_ bytes: [UInt8]) throws(EventCodecError) -> IdempotencyRecord {
+        try decode(bytes, "idempotency record") { (reader: inout ByteReader) throws(EventCodecError) in
+            try reader.readIdempotencyRecord()
+        }
+    }
+
+    private static func encode(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.writeU8(formatVersion)
+        body(&writer)
+        return writer.bytes
+    }
+
+    private static func decode<Value>(
+        _ bytes: [UInt8], _ what: String, _ body: (inout ByteReader) throws(EventCodecError) -> Value
+    ) throws(EventCodecError) -> Value {
+        var reader = ByteReader(bytes)
+        let version = try reader.readU8("\(what) format version")
+        guard version == formatVersion else {
+            throw EventCodecError(.unsupportedVersion, offset: 0, reason: "\(what) has projection format \(version), expected \(formatVersion)")
+        }
+        let value = try body(&reader)
+        try reader.expectEnd(what)
+        return value
+    }
+}
+
+extension ByteWriter {
+    mutating func write(_ reservation: Reservation) {
+        writeString(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
+        writeString(reservation.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reservation.tenant")
+        write(reservation.subject)
+        write(reservation.action)
+        writeU8(reservation.unit.rawValue)
+        write(reservation.estimate)
+        write(reservation.scopePath)
+        write(scopes: reservation.affectedScopes, field: "reservation.affected_scopes")
+        write(scopes: reservation.budgetedScopes, field: "reservation.budgeted_scopes")
+        writeI64(reservation.createdAtMilliseconds)
+        writeI64(reservation.expiresAtMilliseconds)
+        writeI64(reservation.graceMilliseconds)
+        writeU8(reservation.overagePolicy.rawValue)
+        writeI64(Int64(reservation.maxExtensions))
+        writeI64(Int64(reservation.extensionCount))
+        writeU8(reservation.status.rawValue)
+        writeString(reservation.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "reservation.idempotency_key")
+        writeOptional(reservation.caps)
+        writeOptional(reservation.metadata, field: "reservation.metadata")
+        write(reservation.createdBy)
+        writeOptional(reservation.settlement) { writer, settlement in
+            switch settlement {
+            case .committed(let commit):
+                writer.writeU8(1)
+                writer.writeI64(commit.atMilliseconds)
+                writer.write(commit.actual)
+                writer.writeString(commit.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "commit.idempotency_key")
+                writer.write(commit.payloadHash)
+                writer.writeOptional(commit.metrics) { $0.write($1) }
+                writer.writeOptional(commit.metadata, field: "commit.metadata")
+                writer.write(commit.reply.charged)
+                writer.writeOptional(commit.reply.released) { $0.write($1) }
+                writer.writeBalances(commit.reply.balances)
+            case .released(let release):
+                writer.writeU8(2)
+                writer.writeI64(release.atMilliseconds)
+                writer.writeOptionalString(release.reason, bytesMax: Limit.releaseReasonBytesMax, field: "release.reason")
+                writer.write(release.releasedBy)
+                writer.writeU8(release.cause.rawValue)
+                writer.writeOptionalString(release.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "release.idempotency_key")
+                writer.writeOptional(release.payloadHash) { $0.write($1) }
+                writer.write(release.reply.released)
+                writer.writeBalances(release.reply.balances)
+            case .expired(let at):
+                writer.writeU8(3)
+                writer.writeI64(at)
+            }
+        }
+    }
+
+    mutating func writeBalances(_ balances: [Balance]) {
+        writeArray(balances, countMax: Limit.scopesCountMax, field: "balances") { $0.write($1) }
+    }
+
+    mutating func write(_ record: IdempotencyRecord) {
+        write(record.payloadHash)
+        writeI64(record.retainUntilMilliseconds)
+        switch record.reply {
+        case .reserve(let reply):
+            writeU8(1)
+            writeU8(reply.decision.rawValue)
+            writeString(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
+            write(reply.reserved)
+            writeI64(reply.expiresAtMilliseconds)
+            write(reply.scopePath)
+            write(scopes: reply.affectedScopes, field: "reply.affected_scopes")
+            writeOptional(reply.caps)
+            writeBalances(reply.balances)
+        case .evaluation(let reply):
+            writeU8(2)
+            write(reply)
+        case .extend(let reply):
+            writeU8(3)
+            writeString(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
+            writeI64(reply.expiresAtMilliseconds)
+            writeBalances(reply.balances)
+        case .debit(let reply):
+            writeU8(4)
+            writeString(reply.eventID, bytesMax: Limit.eventIDBytesMax, field: "reply.event_id")
+            writeOptional(reply.charged) { $0.write($1) }
+            writeBalances(reply.balances)
+        case .funding(let reply):
+            writeU8(5)
+            write(reply.key)
+            writeU8(reply.operation.rawValue)
+            write(reply.previous)
+            write(reply.new)
+            writeI64(reply.atMilliseconds)
+        }
+    }
+}
+
+extension ByteReader {
+    mutating func readBalances() throws(EventCodecError) -> [Balance] {
+        try readArray("balances", countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
+            try reader.readBalance()
+        }
+    }
+
+    mutating func readReservation() throws(EventCodecError) -> Reservation {
+        var reservation = Reservation(
+            id: try readString("reservation.id", bytesMax: Limit.reservationIDBytesMax),
+            tenant: try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax),
+            subject: try readSubject(), action: try readAction(), unit: try readEnum(Unit.self, "reservation.unit"),
+            estimate: try readAmount("reservation.estimate"), scopePath: try readScopePath("reservation.scope_path"),
+            affectedScopes: try readScopePaths("reservation.affected_scopes"),
+            budgetedScopes: try readScopePaths("reservation.budgeted_scopes"),
+            createdAtMilliseconds: try readI64("reservation.created_at_ms"),
+            expiresAtMilliseconds: try readI64("reservation.expires_at_ms"),
+            graceMilliseconds: try readI64("reservation.grace_ms"),
+            overagePolicy: try readEnum(OveragePolicy.self, "reservation.overage_policy"),
+            maxExtensions: try readInt("reservation.max_extensions"),
+            extensionCount: try readInt("reservation.extension_count"),
+            status: try readEnum(ReservationStatus.self, "reservation.status"),
+            idempotencyKey: try readString("reservation.idempotency_key", bytesMax: Limit.idempotencyKeyBytesMax),
+            caps: try readOptionalCaps(), metadata: try readOptionalJSON("reservation.metadata"), createdBy: try readCaller())
+        reservation.settlement = try readOptional("reservation.settlement") { (reader: inout ByteReader) throws(EventCodecError) in
+            try reader.readSettlement(unit: reservation.unit)
+        }
+        return reservation
+    }
+
+    private mutating func readSettlement(unit: Unit) throws(EventCodecError) -> Reservation.Settlement {
+        let start = offset
+        switch try readU8("settlement kind") {
+        case 1:
+            let at = try readI64("commit.at_ms")
+            let actual = try readAmount("commit.actual")
+            let key = try readString("commit.idempotency_key", bytesMax: Limit.idempotencyKeyBytesMax)
+            let hash = try readDigest("commit.payload_hash")
+            let metrics = try readOptionalMetrics()
+            let metadata = try readOptionalJSON("commit.metadata")
+            let reply = CommitReply(
+                charged: try readQuantity("commit.charged"),
+                released: try readOptional("commit.released") { (reader: inout ByteReader) throws(EventCodecError) in
+                    try reader.readQuantity("commit.released")
+                },
+                balances: try readBalances())
+            return .committed(Reservation.CommitSettlement(
+                atMilliseconds: at, actual: actual, idempotencyKey: key, payloadHash: hash, metrics: metrics,
+                metadata: metadata, reply: reply))
+        case 2:
+            let at = try readI64("release.at_ms")
+            let reason = try readOptionalString("release.reason", bytesMax: Limit.releaseReasonBytesMax)
+            let caller = try readCaller()
+            let cause = try readEnum(ReleaseCause.self, "release.cause")
+            let key = try readOptionalString("release.idempotency_key", bytesMax: Limit.idempotencyKeyBytesMax)
+            let hash = try readOptional("release.payload_hash") { (reader: inout ByteReader) throws(EventCodecError) in
+                try reader.readDigest("release.payload_hash")
+            }
+            let reply = ReleaseReply(released: try readQuantity("release.released"), balances: try readBalances())
+            return .released(Reservation.ReleaseSettlement(
+                atMilliseconds: at, reason: reason, releasedBy: caller, cause: cause, idempotencyKey: key,
+                payloadHash: hash, reply: reply))
+        case 3:
+            return .expired(atMilliseconds: try readI64("expired.at_ms"))
+        case let kind:
+            throw EventCodecError(.unknownEnumValue, offset: start, reason: "settlement kind \(kind) at offset \(start) is unknown")
+        }
+    }
+
+    mutating func readIdempotencyRecord() throws(EventCodecError) -> IdempotencyRecord {
+        let hash = try readDigest("record.payload_hash")
+        let retain = try readI64("record.retain_until_ms")
+        let start = offset
+        let reply: StoredReply
+        switch try readU8("record.reply kind") {
+        case 1:
+            reply = .reserve(ReserveReply(
+                decision: try readEnum(DecisionKind.self, "reply.decision"),
+                reservationID: try readString("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+                reserved: try readQuantity("reply.reserved"), expiresAtMilliseconds: try readI64("reply.expires_at_ms"),
+                scopePath: try readScopePath("reply.scope_path"), affectedScopes: try readScopePaths("reply.affected_scopes"),
+                caps: try readOptionalCaps(), balances: try readBalances()))
+        case 2:
+            reply = .evaluation(try readEvaluationReply())
+        case 3:
+            reply = .extend(ExtendReply(
+                reservationID: try readString("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+                expiresAtMilliseconds: try readI64("reply.expires_at_ms"), balances: try readBalances()))
+        case 4:
+            reply = .debit(DebitReply(
+                eventID: try readString("reply.event_id", bytesMax: Limit.eventIDBytesMax),
+                charged: try readOptional("reply.charged") { (reader: inout ByteReader) throws(EventCodecError) in
+                    try reader.readQuantity("reply.charged")
+                },
+                balances: try readBalances()))
+        case 5:
+            reply = .funding(FundingReply(
+                key: try readBudgetKey(), operation: try readEnum(FundingOperation.self, "reply.operation"),
+                previous: try readFigures("reply.previous"), new: try readFigures("reply.new"),
+                atMilliseconds: try readI64("reply.at_ms")))
+        case let kind:
+            throw EventCodecError(.unknownEnumValue, offset: start, reason: "reply kind \(kind) at offset \(start) is unknown")
+        }
+        return IdempotencyRecord(payloadHash: hash, retainUntilMilliseconds: retain, reply: reply)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import TallyCore
+
+/// A durable Tally ledger in one data directory: the event log and its projections in LMDB, one writer
+/// thread with group commit, and reads from any thread that never wait for the writer.
+public final class LedgerStore: Sendable {
+    public let directory: String
+    let environment: LMDBEnvironment
+    let projections: Projections
+    private let writer: Writer
+    private let lock: DirectoryLock
+
+    /// Opens (creating when missing) a data directory for writing, checks it (format version, projections
+    /// at the log's end, chain head) and loads the working set without replaying the log.
+    public init(directory: String, options: StoreOptions = StoreOptions()) throws(StoreError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.io, "cannot create the data directory \(directory): \(error)")
+        }
+        self.directory = directory
+        lock = try DirectoryLock(directory: directory)
+        do {
+            environment = try LMDBEnvironment(
+                directory: directory, mapSizeBytes: options.mapSizeBytes, databaseNames: StoreLayout.all)
+        } catch {
+            throw StoreError(error, doing: "opening \(directory)")
+        }
+        projections = Projections(environment)
+        let (state, position) = try Recovery.open(environment, projections)
+        writer = Writer(environment: environment, state: state, position: position, options: options)
+        writer.start()
+    }
+
+    /// Counters of the writer since open (how well group commit is batching).
+    public var statistics: StoreStatistics { writer.statistics }
+
+    /// Answers what is queued, flushes, stops the writer, closes the environment and releases the
+    /// directory. The store refuses commands and reads afterwards. Safe to call more than once.
+    public func close() {
+        writer.stop()
+        environment.close()
+        lock.release()
+    }
+
+    /// Holds the writer between batches while `body` runs, so that everything submitted meanwhile is
+    /// decided and flushed together (tests use it to observe group commit).
+    func withWriterHeld(_ body: () throws -> Void) rethrows {
+        writer.hold(true)
+        defer { writer.hold(false) }
+        try body()
+    }
+
+    /// Hands a command to the writer. The completion runs on the writer thread once the command's events
+    /// are durable (or it was refused, or the batch failed); keep it short.
+    public func submit(_ command: Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
+        writer.submit(command, completion: completion)
+    }
+
+    /// Submits and waits: the ledger's answer, or a thrown `StoreError` if nothing could be made durable.
+    public func execute(_ command: Command) async throws(StoreError) -> Result<Decision, Refusal> {
+        let outcome = await withCheckedContinuation { continuation in
+            submit(command) { continuation.resume(returning: $0) }
+        }
+        return try outcome.get()
+    }
+
+    /// The same, blocking the calling thread (tools and tests outside async code).
+    @available(*, noasync, message: "use execute(_:) from async code")
+    public func executeBlocking(_ command: Command) throws(StoreError) -> Result<Decision, Refusal> {
+        let box = OutcomeBox()
+        submit(command) { box.set($0) }
+        return try box.wait().get()
+    }
+}
+
+/// One outcome handed from the writer thread to a blocked caller.
+private final class OutcomeBox: @unchecked Sendable {
+    // Safe: `outcome` is written once before `semaphore.signal()` and read only after `semaphore.wait()`.
+    private var outcome: Result<Result<Decision, Refusal>, StoreError>?
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func set(_ value: Result<Result<Decision, Refusal>, StoreError>) {
+        outcome = value
+        semaphore.signal()
+    }
+
+    func wait() -> Result<Result<Decision, Refusal>, StoreError> {
+        semaphore.wait()
+        return outcome!
+    }
+}
+
+/// What the writer has done since the store was opened.
+public struct StoreStatistics: Sendable, Hashable {
+    /// Durable write transactions (one fsync each).
+    public var flushes: UInt64 = 0
+    /// Commands decided in those transactions (including refusals, which write nothing of their own).
+    public var commands: UInt64 = 0
+    public var largestBatch = 0
+    public var lastSequence: UInt64 = 0
+}

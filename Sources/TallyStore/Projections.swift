@@ -1,0 +1,148 @@
+import TallyCore
+
+/// Reading and writing the projection tables from and into a `LedgerState`.
+struct Projections {
+    let environment: LMDBEnvironment
+    let budgets, reservations, expiry, idempotency, tenants, apiKeys: LMDBDatabase
+
+    init(_ environment: LMDBEnvironment) {
+        self.environment = environment
+        budgets = environment.database(StoreLayout.budgets)
+        reservations = environment.database(StoreLayout.reservations)
+        expiry = environment.database(StoreLayout.expiry)
+        idempotency = environment.database(StoreLayout.idempotency)
+        tenants = environment.database(StoreLayout.tenants)
+        apiKeys = environment.database(StoreLayout.apiKeys)
+    }
+
+    /// Writes every touched entry once, as it is in `state` (deleting entries that no longer exist), and
+    /// keeps the expiry index in step: the old deadline of each touched reservation is removed and the new
+    /// one added while it is ACTIVE.
+    func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], in txn: borrowing LMDBWriteTransaction) throws {
+        for id in touched.tenants {
+            if let tenant = state.tenants[id] { try txn.put(tenants, StoreLayout.tenantKey(id), ProjectionCodec.encode(tenant)) }
+        }
+        for id in touched.apiKeys {
+            if let key = state.apiKeys[id] { try txn.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash), ProjectionCodec.encode(key)) }
+        }
+        for key in touched.budgets {
+            if let budget = state.budgets[key] { try txn.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
+        }
+        for id in touched.reservations {
+            guard let reservation = state.reservations[id] else { continue }
+            try txn.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(reservation))
+            if let old = oldDeadlines[id] { try txn.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
+            if reservation.status == .active {
+                try txn.put(expiry, StoreLayout.expiryKey(deadline: reservation.settleDeadlineMilliseconds, id: id), Array(id.utf8))
+            }
+        }
+        for key in touched.idempotency {
+            if let record = state.idempotency[key] {
+                try txn.put(idempotency, StoreLayout.idempotencyKey(key), Projections.idempotencyValue(key, record))
+            }
+        }
+    }
+
+    /// Loads into `state` the reservations and idempotency records a command may consult that are not
+    /// already there. Returns what it added, so the writer can drop it again after the batch.
+    func hydrate(_ lookups: TouchedKeys, into state: inout LedgerState, from txn: borrowing LMDBWriteTransaction) throws -> TouchedKeys {
+        var added = TouchedKeys()
+        for id in lookups.reservations where state.reservations[id] == nil {
+            if let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) {
+                let reservation = try ProjectionCodec.decodeReservation(bytes)
+                guard reservation.id == id else { continue }  // a hashed long key that collided
+                state.reservations[id] = reservation
+                added.reservations.insert(id)
+            }
+        }
+        for key in lookups.idempotency where state.idempotency[key] == nil {
+            if let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) {
+                let (storedKey, record) = try Projections.idempotencyEntry(bytes)
+                guard storedKey == key else { continue }  // a hashed long key that collided
+                state.idempotency[key] = record
+                added.idempotency.insert(key)
+            }
+        }
+        return added
+    }
+
+    /// The writer's working set: every tenant, key and budget, and the ACTIVE reservations (found through
+    /// the expiry index, so terminal history is never read at start-up).
+    func loadWorkingSet(_ txn: borrowing LMDBReadTransaction) throws -> LedgerState {
+        var state = LedgerState()
+        try txn.scan(tenants) { _, value in
+            let tenant = try ProjectionCodec.decodeTenant(value)
+            state.tenants[tenant.id] = tenant
+            return true
+        }
+        try txn.scan(apiKeys) { _, value in
+            let key = try ProjectionCodec.decodeApiKey(value)
+            state.apiKeys[key.id] = key
+            state.apiKeyIDsByHash[key.secretHash] = key.id
+            return true
+        }
+        try txn.scan(budgets) { _, value in
+            let budget = try ProjectionCodec.decodeBudget(value)
+            state.budgets[budget.key] = budget
+            return true
+        }
+        var activeIDs: [String] = []
+        try txn.scan(expiry) { _, value in
+            activeIDs.append(String(decoding: value, as: UTF8.self))
+            return true
+        }
+        for id in activeIDs {
+            guard let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) else {
+                throw StoreError(.corrupt, "the expiry index names reservation \(id), which is not stored")
+            }
+            let reservation = try ProjectionCodec.decodeReservation(bytes)
+            guard reservation.status == .active else {
+                throw StoreError(.corrupt, "the expiry index names reservation \(id), which is \(reservation.status.cyclesName)")
+            }
+            state.reservations[id] = reservation
+        }
+        return state
+    }
+
+    /// Everything stored, including terminal reservations and idempotency records (for `verify`).
+    func loadEverything(_ txn: borrowing LMDBReadTransaction) throws -> LedgerState {
+        var state = try loadWorkingSet(txn)
+        try txn.scan(reservations) { _, value in
+            let reservation = try ProjectionCodec.decodeReservation(value)
+            state.reservations[reservation.id] = reservation
+            return true
+        }
+        try txn.scan(idempotency) { _, value in
+            let (key, record) = try Projections.idempotencyEntry(value)
+            state.idempotency[key] = record
+            return true
+        }
+        return state
+    }
+
+    /// An idempotency entry stores its full key before the record, because the table key may be shortened.
+    static func idempotencyValue(_ key: IdempotencyKey, _ record: IdempotencyRecord) -> [UInt8] {
+        let full = Array(key.tenant.utf8) + [0, key.endpoint.rawValue] + Array(key.qualifier.utf8) + [0] + Array(key.key.utf8)
+        return StoreLayout.bigEndian(UInt64(full.count)) + full + ProjectionCodec.encode(record)
+    }
+
+    static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {
+        guard value.count >= 8, let length = StoreLayout.uint64(Array(value.prefix(8))), length <= UInt64(value.count - 8) else {
+            throw StoreError(.corrupt, "an idempotency entry is truncated")
+        }
+        let keyBytes = Array(value[8..<(8 + Int(length))])
+        guard let key = parseIdempotencyKey(keyBytes) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }
+        return (key, try ProjectionCodec.decodeIdempotencyRecord(Array(value[(8 + Int(length))...])))
+    }
+
+    static func parseIdempotencyKey(_ bytes: [UInt8]) -> IdempotencyKey? {
+        guard let first = bytes.firstIndex(of: 0), first + 1 < bytes.count,
+              let endpoint = IdempotencyEndpoint(rawValue: bytes[first + 1]) else { return nil }
+        let rest = bytes[(first + 2)...]
+        guard let second = rest.firstIndex(of: 0) else { return nil }
+        return IdempotencyKey(
+            tenant: String(decoding: bytes[..<first], as: UTF8.self), endpoint: endpoint,
+            qualifier: String(decoding: rest[..<second], as: UTF8.self),
+            key: String(decoding: rest[(second + 1)...], as: UTF8.self))
+    }
+}

@@ -1,0 +1,69 @@
+import TallyCore
+
+/// What opening a data directory checks before the writer starts.
+enum Recovery {
+    static func open(_ environment: LMDBEnvironment, _ projections: Projections) throws(StoreError) -> (LedgerState, LogPosition) {
+        let meta = environment.database(StoreLayout.meta)
+        let events = environment.database(StoreLayout.events)
+        do {
+            let hasFormat = try environment.read { txn in try txn.get(meta, StoreLayout.metaFormat) }
+            if hasFormat == nil {
+                let empty = try environment.read { txn in try txn.count(events) == 0 }
+                guard empty else { throw StoreError(.corrupt, "the log has events but no format version; the directory is damaged") }
+                try environment.write { txn in
+                    try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+                    try LogPosition().write(to: meta, txn)
+                }
+            }
+            return try environment.read { txn throws -> (LedgerState, LogPosition) in
+                try checkFormat(txn, meta)
+                let position = try LogPosition.read(from: meta, txn)
+                try checkLogEnd(txn, events, position)
+                return (try projections.loadWorkingSet(txn), position)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError(error, doing: "opening the store")
+        } catch {
+            throw StoreError(.corrupt, "opening the store: \(error)")
+        }
+    }
+
+    static func checkFormat(_ txn: borrowing LMDBReadTransaction, _ meta: LMDBDatabase) throws {
+        guard let bytes = try txn.get(meta, StoreLayout.metaFormat), let version = StoreLayout.uint64(bytes) else {
+            throw StoreError(.corrupt, "meta.format_version is missing")
+        }
+        guard version == UInt64(StoreLayout.formatVersion) else {
+            throw StoreError(.formatMismatch, "the data directory has format \(version); this Tally reads format \(StoreLayout.formatVersion)")
+        }
+    }
+
+    /// The projections must be exactly at the log's last event, and the stored chain head must be that
+    /// event's chain value, linked from its predecessor.
+    static func checkLogEnd(_ txn: borrowing LMDBReadTransaction, _ events: LMDBDatabase, _ position: LogPosition) throws {
+        guard let last = try txn.last(events) else {
+            guard position.lastSequence == 0 else {
+                throw StoreError(.corrupt, "meta says the log ends at \(position.lastSequence) but the log is empty")
+            }
+            return
+        }
+        guard let sequence = StoreLayout.sequence(fromKey: last.key), let (chain, record) = EventChain.split(last.value) else {
+            throw StoreError(.corrupt, "the last log entry is malformed")
+        }
+        guard sequence == position.lastSequence else {
+            throw StoreError(.corrupt, "the projections are at sequence \(position.lastSequence) but the log ends at \(sequence); run `tally rebuild`")
+        }
+        guard chain == position.chainHead else { throw StoreError(.corrupt, "meta.chain_head does not match the last event \(sequence)") }
+        var previous = EventChain.genesis
+        if sequence > 1 {
+            guard let stored = try txn.get(events, StoreLayout.sequenceKey(sequence - 1)), let (chain, _) = EventChain.split(stored) else {
+                throw StoreError(.corrupt, "event \(sequence - 1) is missing")
+            }
+            previous = chain
+        }
+        guard EventChain.link(previous, record) == chain else {
+            throw StoreError(.corrupt, "event \(sequence) does not link to event \(sequence - 1): the chain is broken")
+        }
+    }
+}

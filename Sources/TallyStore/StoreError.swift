@@ -1,0 +1,32 @@
+/// An operating failure of the store (STYLE principle 5: thrown, with context), as opposed to a ledger
+/// refusal. A command that fails this way was not applied and nothing of it is durable.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The map is full and cannot grow further: no write can be made durable.
+        case storageFull
+        /// LMDB or the file system failed.
+        case io
+        /// The data directory does not hold what a Tally store must (broken chain, undecodable record).
+        case corrupt
+        /// The data directory was written by another format version.
+        case formatMismatch
+        /// Another process holds the data directory for writing.
+        case locked
+        /// The store was closed before the command could be handled.
+        case closed
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    init(_ error: LMDBError, doing context: String) {
+        self.init(error.isMapFull ? .storageFull : .io, "\(context): \(error)")
+    }
+}

@@ -1,0 +1,93 @@
+import Crypto
+import TallyCore
+
+/// The tables of a data directory and how their keys are built.
+///
+/// Keys are plain bytes that sort usefully (sequences big-endian, expiry deadlines biased so that signed
+/// order is byte order). LMDB keys are at most 511 bytes, so a key that could be longer keeps its first
+/// 478 bytes (for ordering and prefix scans), a 0xff byte, followed by the SHA-256 of the whole key.
+enum StoreLayout {
+    static let formatVersion: UInt32 = 1
+    static let keyBytesMax = 511
+
+    static let events = "events"
+    static let budgets = "budgets"
+    static let reservations = "reservations"
+    static let expiry = "expiry"
+    static let idempotency = "idempotency"
+    static let tenants = "tenants"
+    static let apiKeys = "api_keys"
+    static let meta = "meta"
+    static let all = [events, budgets, reservations, expiry, idempotency, tenants, apiKeys, meta]
+    static let projections = [budgets, reservations, expiry, idempotency, tenants, apiKeys]
+
+    static let metaFormat: [UInt8] = Array("format_version".utf8)
+    static let metaLastSequence: [UInt8] = Array("last_sequence".utf8)
+    static let metaChainHead: [UInt8] = Array("chain_head".utf8)
+    static let metaLastTimestamp: [UInt8] = Array("last_timestamp".utf8)
+
+    static func bounded(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count > keyBytesMax else { return bytes }
+        return Array(bytes.prefix(keyBytesMax - 33)) + [0xff] + Array(SHA256.hash(data: bytes))
+    }
+
+    static func sequenceKey(_ sequence: UInt64) -> [UInt8] { bigEndian(sequence) }
+
+    static func sequence(fromKey key: [UInt8]) -> UInt64? {
+        guard key.count == 8 else { return nil }
+        return key.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    static func budgetKey(_ key: BudgetKey) -> [UInt8] {
+        bounded(Array(key.scope.rawValue.utf8) + [0, key.unit.rawValue])
+    }
+
+    static func reservationKey(_ id: String) -> [UInt8] { bounded(Array(id.utf8)) }
+
+    static func tenantKey(_ id: String) -> [UInt8] { Array(id.utf8) }
+
+    static func apiKeyKey(_ hash: Digest256) -> [UInt8] { hash.bytes }
+
+    static func idempotencyKey(_ key: IdempotencyKey) -> [UInt8] {
+        bounded(Array(key.tenant.utf8) + [0, key.endpoint.rawValue] + Array(key.qualifier.utf8) + [0] + Array(key.key.utf8))
+    }
+
+    /// Deadline first (biased so negative instants sort first), then the reservation id.
+    static func expiryKey(deadline: Int64, id: String) -> [UInt8] {
+        bounded(bigEndian(UInt64(bitPattern: deadline) ^ (1 << 63)) + Array(id.utf8))
+    }
+
+    static func deadline(fromExpiryKey key: [UInt8]) -> Int64 {
+        let biased = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Int64(bitPattern: biased ^ (1 << 63))
+    }
+
+    static func bigEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * $0)) }
+    }
+
+    static func bigEndian(_ value: Int64) -> [UInt8] { bigEndian(UInt64(bitPattern: value)) }
+
+    static func uint64(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// The hash chain over the log: `chain(n) = SHA-256(chain(n-1) || record(n))`, with 32 zero bytes before
+/// the first event. A stored event is its chain value followed by its encoded record.
+enum EventChain {
+    static let genesis = [UInt8](repeating: 0, count: 32)
+
+    static func link(_ previous: [UInt8], _ record: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        hasher.update(data: record)
+        return Array(hasher.finalize())
+    }
+
+    static func split(_ stored: [UInt8]) -> (chain: [UInt8], record: [UInt8])? {
+        guard stored.count > 32 else { return nil }
+        return (Array(stored.prefix(32)), Array(stored.dropFirst(32)))
+    }
+}

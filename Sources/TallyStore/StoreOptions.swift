@@ -1,0 +1,24 @@
+import Glibc
+
+/// How a store is opened. Defaults suit a server; tests shrink the map and the sweep interval.
+public struct StoreOptions: Sendable {
+    /// The map size at open. LMDB reserves address space, not disk: the file grows only as data does.
+    public var mapSizeBytes: Int = 1 << 30
+    /// How far the writer may grow the map after `MDB_MAP_FULL` before it refuses writes.
+    public var mapSizeBytesMax: Int = 1 << 40
+    /// At most this many commands are decided and made durable by one write transaction: large enough that
+    /// one fsync serves many callers, small enough that one batch never holds callers for long.
+    public var batchCommandsMax: Int = 512
+    /// How often the writer looks for reservations past `expires_at + grace`.
+    public var expirySweepIntervalMilliseconds: Int64 = 1_000
+    /// The writer's clock in epoch milliseconds (injected by tests).
+    public var clock: @Sendable () -> Int64 = StoreOptions.wallClockMilliseconds
+
+    public init() {}
+
+    public static func wallClockMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

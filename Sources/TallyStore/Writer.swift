@@ -1,0 +1,217 @@
+import Foundation
+import Synchronization
+import TallyCore
+
+/// The single writer: the only thread that decides commands, applies events, starts write transactions
+/// and flushes. Commands arrive from any thread; the writer drains them in batches and answers each caller
+/// only after the write transaction holding its events is durable (group commit: one fsync per batch).
+final class Writer: @unchecked Sendable {
+    // Safe: `queue` and `stopping` are only touched with `condition` locked. Everything else (`state`, the
+    // log position, the LMDB write path) is touched only by the writer thread, or before it starts.
+    typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
+
+    private struct Pending {
+        var command: Command
+        var completion: Completion?
+    }
+
+    private let environment: LMDBEnvironment
+    private let projections: Projections
+    private let events: LMDBDatabase
+    private let meta: LMDBDatabase
+    private let options: StoreOptions
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var stopping = false
+    /// Tests hold the writer to observe group commit deterministically.
+    private var held = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    private var state: LedgerState
+    private var position: LogPosition
+    private let counters = Mutex(StoreStatistics())
+    private var nextSweep: Int64 = 0
+
+    init(environment: LMDBEnvironment, state: LedgerState, position: LogPosition, options: StoreOptions) {
+        self.environment = environment
+        projections = Projections(environment)
+        events = environment.database(StoreLayout.events)
+        meta = environment.database(StoreLayout.meta)
+        self.options = options
+        self.state = state
+        self.position = position
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "tally-writer"
+        thread.start()
+    }
+
+    func submit(_ command: Command, completion: @escaping Completion) {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            return completion(.failure(StoreError(.closed, "the store is closed")))
+        }
+        queue.append(Pending(command: command, completion: completion))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Holds or releases the writer between batches (tests only: queued commands wait while held).
+    func hold(_ value: Bool) {
+        condition.lock()
+        held = value
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops taking commands, answers everything already queued, and waits for the thread to end.
+    func stop() {
+        condition.lock()
+        let wasStopping = stopping
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if !wasStopping { finished.wait() }
+    }
+
+    var statistics: StoreStatistics { counters.withLock { $0 } }
+
+    private func run() {
+        var done = false
+        while !done {
+            condition.lock()
+            while (queue.isEmpty || held) && !stopping && options.clock() < nextSweep {
+                let wait = Double(max(1, nextSweep - options.clock())) / 1_000
+                _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
+            }
+            let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
+            let batch = Array(queue.prefix(take))
+            queue.removeFirst(take)
+            done = stopping && queue.isEmpty
+            condition.unlock()
+            if !batch.isEmpty { process(batch) }
+            if options.clock() >= nextSweep {
+                sweep()
+                nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
+            }
+        }
+    }
+
+    /// Expires what the expiry index says is past its deadline, as an ordinary command of the writer.
+    private func sweep() {
+        let now = options.clock()
+        var candidates: [String] = []
+        do {
+            try environment.read { txn in
+                try txn.scan(projections.expiry) { key, value in
+                    guard StoreLayout.deadline(fromExpiryKey: key) < now, candidates.count < Limits.expirySweepCountMax else { return false }
+                    candidates.append(String(decoding: value, as: UTF8.self))
+                    return true
+                }
+            }
+        } catch {
+            return  // reads failing means writes will fail too; the next batch reports it to its callers
+        }
+        if !candidates.isEmpty {
+            process([Pending(command: .expireReservations(ExpireCommand(candidates: candidates)), completion: nil)])
+        }
+    }
+
+    private func process(_ batch: [Pending]) {
+        var outcome = flush(batch)
+        if case .failure(let error) = outcome, error.kind == .storageFull,
+           (try? environment.growMap(limitBytes: options.mapSizeBytesMax)) == true {
+            outcome = flush(batch)
+        }
+        switch outcome {
+        case .success(let results):
+            for (pending, result) in zip(batch, results) { pending.completion?(.success(result)) }
+        case .failure(let error):
+            for pending in batch { pending.completion?(.failure(error)) }
+        }
+    }
+
+    /// Decides, applies and makes durable one batch. On any failure the write transaction is aborted,
+    /// the in-memory state is reloaded from the (untouched) store, and every caller gets the error.
+    private func flush(_ batch: [Pending]) -> Result<[Result<Decision, Refusal>], StoreError> {
+        let now = max(options.clock(), position.lastTimestamp)
+        var results: [Result<Decision, Refusal>] = []
+        var touched = TouchedKeys()
+        var hydrated = TouchedKeys()
+        var oldDeadlines: [String: Int64] = [:]
+        var seen = Set<String>()
+        var next = position
+        do {
+            try environment.write { txn in
+                for pending in batch {
+                    hydrated.formUnion(try projections.hydrate(pending.command.lookups(in: state), into: &state, from: txn))
+                    let result = Ledger.decide(state, pending.command, now: now)
+                    if case .success(let decision) = result {
+                        for body in decision.events {
+                            var eventTouched = TouchedKeys()
+                            body.touch(&eventTouched, in: state)
+                            for id in eventTouched.reservations where seen.insert(id).inserted {
+                                if let reservation = state.reservations[id], reservation.status == .active {
+                                    oldDeadlines[id] = reservation.settleDeadlineMilliseconds
+                                }
+                            }
+                            do { try Ledger.apply(body, to: &state) } catch {
+                                preconditionFailure("decide produced an event apply refuses: \(error)")
+                            }
+                            touched.formUnion(eventTouched)
+                            try append(body, at: now, to: &next, txn)
+                        }
+                    }
+                    results.append(result)
+                }
+                try projections.write(touched, from: state, oldDeadlines: oldDeadlines, in: txn)
+                try next.write(to: meta, txn)
+            }
+        } catch {
+            reload()
+            if let error = error as? LMDBError { return .failure(StoreError(error, doing: "writing a batch")) }
+            if let error = error as? StoreError { return .failure(error) }
+            return .failure(StoreError(.io, "writing a batch: \(error)"))
+        }
+        position = next
+        evict(touched, hydrated)
+        counters.withLock {
+            $0.flushes += 1
+            $0.commands += UInt64(batch.count)
+            $0.lastSequence = next.lastSequence
+            $0.largestBatch = max($0.largestBatch, batch.count)
+        }
+        return .success(results)
+    }
+
+    private func append(_ body: EventBody, at now: Int64, to position: inout LogPosition, _ txn: borrowing LMDBWriteTransaction) throws {
+        position.lastSequence += 1
+        position.lastTimestamp = now
+        let record = EventCodec.encode(Event(sequence: position.lastSequence, timestampMilliseconds: now, body: body))
+        position.chainHead = EventChain.link(position.chainHead, record)
+        try txn.put(events, StoreLayout.sequenceKey(position.lastSequence), position.chainHead + record, append: true)
+    }
+
+    /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the
+    /// store and are loaded again when a command needs them.
+    private func evict(_ touched: TouchedKeys, _ hydrated: TouchedKeys) {
+        for id in touched.reservations.union(hydrated.reservations) where state.reservations[id]?.status.isTerminal == true {
+            state.reservations[id] = nil
+        }
+        state.idempotency.removeAll(keepingCapacity: true)
+    }
+
+    private func reload() {
+        do {
+            state = try environment.read { txn in try projections.loadWorkingSet(txn) }
+        } catch {
+            preconditionFailure("the store cannot be read back after a failed write: \(error)")
+        }
+    }
+}

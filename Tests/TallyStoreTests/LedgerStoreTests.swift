@@ -1,0 +1,259 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyCore
+@testable import TallyStore
+
+@Suite struct LedgerStoreTests {
+    static let workspace = "tenant:acme/workspace:w"
+    static let key = BudgetKey(try! ScopePath(parsing: workspace), .usdMicrocents)
+
+    @Test func eventsAreAppendedInOrderWithAnUnbrokenChain() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+        _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+        _ = try store.executeBlocking(StoreFixture.commit("r1", 80)).get()
+        let events = try StoreFixture.allEvents(store)
+        #expect(events.map(\.event.sequence) == [1, 2, 3, 4])
+        #expect(events.map(\.event.body.typeName) == ["TenantCreated", "BudgetCreated", "Reserved", "Committed"])
+        var chain = EventChain.genesis
+        for stored in events {
+            chain = EventChain.link(chain, stored.record)
+            #expect(stored.chain == chain)
+        }
+        #expect(try store.lastSequence() == 4)
+        #expect(try store.budget(Self.key)?.spent == 80)
+    }
+
+    @Test func aRefusalWritesNothing() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 100)])
+        let result = try store.executeBlocking(StoreFixture.reserve("r1", 101))
+        #expect(result.errorCode == .budgetExceeded)
+        #expect(try store.lastSequence() == 2)
+        #expect(try store.reservation("r1") == nil)
+    }
+
+    @Test func storedProjectionsEqualAReplayOfTheLog() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [("tenant:acme", 50_000), (Self.workspace, 20_000), ("\(Self.workspace)/agent:a", 5_000)])
+        var generator = StoreRandom(seed: 7)
+        var open: [String] = []
+        for step in 0..<400 {
+            fixture.advance(Int64(generator.next() % 3_000))
+            switch generator.next() % 4 {
+            case 0, 1:
+                let id = "r\(step)"
+                let result = try store.executeBlocking(StoreFixture.reserve(id, Int64(generator.next() % 400), agent: ["a", "b"][Int(generator.next() % 2)], ttl: 5_000, grace: 1_000))
+                if result.errorCode == nil { open.append(id) }
+            case 2 where !open.isEmpty:
+                _ = try store.executeBlocking(StoreFixture.commit(open.removeFirst(), Int64(generator.next() % 500)))
+            case 3 where !open.isEmpty:
+                _ = try store.executeBlocking(StoreFixture.release(open.removeLast()))
+            default:
+                _ = try store.executeBlocking(.expireReservations(ExpireCommand(candidates: open)))
+            }
+        }
+        let replayed = try StoreFixture.replay(store)
+        #expect(try store.storedState() == replayed)
+        let last = try store.lastSequence()
+        store.close()
+        let report = try Maintenance.verify(directory: fixture.directory)
+        #expect(report.isClean, "\(report.findings)")
+        #expect(report.eventsChecked == last && last > 100)
+    }
+
+    @Test func anIdempotentReplaySurvivesAReopen() throws {
+        let fixture = StoreFixture()
+        var store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+        let first = try store.executeBlocking(StoreFixture.reserve("r1", 100, key: "same")).get()
+        _ = try store.executeBlocking(StoreFixture.commit("r1", 60, key: "c")).get()
+        store.close()
+        store = try fixture.open()
+        defer { store.close() }
+        let again = try store.executeBlocking(StoreFixture.reserve("r-other", 100, key: "same")).get()
+        #expect(again.isReplay)
+        guard case .reserved(let original, _) = first.reply, case .reserved(let replayed, let ttl) = again.reply else {
+            Issue.record("expected reservation replies")
+            return
+        }
+        #expect(replayed == original)
+        #expect(ttl == 0, "the reservation is committed, so nothing remains of its TTL")
+        let commitAgain = try store.executeBlocking(StoreFixture.commit("r1", 60, key: "c")).get()
+        #expect(commitAgain.isReplay)
+        #expect(try store.executeBlocking(StoreFixture.commit("r1", 61, key: "c")).errorCode == .idempotencyMismatch)
+        #expect(try store.executeBlocking(StoreFixture.commit("r1", 60, key: "c2")).errorCode == .reservationFinalized)
+        #expect(try store.lastSequence() == 4)
+    }
+
+    @Test func theExpirySweepReturnsEachHoldExactlyOnce() async throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open(fixture.options(sweepEveryMilliseconds: 5))
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000), ("\(Self.workspace)/agent:a", 500)])
+        _ = try await store.execute(StoreFixture.reserve("short", 100, ttl: 1_000, grace: 0)).get()
+        _ = try await store.execute(StoreFixture.reserve("long", 50, ttl: 60_000)).get()
+        fixture.advance(1_001)
+        var expired = false
+        for _ in 0..<400 where !expired {
+            try await Task.sleep(for: .milliseconds(10))
+            expired = try store.reservation("short")?.status == .expired
+        }
+        #expect(expired)
+        try await Task.sleep(for: .milliseconds(50))
+        let events = try StoreFixture.allEvents(store).map(\.event.body.typeName)
+        #expect(events.filter { $0 == "Expired" }.count == 1)
+        #expect(try store.budget(Self.key)?.reserved == 50)
+        #expect(try store.reservation("long")?.status == .active)
+        #expect(try await store.execute(StoreFixture.commit("short", 10)).errorCode == .reservationExpired)
+    }
+
+    @Test func manyThreadsNeverOverspendOneSharedBudget() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let accepted = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 16) { thread in
+            for index in 0..<40 {
+                let id = "t\(thread)-\(index)"
+                let result = try? store.executeBlocking(StoreFixture.reserve(id, 37, agent: "agent\(thread)"))
+                if result?.errorCode == nil { accepted.withLock { $0.append(id) } }
+            }
+        }
+        let ids = accepted.withLock { $0 }
+        #expect(ids.count == 10_000 / 37)
+        let budget = try #require(try store.budget(Self.key))
+        #expect(budget.reserved.value == Int64(ids.count) * 37 && budget.remaining.value == 10_000 - Int64(ids.count) * 37)
+        let logged = Set(try StoreFixture.allEvents(store).compactMap { stored -> String? in
+            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID }
+            return nil
+        })
+        #expect(logged == Set(ids))
+    }
+
+    @Test func oneFlushServesEveryCallerQueuedBehindIt() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let before = store.statistics
+        let answered = DispatchGroup()
+        let outcomes = Mutex<[String: Bool]>([:])
+        store.withWriterHeld {
+            for index in 0..<200 {
+                answered.enter()
+                store.submit(StoreFixture.reserve("g\(index)", 10)) { outcome in
+                    let durable = (try? store.lastSequence()).map { $0 >= 2 + 200 } ?? false
+                    outcomes.withLock { $0["g\(index)"] = durable && (try? outcome.get().get()) != nil }
+                    answered.leave()
+                }
+            }
+        }
+        answered.wait()
+        let after = store.statistics
+        #expect(after.flushes - before.flushes == 1, "200 queued callers, one write transaction")
+        #expect(after.largestBatch == 200)
+        #expect(outcomes.withLock { $0.values.allSatisfy { $0 } && $0.count == 200 }, "each caller is answered after the whole batch is durable")
+    }
+
+    @Test func theDataDirectoryIsHeldByOneWriter() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+        #expect(throws: StoreError.self) { try fixture.open() }
+        #expect(throws: StoreError.self) { try Maintenance.rebuild(directory: fixture.directory) }
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean, "verify only reads and runs beside the writer")
+        store.close()
+        #expect(try Maintenance.rebuild(directory: fixture.directory) == 2)
+    }
+
+    @Test func verifyNamesATamperedProjectionAndRebuildRepairsIt() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+        _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+        store.close()
+        do {
+            let environment = try LMDBEnvironment(directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.all)
+            var budget = try #require(try environment.read { txn in
+                try txn.get(environment.database(StoreLayout.budgets), StoreLayout.budgetKey(Self.key)).map(ProjectionCodec.decodeBudget)
+            })
+            budget.spent = 999
+            try environment.write { txn in
+                try txn.put(environment.database(StoreLayout.budgets), StoreLayout.budgetKey(Self.key), ProjectionCodec.encode(budget))
+            }
+        }
+        let report = try Maintenance.verify(directory: fixture.directory)
+        #expect(report.findings == ["budget \(Self.key): differs from the replayed log"])
+        _ = try Maintenance.rebuild(directory: fixture.directory)
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+        let reopened = try fixture.open()
+        defer { reopened.close() }
+        #expect(try reopened.budget(Self.key)?.spent == 0)
+        #expect(try reopened.budget(Self.key)?.reserved == 100)
+    }
+
+    @Test func aFullMapFailsTheBatchCleanlyAndReadsKeepWorking() throws {
+        let fixture = StoreFixture()
+        let options = fixture.options(mapSizeBytes: 256 * 1024, mapSizeBytesMax: 256 * 1024)
+        let store = try fixture.open(options)
+        try StoreFixture.setup(store, budgets: [(Self.workspace, Int64.max)])
+        var acknowledged: [String] = []
+        var failure: StoreError?
+        for index in 0..<5_000 where failure == nil {
+            do {
+                let result = try store.executeBlocking(StoreFixture.reserve("r\(index)-" + String(repeating: "x", count: 100), 1))
+                if result.errorCode == nil { acknowledged.append("r\(index)") }
+            } catch {
+                failure = error
+            }
+        }
+        let error = try #require(failure)
+        #expect(error.kind == .storageFull)
+        #expect(try store.budget(Self.key)?.reserved.value == Int64(acknowledged.count), "reads still work and show exactly what was acknowledged")
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+        let grown = try fixture.open(fixture.options(mapSizeBytes: 256 * 1024, mapSizeBytesMax: 1 << 26))
+        defer { grown.close() }
+        #expect(try grown.executeBlocking(StoreFixture.reserve("after", 1)).errorCode == nil, "with room to grow the map the writer recovers")
+    }
+
+    @Test func aFormatFromAnotherVersionIsRefused() throws {
+        let fixture = StoreFixture()
+        try fixture.open().close()
+        do {
+            let environment = try LMDBEnvironment(directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.all)
+            try environment.write { txn in
+                try txn.put(environment.database(StoreLayout.meta), StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(99)))
+            }
+        }
+        #expect(performing: { try fixture.open() }, throws: { ($0 as? StoreError)?.kind == .formatMismatch })
+    }
+}
+
+/// SplitMix64, for reproducible store workloads.
+struct StoreRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Result where Success == Decision, Failure == Refusal {
+    var errorCode: ErrorCode? {
+        if case .failure(let refusal) = self { return refusal.code }
+        return nil
+    }
+}
