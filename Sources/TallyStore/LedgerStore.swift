@@ -75,8 +75,8 @@ public final class LedgerStore: Sendable {
 }
 
 /// One outcome handed from the writer thread to a blocked caller.
+// Safe: `outcome` is written once before `semaphore.signal()` and read only after `semaphore.wait()`.
 private final class OutcomeBox: @unchecked Sendable {
-    // Safe: `outcome` is written once before `semaphore.signal()` and read only after `semaphore.wait()`.
     private var outcome: Result<Result<Decision, Refusal>, StoreError>?
     private let semaphore = DispatchSemaphore(value: 0)
 

@@ -5,9 +5,8 @@ import TallyCore
 /// The single writer: the only thread that decides commands, applies events, starts write transactions
 /// and flushes. Commands arrive from any thread; the writer drains them in batches and answers each caller
 /// only after the write transaction holding its events is durable (group commit: one fsync per batch).
+// Safe: the queue is guarded by `condition`; every other field belongs to the writer thread alone.
 final class Writer: @unchecked Sendable {
-    // Safe: `queue` and `stopping` are only touched with `condition` locked. Everything else (`state`, the
-    // log position, the LMDB write path) is touched only by the writer thread, or before it starts.
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
 
     private struct Pending {

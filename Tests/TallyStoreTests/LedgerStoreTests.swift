@@ -163,6 +163,27 @@ import Testing
         #expect(outcomes.withLock { $0.values.allSatisfy { $0 } && $0.count == 200 }, "each caller is answered after the whole batch is durable")
     }
 
+    @Test func aBatchNeverHoldsMoreThanTheConfiguredNumberOfCommands() throws {
+        let fixture = StoreFixture()
+        var options = fixture.options()
+        options.batchCommandsMax = 16
+        let store = try fixture.open(options)
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let before = store.statistics.flushes
+        let answered = DispatchGroup()
+        store.withWriterHeld {
+            for index in 0..<40 {
+                answered.enter()
+                store.submit(StoreFixture.reserve("b\(index)", 1)) { _ in answered.leave() }
+            }
+        }
+        answered.wait()
+        #expect(store.statistics.flushes - before == 3, "40 queued commands in batches of at most 16")
+        #expect(store.statistics.largestBatch == 16)
+        #expect(try store.lastSequence() == 2 + 40, "batch boundaries never lose or repeat an event")
+    }
+
     @Test func theDataDirectoryIsHeldByOneWriter() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()

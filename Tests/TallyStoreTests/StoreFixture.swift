@@ -4,8 +4,8 @@ import Synchronization
 @testable import TallyStore
 
 /// A fresh temporary data directory per test, removed afterwards, and helpers to build commands.
+// Safe: the clock value is a Mutex; the directory path never changes.
 final class StoreFixture: @unchecked Sendable {
-    // Safe: the clock value is a Mutex; the directory path never changes.
     let directory: String
     let clock = TestClock()
 

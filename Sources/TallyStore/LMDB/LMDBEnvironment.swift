@@ -9,10 +9,8 @@ public struct LMDBDatabase: Sendable, Hashable {
 
 /// One LMDB environment (one data directory), opened with `MDB_NOTLS` so read transactions can run on
 /// any thread. Only the store's writer thread starts write transactions.
+// Safe: MDB_NOTLS readers run on any thread, writes only on the writer thread, resizes under `mapLock`.
 public final class LMDBEnvironment: @unchecked Sendable {
-    // Safe: MDB_env is thread-safe for concurrent read transactions under MDB_NOTLS; write transactions are
-    // serialized by LMDB's own writer mutex and, in Tally, only ever started by the writer thread; map
-    // resizing is excluded against every transaction by `mapLock`.
     let env: OpaquePointer
     let mapLock = ReadWriteLock()
     public private(set) var mapSizeBytes: Int

@@ -3,8 +3,8 @@ import Glibc
 /// A reader-writer lock around the map: read transactions hold it shared for their whole life, and the
 /// writer takes it exclusively to grow the map, because LMDB allows `mdb_env_set_mapsize` only while no
 /// transaction of this process is active.
+// Safe: the pthread lock is heap-allocated once, never moved, and only used through pthread calls.
 final class ReadWriteLock: @unchecked Sendable {
-    // Safe: the pthread lock is heap-allocated once, never moved, and only used through pthread calls.
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {
