@@ -65,7 +65,8 @@ private struct EventGenerator {
 
     /// Scalars of every UTF-8 width, plus the awkward ones: NUL, a combining mark, U+FFFD, U+10FFFF.
     static let scalarPool: [Unicode.Scalar] = [
-        "a", "Z", "0", "-", " ", "\u{0}", "\u{7F}", "é", "ß", "Ω", "\u{301}", "漢", "\u{FFFD}", "😀", "\u{10FFFF}",
+        "a", "Z", "0", "-", " ", "\u{0}", "\u{7F}", "é", "ß", "Ω", "\u{301}", "漢", "\u{FFFD}", "😀",
+        "\u{10FFFF}",
     ]
 
     mutating func scalar() -> Unicode.Scalar {
@@ -110,14 +111,16 @@ private struct EventGenerator {
     }
 
     mutating func json() -> JSONText {
-        random.oneIn(4) || isCompact ? JSONText("{\"k\":\"\(string(bytesMax: 40))\"}") : JSONText(string(bytesMax: Limit.jsonTextBytesMax))
+        if random.oneIn(4) || isCompact { return JSONText("{\"k\":\"\(string(bytesMax: 40))\"}") }
+        return JSONText(string(bytesMax: Limit.jsonTextBytesMax))
     }
 
     // MARK: Values
 
-    /// Lower-case segment values, so that `ScopePath(decoding:)` accepts them; up to 128 bytes each keeps a
-    /// six-level path inside `scopePathLengthMax`.
-    static let idPool: [Unicode.Scalar] = ["a", "z", "0", "9", ".", "_", "-", ":", "é", "ß", "漢"]
+    /// The characters a stored scope value may hold (`[a-z0-9._-]`, what derivation and the admin grammar
+    /// produce), so that `ScopePath(decoding:)` accepts them; up to 128 bytes each keeps a six-level path
+    /// inside `scopePathLengthMax`.
+    static let idPool: [Unicode.Scalar] = ["a", "z", "0", "9", ".", "_", "-"]
 
     mutating func scopeValue() -> String {
         let target = random.oneIn(6) && !isCompact ? 128 : random.inRange(1...12)
@@ -303,7 +306,8 @@ private struct EventGenerator {
                 replayRetainUntilMilliseconds: int64(), caller: caller(), atMilliseconds: int64()))
         case 12:
             return .expired(Expired(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), amount: amount(), atMilliseconds: int64()))
+                reservationID: string(bytesMax: Limit.reservationIDBytesMax), amount: amount(),
+                atMilliseconds: int64()))
         case 13:
             return .debitRecorded(DebitRecorded(
                 eventID: string(bytesMax: Limit.eventIDBytesMax), tenant: tenantID(), subject: subject(),
@@ -405,7 +409,8 @@ private func expectCanonicalOrRefused(
         #expect(TenantStatus.allCases.map(\.cyclesName) == ["ACTIVE", "SUSPENDED", "CLOSED"])
         #expect(BudgetStatus.allCases.map(\.cyclesName) == ["ACTIVE", "FROZEN", "CLOSED"])
         #expect(OveragePolicy.allCases.map(\.cyclesName) == ["REJECT", "ALLOW_IF_AVAILABLE", "ALLOW_WITH_OVERDRAFT"])
-        #expect(FundingOperation.allCases.map(\.cyclesName) == ["CREDIT", "DEBIT", "RESET", "RESET_SPENT", "REPAY_DEBT"])
+        #expect(
+            FundingOperation.allCases.map(\.cyclesName) == ["CREDIT", "DEBIT", "RESET", "RESET_SPENT", "REPAY_DEBT"])
         #expect(DenyReason.allCases.map(\.rawValue) == Array(1...7))
         #expect(DenyReason.allCases.last == .tenantClosed)
         #expect(BudgetChange.allCases.map(\.rawValue) == [1, 2, 3, 4])
@@ -562,7 +567,9 @@ extension EventCodecTests {
     /// idempotency presence at 49, caller tag at 50, timestamp at 65; 73 bytes in all.
     static var golden: [UInt8] { EventCodec.encode(goldenEvent) }
 
-    static func bigEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+    static func bigEndian(_ value: UInt32) -> [UInt8] {
+        (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
+    }
 
     func expectError(
         _ bytes: [UInt8], _ kind: EventCodecError.Kind, at offset: Int, reasonContains fragment: String? = nil,
@@ -570,7 +577,8 @@ extension EventCodecTests {
     ) {
         switch outcome(bytes) {
         case .success(let event):
-            Issue.record("expected \(kind) at \(offset), decoded \(event.body.typeName)", sourceLocation: sourceLocation)
+            Issue.record(
+                "expected \(kind) at \(offset), decoded \(event.body.typeName)", sourceLocation: sourceLocation)
         case .failure(let error):
             #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
             #expect(error.offset == offset, "\(error)", sourceLocation: sourceLocation)
@@ -583,10 +591,13 @@ extension EventCodecTests {
     /// The index of the first byte where two encodings differ, to find a field's offset without hard-coding it.
     /// The search starts after the header, whose body length differs whenever the bodies' lengths do.
     func firstDifference(_ left: [UInt8], _ right: [UInt8]) -> Int {
-        (EventCodec.headerLength..<min(left.count, right.count)).first { left[$0] != right[$0] } ?? min(left.count, right.count)
+        let end = min(left.count, right.count)
+        return (EventCodec.headerLength..<end).first { left[$0] != right[$0] } ?? end
     }
 
-    func record(_ body: EventBody) -> [UInt8] { EventCodec.encode(Event(sequence: 1, timestampMilliseconds: 2, body: body)) }
+    func record(_ body: EventBody) -> [UInt8] {
+        EventCodec.encode(Event(sequence: 1, timestampMilliseconds: 2, body: body))
+    }
 
     @Test func goldenLayoutHasTheDocumentedLength() {
         #expect(EventCodecTests.golden.count == 73)
@@ -662,7 +673,8 @@ extension EventCodecTests {
         for length in [UInt32(Limit.reservationIDBytesMax + 1), .max] {
             var bytes = EventCodecTests.golden
             bytes.replaceSubrange(22..<26, with: EventCodecTests.bigEndian(length))
-            expectError(bytes, .stringTooLong, at: 22, reasonContains: "over its limit of \(Limit.reservationIDBytesMax)")
+            expectError(
+                bytes, .stringTooLong, at: 22, reasonContains: "over its limit of \(Limit.reservationIDBytesMax)")
         }
         var bytes = EventCodecTests.golden
         bytes.replaceSubrange(40..<44, with: EventCodecTests.bigEndian(UInt32(Limit.releaseReasonBytesMax + 1)))
@@ -714,8 +726,10 @@ extension EventCodecTests {
             remaining: 10, createdAtMilliseconds: 0, updatedAtMilliseconds: 0)
         let bytes = record(.budgetCreated(budget))
         let text = Array("tenant:acme/agent:bot".utf8)
-        let start = try #require((0...(bytes.count - text.count)).first { Array(bytes[$0..<($0 + text.count)]) == text })
-        for (position, replacement) in [(7, UInt8(ascii: "A")), (0, UInt8(ascii: "x")), (13, UInt8(ascii: "x"))] {
+        let start = try #require(
+            (0...(bytes.count - text.count)).first { Array(bytes[$0..<($0 + text.count)]) == text })
+        // Upper case, an unknown level, a broken level name, and a character no scope value may hold.
+        for (position, replacement) in [(7, UInt8(ascii: "A")), (0, UInt8(ascii: "x")), (13, UInt8(ascii: "x")), (8, UInt8(ascii: "|"))] {
             var damaged = bytes
             damaged[start + position] = replacement
             expectError(damaged, .invalidScopePath, at: start - 4, reasonContains: "scope")

@@ -83,6 +83,7 @@ public struct ByteReader: Sendable {
     public mutating func readRawBytes(
         _ count: Int, _ field: @autoclosure () -> String
     ) throws(EventCodecError) -> ArraySlice<UInt8> {
+        precondition(count >= 0, "a byte count comes from a checked length, never straight from input")
         try require(count, field())
         defer { offset += count }
         return bytes[offset..<(offset + count)]

@@ -99,18 +99,25 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
         return bytes.allSatisfy { alphanumeric($0) || $0 == 0x2e || $0 == 0x5f || $0 == 0x2d }
     }
 
-    /// Rebuilds a path read back from the log, checking the invariants again (hostile or damaged input).
+    /// Rebuilds a path read back from the log, checking the invariants again byte by byte (hostile or
+    /// damaged input): known levels in canonical order, tenant first, values of `[a-z0-9._-]` only (what
+    /// both derivation and the admin grammar can produce).
     public init(decoding text: String) throws(Refusal) {
-        if text.isEmpty || text.utf8.count > Limits.scopePathLengthMax {
+        let bytes = Array(text.utf8)
+        if bytes.isEmpty || bytes.count > Limits.scopePathLengthMax {
             throw Refusal(.invalidRequest, "stored scope has an invalid length")
         }
         var previous: ScopeLevel?
-        for segment in text.split(separator: "/", omittingEmptySubsequences: false) {
-            guard let colon = segment.firstIndex(of: ":"), let level = ScopeLevel(name: String(segment[..<colon])) else {
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard let colon = segment.firstIndex(of: UInt8(ascii: ":")),
+                  let level = ScopeLevel(name: String(decoding: segment[..<colon], as: UTF8.self)) else {
                 throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
             }
-            let value = segment[segment.index(after: colon)...]
-            guard !value.isEmpty, value.lowercased() == value, previous.map({ level > $0 }) ?? (level == .tenant) else {
+            let value = segment[(colon + 1)...]
+            let canonicalValue = !value.isEmpty && value.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x5f || byte == 0x2d
+            }
+            guard canonicalValue, previous.map({ level > $0 }) ?? (level == .tenant) else {
                 throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
             }
             previous = level

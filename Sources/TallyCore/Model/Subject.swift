@@ -46,11 +46,12 @@ public struct Subject: Sendable, Hashable {
     public func validate(field: String = "subject") throws(Refusal) {
         var anyPresent = false
         for level in ScopeLevel.allCases {
-            guard let value = presentValue(at: level) else { continue }
-            anyPresent = true
-            if value.unicodeScalars.count > Limits.subjectValueLengthMax {
+            // Length first, on every value sent: a blank value is treated as absent, but it is still stored.
+            if let raw = value(at: level), raw.unicodeScalars.count > Limits.subjectValueLengthMax {
                 throw Refusal(.invalidRequest, "\(field).\(level.name) is longer than \(Limits.subjectValueLengthMax) characters")
             }
+            guard let value = presentValue(at: level) else { continue }
+            anyPresent = true
             if !Subject.isValidValue(value) {
                 throw Refusal(.invalidRequest, "\(field).\(level.name) may only contain letters, digits, '_', '.' and '-'")
             }
