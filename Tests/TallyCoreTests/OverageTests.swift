@@ -161,3 +161,20 @@ import Testing
         #expect(empty.debit(Self.agent, 1, tenant: "bare").errorCode == .notFound)
     }
 }
+
+extension OverageTests {
+    @Test func aZeroLimitScopeWithOldDebtCapsTheOverageInsteadOfRefusingIt() {
+        var ledger = LedgerScenario()
+        ledger.budget("tenant:acme", 10_000, overdraft: 1_000)
+        ledger.budget(Self.workspace, 100, overdraft: 1_000)
+        #expect(ledger.debit(Self.agent, 150, policy: .allowWithOverdraft).errorCode == nil)   // workspace debt 50
+        _ = ledger.run(.updateBudget(UpdateBudgetCommand(caller: .admin, scope: Self.workspace, unit: .usdMicrocents, overdraftLimit: 0)))
+        // The workspace now has a zero limit, debt 50 and remaining -50: it caps the debit to nothing.
+        guard case .debitRecorded(let reply)? = ledger.debit(Self.agent, 30, policy: .allowWithOverdraft).decision?.reply else {
+            Issue.record("section 9: with overdraft_limit 0 the policy behaves as ALLOW_IF_AVAILABLE, never a refusal")
+            return
+        }
+        #expect(reply.charged == Quantity(.usdMicrocents, 0))
+        #expect(ledger.figures(Self.workspace) == [100, -50, 0, 100, 50])
+    }
+}

@@ -55,9 +55,11 @@ extension Ledger {
             }
             let funded = budget.remaining.flooredAtZero
             let deficit = try capped.subtracting(funded)
+            // Only scopes with an overdraft limit take debt (phase 2). A zero-limit scope gets here only with a
+            // negative remaining, and then phase 1 has capped the amount to 0, so its deficit is 0 too.
             // `limit - debt` cannot overflow (both are non-negative), so a deficit that would push debt past
             // Int64.max is reported as the limit breach it is, not as an overflow.
-            if deficit.value > budget.overdraftLimit.value - budget.debt.value {
+            if deficit.value > 0 && deficit.value > budget.overdraftLimit.value - budget.debt.value {
                 throw Refusal(.overdraftLimitExceeded, "the overage would take scope \(budget.scope) (\(budget.unit.cyclesName)) past its overdraft limit")
             }
             deltas.append(ScopeDelta(

@@ -162,6 +162,7 @@ extension Ledger {
     static func decideRevokeApiKey(_ command: RevokeApiKeyCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
         try validateText(command.reason, field: "reason", max: Limits.adminReasonLengthMax)
         guard let key = state.apiKeys[command.keyID] else { throw Refusal(.notFound, "API key \(command.keyID) not found") }
+        try requireTenantNotClosed(key.tenant, state)
         if key.status == .revoked { throw Refusal(.invalidTransition, "API key \(key.id) is already revoked") }
         return [.apiKeyRevoked(ApiKeyRevoked(
             keyID: key.id, tenant: key.tenant, atMilliseconds: now, reason: command.reason, cause: .request))]
