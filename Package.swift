@@ -6,11 +6,17 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "TallyCore", targets: ["TallyCore"]),
+        .library(name: "TallyClient", targets: ["TallyClient"]),
+        .executable(name: "tallyd", targets: ["tallyd"]),
         .executable(name: "tally", targets: ["tally"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // The ledger's rules as a pure value: stdlib only, no I/O, no clock, no randomness.
@@ -21,7 +27,34 @@ let package = Package(
             name: "TallyStore",
             dependencies: ["CLMDB", "TallyCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .target(name: "TallyTools", dependencies: ["TallyCore", "TallyStore"]),
+        .target(
+            name: "TallyWire",
+            dependencies: ["TallyCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "TallyServer",
+            dependencies: [
+                "TallyCore", "TallyStore", "TallyWire",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tallyd",
+            dependencies: [
+                "TallyServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TallyClient",
+            dependencies: ["TallyCore", "TallyWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .target(
+            name: "TallyTools",
+            dependencies: ["TallyCore", "TallyStore", "TallyClient", "TallyWire", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         .executableTarget(
             name: "tally",
             dependencies: ["TallyTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -29,6 +62,11 @@ let package = Package(
         ),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),
+        .testTarget(
+            name: "TallyWireTests",
+            dependencies: ["TallyWire", "TallyCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
+        ),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "TallyClient", "TallyWire", "TallyCore", "TallyStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

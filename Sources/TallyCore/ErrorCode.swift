@@ -30,11 +30,17 @@ public enum ErrorCode: UInt16, CaseIterable, Sendable, Hashable {
     case amountOverflow = 21
     case limitExceeded = 22
     case internalError = 23
+    /// Wire protocol: a frame that cannot be decoded (the connection is closed after the error frame).
+    case malformedFrame = 24
+    /// Wire protocol: the frame's protocol version is not one this server speaks.
+    case unsupportedProtocolVersion = 25
+    /// A frame or request body over the server's size limit (HTTP 413).
+    case payloadTooLarge = 26
 
     /// The Cycles `ErrorCode` string sent in JSON error bodies.
     public var cyclesName: String {
         switch self {
-        case .invalidRequest, .amountOverflow: "INVALID_REQUEST"
+        case .invalidRequest, .amountOverflow, .malformedFrame, .unsupportedProtocolVersion, .payloadTooLarge: "INVALID_REQUEST"
         case .unauthorized: "UNAUTHORIZED"
         case .forbidden: "FORBIDDEN"
         case .insufficientPermissions: "INSUFFICIENT_PERMISSIONS"
@@ -62,7 +68,8 @@ public enum ErrorCode: UInt16, CaseIterable, Sendable, Hashable {
     /// The HTTP status Cycles pairs with the code (section 2.12 of the semantics).
     public var httpStatus: Int {
         switch self {
-        case .invalidRequest, .unitMismatch, .amountOverflow: 400
+        case .invalidRequest, .unitMismatch, .amountOverflow, .malformedFrame, .unsupportedProtocolVersion: 400
+        case .payloadTooLarge: 413
         case .unauthorized: 401
         case .forbidden, .insufficientPermissions: 403
         case .notFound, .tenantNotFound, .budgetNotFound: 404

@@ -77,6 +77,19 @@ extension LedgerStore {
         return result
     }
 
+    /// API keys, of one tenant or of all, in id order.
+    public func apiKeys(tenant: String?) throws -> [ApiKey] {
+        var result: [ApiKey] = []
+        try environment.read { txn in
+            try txn.scan(projections.apiKeys) { _, value in
+                let key = try ProjectionCodec.decodeApiKey(value)
+                if tenant == nil || key.tenant == tenant { result.append(key) }
+                return true
+            }
+        }
+        return result.sorted { $0.id < $1.id }
+    }
+
     /// The key with this secret hash, for authentication on the network threads.
     public func apiKey(secretHash: Digest256) throws -> ApiKey? {
         try environment.read { txn in try txn.get(projections.apiKeys, StoreLayout.apiKeyKey(secretHash)).map(ProjectionCodec.decodeApiKey) }

@@ -40,6 +40,9 @@ import Testing
         Row(code: .amountOverflow, rawValue: 21, cyclesName: "INVALID_REQUEST", httpStatus: 400),
         Row(code: .limitExceeded, rawValue: 22, cyclesName: "LIMIT_EXCEEDED", httpStatus: 429),
         Row(code: .internalError, rawValue: 23, cyclesName: "INTERNAL_ERROR", httpStatus: 500),
+        Row(code: .malformedFrame, rawValue: 24, cyclesName: "INVALID_REQUEST", httpStatus: 400),
+        Row(code: .unsupportedProtocolVersion, rawValue: 25, cyclesName: "INVALID_REQUEST", httpStatus: 400),
+        Row(code: .payloadTooLarge, rawValue: 26, cyclesName: "INVALID_REQUEST", httpStatus: 413),
     ]
 
     @Test(arguments: table)
@@ -59,10 +62,10 @@ import Testing
         #expect(Set(rawValues).count == rawValues.count)
     }
 
-    @Test func onlyTallysOverflowSharesACyclesName() {
+    @Test func onlyTallysOwnRequestErrorsShareACyclesName() {
         let byName = Dictionary(grouping: ErrorCode.allCases, by: \.cyclesName).filter { $0.value.count > 1 }
         #expect(byName.count == 1)
-        #expect(Set(byName["INVALID_REQUEST"] ?? []) == [.invalidRequest, .amountOverflow])
+        #expect(Set(byName["INVALID_REQUEST"] ?? []) == [.invalidRequest, .amountOverflow, .malformedFrame, .unsupportedProtocolVersion, .payloadTooLarge])
     }
 
     @Test func deterministicExhaustionIsNeverAThrottle() {
@@ -85,8 +88,10 @@ import Testing
     }
 
     /// Codes no `decide` can return: authentication and permissions are checked by the gateway (and
-    /// `LedgerState.authenticate`), throttling by the server.
-    static let notFromDecide: Set<ErrorCode> = [.unauthorized, .insufficientPermissions, .limitExceeded]
+    /// `LedgerState.authenticate`), throttling, framing and sizes by the server.
+    static let notFromDecide: Set<ErrorCode> = [
+        .unauthorized, .insufficientPermissions, .limitExceeded, .malformedFrame, .unsupportedProtocolVersion, .payloadTooLarge,
+    ]
 
     static let scenarios: [Scenario] = [
         Scenario(code: .invalidRequest) { world in world.tenant("Not-Lower-Case") },

@@ -5,11 +5,45 @@ import TallyTools
 
 /// The `tally` command-line tool.
 @main
-struct Tally: ParsableCommand {
+struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Operate and inspect a Tally budget ledger.",
-        subcommands: [Verify.self, Rebuild.self, Demo.self, Torture.self])
+        subcommands: [
+            Verify.self, Rebuild.self, Demo.self, Torture.self,
+            TenantCommand.self, KeyCommand.self, BudgetCommand.self,
+            Reserve.self, Commit.self, Release.self, Extend.self, Decide.self, Debit.self,
+            Balances.self, Reservations.self, Tail.self,
+        ])
+
+    /// ArgumentParser exits with 64 (EX_USAGE) on a usage error; every `tally` command documents 2 for
+    /// "could not run", so usage errors are mapped to it here.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // A parse error: the message with the usage of the command that was being parsed.
+            if exitCode(for: error) == .validationFailure { failUsage(fullMessage(for: error)) }
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // A value that parsed but makes no sense (`--unit BOGUS`), found while running.
+            if exitCode(for: error) == .validationFailure { failUsage("tally: " + message(for: error)) }
+            exit(withError: error)
+        }
+    }
+
+    private static func failUsage(_ message: String) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        Foundation.exit(ClientCommand.exitFailure)
+    }
 }
 
 struct DataDirectoryOption: ParsableArguments {

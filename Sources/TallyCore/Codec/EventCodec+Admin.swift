@@ -4,7 +4,7 @@ private typealias Limit = EventCodec.FieldLimit
 
 extension ByteWriter {
     /// `Int` fields are written as i64: every `Int` a 64-bit platform holds fits, so writing cannot fail.
-    mutating func write(_ tenant: Tenant) {
+    public mutating func write(_ tenant: Tenant) {
         writeString(tenant.id, bytesMax: Limit.tenantIDBytesMax, field: "tenant.id")
         writeString(tenant.name, bytesMax: Limit.nameBytesMax, field: "tenant.name")
         writeU8(tenant.status.rawValue)
@@ -19,7 +19,7 @@ extension ByteWriter {
         writeI64(tenant.updatedAtMilliseconds)
     }
 
-    mutating func write(_ key: ApiKey) {
+    public mutating func write(_ key: ApiKey) {
         writeString(key.id, bytesMax: Limit.keyIDBytesMax, field: "api_key.id")
         writeString(key.tenant, bytesMax: Limit.tenantIDBytesMax, field: "api_key.tenant")
         writeString(key.name, bytesMax: Limit.nameBytesMax, field: "api_key.name")
@@ -48,7 +48,7 @@ extension ByteWriter {
         writeU8(revoked.cause.rawValue)
     }
 
-    mutating func write(_ budget: Budget) {
+    public mutating func write(_ budget: Budget) {
         write(budget.key)
         writeString(budget.tenant, bytesMax: Limit.tenantIDBytesMax, field: "budget.tenant")
         for amount in [budget.allocated, budget.remaining, budget.reserved, budget.spent, budget.debt,
@@ -98,7 +98,7 @@ extension ByteWriter {
 }
 
 extension ByteReader {
-    mutating func readOptionalOveragePolicy(
+    public mutating func readOptionalOveragePolicy(
         _ field: @autoclosure () -> String
     ) throws(EventCodecError) -> OveragePolicy? {
         try readOptional(field()) { (reader: inout ByteReader) throws(EventCodecError) in
@@ -106,7 +106,7 @@ extension ByteReader {
         }
     }
 
-    mutating func readTenant() throws(EventCodecError) -> Tenant {
+    public mutating func readTenant() throws(EventCodecError) -> Tenant {
         Tenant(
             id: try readString("tenant.id", bytesMax: Limit.tenantIDBytesMax),
             name: try readString("tenant.name", bytesMax: Limit.nameBytesMax),
@@ -122,7 +122,7 @@ extension ByteReader {
             updatedAtMilliseconds: try readI64("tenant.updated_at_ms"))
     }
 
-    mutating func readPermission() throws(EventCodecError) -> Permission {
+    public mutating func readPermission() throws(EventCodecError) -> Permission {
         let start = offset
         let code = try readU8("permission")
         guard let permission = Permission(code: code) else {
@@ -132,7 +132,7 @@ extension ByteReader {
         return permission
     }
 
-    mutating func readApiKey() throws(EventCodecError) -> ApiKey {
+    public mutating func readApiKey() throws(EventCodecError) -> ApiKey {
         ApiKey(
             id: try readString("api_key.id", bytesMax: Limit.keyIDBytesMax),
             tenant: try readString("api_key.tenant", bytesMax: Limit.tenantIDBytesMax),
@@ -164,7 +164,7 @@ extension ByteReader {
             cause: try readEnum(ReleaseCause.self, "api_key_revoked.cause"))
     }
 
-    mutating func readBudget() throws(EventCodecError) -> Budget {
+    public mutating func readBudget() throws(EventCodecError) -> Budget {
         Budget(
             key: try readBudgetKey(),
             tenant: try readString("budget.tenant", bytesMax: Limit.tenantIDBytesMax),

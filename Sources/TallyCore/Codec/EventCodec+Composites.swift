@@ -6,7 +6,7 @@ private typealias Limit = EventCodec.FieldLimit
 extension ByteWriter {
     /// Dimensions are written sorted by the UTF-8 bytes of their keys: a dictionary has no order of its
     /// own, and a byte order is one that a reader in any language can reproduce.
-    mutating func write(_ subject: Subject) {
+    public mutating func write(_ subject: Subject) {
         for level in ScopeLevel.allCases {
             writeOptionalString(
                 subject.value(at: level), bytesMax: Limit.subjectValueBytesMax, field: "subject.\(level.name)")
@@ -18,7 +18,7 @@ extension ByteWriter {
         }
     }
 
-    mutating func write(_ action: Action) {
+    public mutating func write(_ action: Action) {
         writeString(action.kind, bytesMax: Limit.actionKindBytesMax, field: "action.kind")
         writeString(action.name, bytesMax: Limit.actionNameBytesMax, field: "action.name")
         writeArray(action.tags, countMax: Limit.actionTagsCountMax, field: "action.tags") {
@@ -26,7 +26,7 @@ extension ByteWriter {
         }
     }
 
-    mutating func write(_ caps: Caps) {
+    public mutating func write(_ caps: Caps) {
         writeOptionalI64(caps.maxTokens)
         writeOptionalI64(caps.maxStepsRemaining)
         for (list, field) in [(caps.toolAllowlist, "caps.tool_allowlist"), (caps.toolDenylist, "caps.tool_denylist")] {
@@ -39,9 +39,9 @@ extension ByteWriter {
         writeOptionalI64(caps.cooldownMilliseconds)
     }
 
-    mutating func writeOptional(_ caps: Caps?) { writeOptional(caps) { $0.write($1) } }
+    public mutating func writeOptional(_ caps: Caps?) { writeOptional(caps) { $0.write($1) } }
 
-    mutating func write(_ metrics: StandardMetrics) {
+    public mutating func write(_ metrics: StandardMetrics) {
         writeOptionalI64(metrics.tokensInput)
         writeOptionalI64(metrics.tokensOutput)
         writeOptionalI64(metrics.latencyMilliseconds)
@@ -49,7 +49,7 @@ extension ByteWriter {
         writeOptional(metrics.custom, field: "metrics.custom")
     }
 
-    mutating func write(_ figures: LedgerFigures) {
+    public mutating func write(_ figures: LedgerFigures) {
         for amount in [figures.allocated, figures.remaining, figures.reserved, figures.spent, figures.debt] {
             write(amount)
         }
@@ -61,7 +61,7 @@ extension ByteWriter {
         writeBool(delta.marksOverLimit)
     }
 
-    mutating func write(_ balance: Balance) {
+    public mutating func write(_ balance: Balance) {
         write(balance.scope)
         writeU8(balance.unit.rawValue)
         for amount in [balance.allocated, balance.remaining, balance.reserved, balance.spent, balance.debt,
@@ -78,7 +78,7 @@ extension ByteReader {
     /// Dimension keys must arrive in strictly increasing UTF-8 byte order, the order the writer uses, so
     /// each dictionary has one encoding. Keys that differ in bytes but are equal as Swift strings
     /// (canonically equivalent Unicode) cannot both live in a dictionary and are refused too.
-    mutating func readSubject() throws(EventCodecError) -> Subject {
+    public mutating func readSubject() throws(EventCodecError) -> Subject {
         var values: [String?] = []
         for level in ScopeLevel.allCases {
             values.append(try readOptionalString("subject.\(level.name)", bytesMax: Limit.subjectValueBytesMax))
@@ -104,7 +104,7 @@ extension ByteReader {
             toolset: values[5], dimensions: dimensions)
     }
 
-    mutating func readAction() throws(EventCodecError) -> Action {
+    public mutating func readAction() throws(EventCodecError) -> Action {
         let kind = try readString("action.kind", bytesMax: Limit.actionKindBytesMax)
         let name = try readString("action.name", bytesMax: Limit.actionNameBytesMax)
         let tags = try readArray("action.tags", countMax: Limit.actionTagsCountMax) {
@@ -123,7 +123,7 @@ extension ByteReader {
         }
     }
 
-    mutating func readCaps() throws(EventCodecError) -> Caps {
+    public mutating func readCaps() throws(EventCodecError) -> Caps {
         Caps(
             maxTokens: try readOptionalI64("caps.max_tokens"),
             maxStepsRemaining: try readOptionalI64("caps.max_steps_remaining"),
@@ -132,11 +132,11 @@ extension ByteReader {
             cooldownMilliseconds: try readOptionalI64("caps.cooldown_ms"))
     }
 
-    mutating func readOptionalCaps() throws(EventCodecError) -> Caps? {
+    public mutating func readOptionalCaps() throws(EventCodecError) -> Caps? {
         try readOptional("caps") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readCaps() }
     }
 
-    mutating func readOptionalMetrics() throws(EventCodecError) -> StandardMetrics? {
+    public mutating func readOptionalMetrics() throws(EventCodecError) -> StandardMetrics? {
         try readOptional("metrics") { (reader: inout ByteReader) throws(EventCodecError) in
             StandardMetrics(
                 tokensInput: try reader.readOptionalI64("metrics.tokens_input"),
@@ -148,7 +148,7 @@ extension ByteReader {
         }
     }
 
-    mutating func readFigures(_ field: @autoclosure () -> String) throws(EventCodecError) -> LedgerFigures {
+    public mutating func readFigures(_ field: @autoclosure () -> String) throws(EventCodecError) -> LedgerFigures {
         LedgerFigures(
             allocated: try readAmount("\(field()).allocated"), remaining: try readAmount("\(field()).remaining"),
             reserved: try readAmount("\(field()).reserved"), spent: try readAmount("\(field()).spent"),
@@ -168,7 +168,7 @@ extension ByteReader {
         }
     }
 
-    mutating func readBalance() throws(EventCodecError) -> Balance {
+    public mutating func readBalance() throws(EventCodecError) -> Balance {
         Balance(
             scope: try readScopePath("balance.scope"), unit: try readEnum(Unit.self, "balance.unit"),
             allocated: try readAmount("balance.allocated"), remaining: try readAmount("balance.remaining"),

@@ -7,40 +7,40 @@ extension EventCodec {
     /// are ASCII) are used as they are. The codec's bounds exist to stop a hostile file from making the
     /// reader allocate; the finer character rules stay in `decide`. Changing a value here changes which
     /// records are readable, so each one is listed in `protocol/events.md`.
-    enum FieldLimit {
+    public enum FieldLimit {
         /// The longest UTF-8 encoding of one Unicode scalar.
-        static let bytesPerScalarMax = 4
+        public static let bytesPerScalarMax = 4
 
-        static let tenantIDBytesMax = Limits.tenantIDLengthMax
-        static let nameBytesMax = Limits.nameLengthMax * bytesPerScalarMax
-        static let keyIDBytesMax = Limits.keyIDLengthMax * bytesPerScalarMax
-        static let keyPrefixBytesMax = Limits.keyPrefixLengthMax * bytesPerScalarMax
-        static let reservationIDBytesMax = Limits.reservationIDLengthMax * bytesPerScalarMax
-        static let eventIDBytesMax = Limits.eventIDLengthMax * bytesPerScalarMax
-        static let idempotencyKeyBytesMax = Limits.idempotencyKeyLengthMax * bytesPerScalarMax
-        static let subjectValueBytesMax = Limits.subjectValueLengthMax * bytesPerScalarMax
-        static let dimensionKeyBytesMax = Limits.dimensionKeyLengthMax * bytesPerScalarMax
-        static let dimensionValueBytesMax = Limits.dimensionValueLengthMax * bytesPerScalarMax
-        static let actionKindBytesMax = Limits.actionKindLengthMax * bytesPerScalarMax
-        static let actionNameBytesMax = Limits.actionNameLengthMax * bytesPerScalarMax
-        static let actionTagBytesMax = Limits.actionTagLengthMax * bytesPerScalarMax
-        static let capsToolBytesMax = Limits.capsToolLengthMax * bytesPerScalarMax
-        static let modelVersionBytesMax = Limits.modelVersionLengthMax * bytesPerScalarMax
-        static let releaseReasonBytesMax = Limits.releaseReasonLengthMax * bytesPerScalarMax
-        static let adminReasonBytesMax = Limits.adminReasonLengthMax * bytesPerScalarMax
-        static let jsonTextBytesMax = Limits.jsonTextBytesMax
-        static let scopePathBytesMax = Limits.scopePathLengthMax
+        public static let tenantIDBytesMax = Limits.tenantIDLengthMax
+        public static let nameBytesMax = Limits.nameLengthMax * bytesPerScalarMax
+        public static let keyIDBytesMax = Limits.keyIDLengthMax * bytesPerScalarMax
+        public static let keyPrefixBytesMax = Limits.keyPrefixLengthMax * bytesPerScalarMax
+        public static let reservationIDBytesMax = Limits.reservationIDLengthMax * bytesPerScalarMax
+        public static let eventIDBytesMax = Limits.eventIDLengthMax * bytesPerScalarMax
+        public static let idempotencyKeyBytesMax = Limits.idempotencyKeyLengthMax * bytesPerScalarMax
+        public static let subjectValueBytesMax = Limits.subjectValueLengthMax * bytesPerScalarMax
+        public static let dimensionKeyBytesMax = Limits.dimensionKeyLengthMax * bytesPerScalarMax
+        public static let dimensionValueBytesMax = Limits.dimensionValueLengthMax * bytesPerScalarMax
+        public static let actionKindBytesMax = Limits.actionKindLengthMax * bytesPerScalarMax
+        public static let actionNameBytesMax = Limits.actionNameLengthMax * bytesPerScalarMax
+        public static let actionTagBytesMax = Limits.actionTagLengthMax * bytesPerScalarMax
+        public static let capsToolBytesMax = Limits.capsToolLengthMax * bytesPerScalarMax
+        public static let modelVersionBytesMax = Limits.modelVersionLengthMax * bytesPerScalarMax
+        public static let releaseReasonBytesMax = Limits.releaseReasonLengthMax * bytesPerScalarMax
+        public static let adminReasonBytesMax = Limits.adminReasonLengthMax * bytesPerScalarMax
+        public static let jsonTextBytesMax = Limits.jsonTextBytesMax
+        public static let scopePathBytesMax = Limits.scopePathLengthMax
         /// Key scope filters are validated in bytes against the scope path bound.
-        static let scopeFilterPatternBytesMax = Limits.scopePathLengthMax
+        public static let scopeFilterPatternBytesMax = Limits.scopePathLengthMax
 
-        static let dimensionsCountMax = Limits.dimensionsCountMax
-        static let actionTagsCountMax = Limits.actionTagsCountMax
-        static let capsToolsCountMax = Limits.capsToolsCountMax
-        static let scopeFilterCountMax = Limits.scopeFilterCountMax
+        public static let dimensionsCountMax = Limits.dimensionsCountMax
+        public static let actionTagsCountMax = Limits.actionTagsCountMax
+        public static let capsToolsCountMax = Limits.capsToolsCountMax
+        public static let scopeFilterCountMax = Limits.scopeFilterCountMax
         /// `decide` stores a key's permissions deduplicated, so there can be no more than there are cases.
-        static let permissionsCountMax = Permission.allCases.count
+        public static let permissionsCountMax = Permission.allCases.count
         /// A path has at most one segment per level, so per-scope lists (affected and budgeted scopes,
         /// deltas, balances) are never longer than the number of levels.
-        static let scopesCountMax = ScopeLevel.allCases.count
+        public static let scopesCountMax = ScopeLevel.allCases.count
     }
 }

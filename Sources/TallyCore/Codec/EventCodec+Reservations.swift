@@ -94,7 +94,7 @@ extension ByteWriter {
         writeI64(evaluation.atMilliseconds)
     }
 
-    mutating func write(_ reply: EvaluationReply) {
+    public mutating func write(_ reply: EvaluationReply) {
         writeU8(reply.kind.rawValue)
         writeU8(reply.decision.rawValue)
         writeOptional(reply.reasonCode) { $0.writeU8($1.rawValue) }
@@ -204,7 +204,7 @@ extension ByteReader {
             atMilliseconds: try readI64("evaluation_recorded.at_ms"))
     }
 
-    mutating func readEvaluationReply() throws(EventCodecError) -> EvaluationReply {
+    public mutating func readEvaluationReply() throws(EventCodecError) -> EvaluationReply {
         EvaluationReply(
             kind: try readEnum(EvaluationKind.self, "evaluation.kind"),
             decision: try readEnum(DecisionKind.self, "evaluation.decision"),

@@ -4,32 +4,32 @@
 private typealias Limit = EventCodec.FieldLimit
 
 extension ByteWriter {
-    mutating func write(_ amount: Amount) { writeI64(amount.value) }
+    public mutating func write(_ amount: Amount) { writeI64(amount.value) }
 
-    mutating func write(_ digest: Digest256) { writeBytes(digest.bytes) }
+    public mutating func write(_ digest: Digest256) { writeBytes(digest.bytes) }
 
-    mutating func write(_ json: JSONText, field: @autoclosure () -> String) {
+    public mutating func write(_ json: JSONText, field: @autoclosure () -> String) {
         writeString(json.text, bytesMax: Limit.jsonTextBytesMax, field: field())
     }
 
-    mutating func writeOptional(_ json: JSONText?, field: @autoclosure () -> String) {
+    public mutating func writeOptional(_ json: JSONText?, field: @autoclosure () -> String) {
         writeOptional(json) { $0.write($1, field: field()) }
     }
 
-    mutating func write(_ scope: ScopePath) {
+    public mutating func write(_ scope: ScopePath) {
         writeString(scope.rawValue, bytesMax: Limit.scopePathBytesMax, field: "scope path")
     }
 
-    mutating func write(scopes: [ScopePath], field: @autoclosure () -> String) {
+    public mutating func write(scopes: [ScopePath], field: @autoclosure () -> String) {
         writeArray(scopes, countMax: Limit.scopesCountMax, field: field()) { $0.write($1) }
     }
 
-    mutating func write(_ key: BudgetKey) {
+    public mutating func write(_ key: BudgetKey) {
         write(key.scope)
         writeU8(key.unit.rawValue)
     }
 
-    mutating func write(_ quantity: Quantity) {
+    public mutating func write(_ quantity: Quantity) {
         writeU8(quantity.unit.rawValue)
         write(quantity.amount)
     }
@@ -52,30 +52,30 @@ extension ByteWriter {
 }
 
 extension ByteReader {
-    mutating func readAmount(_ field: @autoclosure () -> String) throws(EventCodecError) -> Amount {
+    public mutating func readAmount(_ field: @autoclosure () -> String) throws(EventCodecError) -> Amount {
         Amount(try readI64(field()))
     }
 
-    mutating func readOptionalAmount(_ field: @autoclosure () -> String) throws(EventCodecError) -> Amount? {
+    public mutating func readOptionalAmount(_ field: @autoclosure () -> String) throws(EventCodecError) -> Amount? {
         try readOptional(field()) { (reader: inout ByteReader) throws(EventCodecError) in
             try reader.readAmount(field())
         }
     }
 
-    mutating func readDigest(_ field: @autoclosure () -> String) throws(EventCodecError) -> Digest256 {
+    public mutating func readDigest(_ field: @autoclosure () -> String) throws(EventCodecError) -> Digest256 {
         let raw = try readRawBytes(32, field())
         guard let digest = Digest256(bytes: raw) else { preconditionFailure("readRawBytes returned a short slice") }
         return digest
     }
 
-    mutating func readOptionalJSON(_ field: @autoclosure () -> String) throws(EventCodecError) -> JSONText? {
+    public mutating func readOptionalJSON(_ field: @autoclosure () -> String) throws(EventCodecError) -> JSONText? {
         try readOptional(field()) { (reader: inout ByteReader) throws(EventCodecError) in
             JSONText(try reader.readString(field(), bytesMax: Limit.jsonTextBytesMax))
         }
     }
 
     /// Revalidates through `ScopePath(decoding:)`: a path that `decide` could not have built is damage.
-    mutating func readScopePath(_ field: @autoclosure () -> String) throws(EventCodecError) -> ScopePath {
+    public mutating func readScopePath(_ field: @autoclosure () -> String) throws(EventCodecError) -> ScopePath {
         let start = offset
         let text = try readString(field(), bytesMax: Limit.scopePathBytesMax)
         do {
@@ -86,17 +86,17 @@ extension ByteReader {
         }
     }
 
-    mutating func readScopePaths(_ field: @autoclosure () -> String) throws(EventCodecError) -> [ScopePath] {
+    public mutating func readScopePaths(_ field: @autoclosure () -> String) throws(EventCodecError) -> [ScopePath] {
         try readArray(field(), countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
             try reader.readScopePath(field())
         }
     }
 
-    mutating func readBudgetKey() throws(EventCodecError) -> BudgetKey {
+    public mutating func readBudgetKey() throws(EventCodecError) -> BudgetKey {
         BudgetKey(try readScopePath("scope"), try readEnum(Unit.self, "unit"))
     }
 
-    mutating func readQuantity(_ field: @autoclosure () -> String) throws(EventCodecError) -> Quantity {
+    public mutating func readQuantity(_ field: @autoclosure () -> String) throws(EventCodecError) -> Quantity {
         Quantity(try readEnum(Unit.self, "\(field()).unit"), try readAmount("\(field()).amount"))
     }
 

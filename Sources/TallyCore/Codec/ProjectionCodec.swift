@@ -59,7 +59,7 @@ public enum ProjectionCodec {
 }
 
 extension ByteWriter {
-    mutating func write(_ reservation: Reservation) {
+    public mutating func write(_ reservation: Reservation) {
         writeString(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         writeString(reservation.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reservation.tenant")
         write(reservation.subject)
@@ -110,7 +110,7 @@ extension ByteWriter {
         }
     }
 
-    mutating func writeBalances(_ balances: [Balance]) {
+    public mutating func writeBalances(_ balances: [Balance]) {
         writeArray(balances, countMax: Limit.scopesCountMax, field: "balances") { $0.write($1) }
     }
 
@@ -153,13 +153,13 @@ extension ByteWriter {
 }
 
 extension ByteReader {
-    mutating func readBalances() throws(EventCodecError) -> [Balance] {
+    public mutating func readBalances() throws(EventCodecError) -> [Balance] {
         try readArray("balances", countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
             try reader.readBalance()
         }
     }
 
-    mutating func readReservation() throws(EventCodecError) -> Reservation {
+    public mutating func readReservation() throws(EventCodecError) -> Reservation {
         var reservation = Reservation(
             id: try readString("reservation.id", bytesMax: Limit.reservationIDBytesMax),
             tenant: try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax),

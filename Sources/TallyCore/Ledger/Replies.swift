@@ -12,6 +12,20 @@ public struct ReserveReply: Sendable, Hashable {
     public var caps: Caps?
     /// Balances after the hold, on every budgeted scope, in canonical order.
     public var balances: [Balance]
+
+    public init(
+        decision: DecisionKind, reservationID: String, reserved: Quantity, expiresAtMilliseconds: Int64,
+        scopePath: ScopePath, affectedScopes: [ScopePath], caps: Caps?, balances: [Balance]
+    ) {
+        self.decision = decision
+        self.reservationID = reservationID
+        self.reserved = reserved
+        self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.scopePath = scopePath
+        self.affectedScopes = affectedScopes
+        self.caps = caps
+        self.balances = balances
+    }
 }
 
 /// Whether an evaluation came from a dry-run reserve or from decide; both never change a balance.
@@ -32,6 +46,20 @@ public struct EvaluationReply: Sendable, Hashable {
     public var reserved: Quantity?
     /// Dry-run ALLOW only: the current, unmutated balances of the budgeted scopes.
     public var balances: [Balance]
+
+    public init(
+        kind: EvaluationKind, decision: DecisionKind, reasonCode: DenyReason?, caps: Caps?, scopePath: ScopePath,
+        affectedScopes: [ScopePath], reserved: Quantity?, balances: [Balance]
+    ) {
+        self.kind = kind
+        self.decision = decision
+        self.reasonCode = reasonCode
+        self.caps = caps
+        self.scopePath = scopePath
+        self.affectedScopes = affectedScopes
+        self.reserved = reserved
+        self.balances = balances
+    }
 }
 
 public struct CommitReply: Sendable, Hashable {
@@ -39,17 +67,34 @@ public struct CommitReply: Sendable, Hashable {
     /// Present only when the actual was below the estimate.
     public var released: Quantity?
     public var balances: [Balance]
+
+    public init(charged: Quantity, released: Quantity?, balances: [Balance]) {
+        self.charged = charged
+        self.released = released
+        self.balances = balances
+    }
 }
 
 public struct ReleaseReply: Sendable, Hashable {
     public var released: Quantity
     public var balances: [Balance]
+
+    public init(released: Quantity, balances: [Balance]) {
+        self.released = released
+        self.balances = balances
+    }
 }
 
 public struct ExtendReply: Sendable, Hashable {
     public var reservationID: String
     public var expiresAtMilliseconds: Int64
     public var balances: [Balance]
+
+    public init(reservationID: String, expiresAtMilliseconds: Int64, balances: [Balance]) {
+        self.reservationID = reservationID
+        self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.balances = balances
+    }
 }
 
 /// A direct debit was applied (Cycles `EventCreateResponse`, status APPLIED).
@@ -58,6 +103,12 @@ public struct DebitReply: Sendable, Hashable {
     /// Present only when the applied amount is below the actual (capped by the overage policy).
     public var charged: Quantity?
     public var balances: [Balance]
+
+    public init(eventID: String, charged: Quantity?, balances: [Balance]) {
+        self.eventID = eventID
+        self.charged = charged
+        self.balances = balances
+    }
 }
 
 /// An admin funding operation (Cycles `BudgetFundingResponse`).
@@ -67,6 +118,17 @@ public struct FundingReply: Sendable, Hashable {
     public var previous: LedgerFigures
     public var new: LedgerFigures
     public var atMilliseconds: Int64
+
+    public init(
+        key: BudgetKey, operation: FundingOperation, previous: LedgerFigures, new: LedgerFigures,
+        atMilliseconds: Int64
+    ) {
+        self.key = key
+        self.operation = operation
+        self.previous = previous
+        self.new = new
+        self.atMilliseconds = atMilliseconds
+    }
 }
 
 /// The answer to any successful command.

@@ -1,0 +1,195 @@
+import Logging
+import NIOCore
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// One client connection: handshake, then pipelined requests answered by request id.
+///
+/// Framing is done by `FrameDecoder` before this handler; this handler only keeps the connection's
+/// state (principal, requests in flight, subscriptions) on its event loop and hands work to the router,
+/// the store's writer or a read transaction. A malformed frame gets an error frame and a close; other
+/// connections and the ledger are untouched.
+final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private enum Phase {
+        case awaitingHello
+        case ready(Principal, keyHash: Digest256?)
+        case closing
+    }
+
+    private struct Subscription {
+        var next: UInt64
+        var credit: UInt32
+    }
+
+    private let context: ServerContext
+    private var phase = Phase.awaitingHello
+    private(set) var inFlight = 0
+    private var subscriptions: [UInt32: Subscription] = [:]
+    private var pollTask: RepeatedTask?
+    private var flushScheduled = false
+
+    init(context: ServerContext) {
+        self.context = context
+    }
+
+    func channelActive(context channelContext: ChannelHandlerContext) {
+        context.registry.add(channelContext.channel, handler: NIOLoopBound(self, eventLoop: channelContext.eventLoop))
+    }
+
+    func channelInactive(context channelContext: ChannelHandlerContext) {
+        pollTask?.cancel()
+        context.registry.remove(channelContext.channel)
+        channelContext.fireChannelInactive()
+    }
+
+    func channelRead(context channelContext: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let request: Request
+        do {
+            request = try WireCodec.decodeRequest(frame)
+        } catch {
+            return fail(error, requestID: frame.requestID, channelContext)
+        }
+        switch phase {
+        case .closing:
+            return
+        case .awaitingHello:
+            guard case .hello(let hello) = request else {
+                return fail(WireError(code: .unauthorized, message: "the first frame must be a hello with a credential"), requestID: frame.requestID, channelContext)
+            }
+            handshake(hello, requestID: frame.requestID, channelContext)
+        case .ready(let principal, let keyHash):
+            if let keyHash, case .failure(let error) = context.authenticator.check(keyHash, now: context.clock()) {
+                return fail(error, requestID: frame.requestID, channelContext)
+            }
+            handle(request, requestID: frame.requestID, principal: principal, channelContext)
+        }
+    }
+
+    func errorCaught(context channelContext: ChannelHandlerContext, error: Error) {
+        // Framing errors (oversized or impossible lengths) arrive here from the decoder.
+        let wireError = (error as? WireError) ?? WireError(code: .malformedFrame, message: "\(error)")
+        fail(wireError, requestID: 0, channelContext)
+    }
+
+    private func handshake(_ hello: Hello, requestID: UInt32, _ channelContext: ChannelHandlerContext) {
+        switch context.authenticator.authenticate(hello.credential, now: context.clock()) {
+        case .failure(let error):
+            fail(error, requestID: requestID, channelContext)
+        case .success(let (principal, hash)):
+            phase = .ready(principal, keyHash: hash)
+            context.logger.debug("authenticated", metadata: ["client": "\(hello.clientName)", "principal": "\(principal)"])
+            write(.welcome(Welcome(protocolVersion: WireProtocol.version, principal: principal, limits: context.limits, serverName: "tallyd")), requestID: requestID, channelContext)
+        }
+    }
+
+    private func handle(_ request: Request, requestID: UInt32, principal: Principal, _ channelContext: ChannelHandlerContext) {
+        switch context.router.route(request, principal: principal) {
+        case .refuse(let error):
+            write(.error(error), requestID: requestID, channelContext)
+        case .read(let read):
+            do {
+                write(try read(), requestID: requestID, channelContext)
+            } catch let error as WireError {
+                write(.error(error), requestID: requestID, channelContext)
+            } catch {
+                write(.error(WireError(code: .internalError, message: "\(error)")), requestID: requestID, channelContext)
+            }
+        case .command(let command, let answer):
+            guard !context.registry.isDraining else {
+                return write(.error(WireError(code: .internalError, message: "the server is shutting down; retry with the same idempotency key")), requestID: requestID, channelContext)
+            }
+            // An open subscription counts as a request in flight (protocol/wire.md, pipelining).
+            guard inFlight + subscriptions.count < Int(context.limits.inFlightRequestsMax) else {
+                return write(.error(WireError(code: .limitExceeded, message: "more than \(context.limits.inFlightRequestsMax) requests in flight")), requestID: requestID, channelContext)
+            }
+            inFlight += 1
+            let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+            context.store.submit(command) { outcome in
+                let response: Response = switch outcome {
+                case .success(.success(let decision)): answer(decision)
+                case .success(.failure(let refusal)): .error(WireError(refusal))
+                case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
+                }
+                loopBound.eventLoop.execute {
+                    let (handler, channelContext) = loopBound.value
+                    handler.inFlight -= 1
+                    handler.write(response, requestID: requestID, channelContext)
+                }
+            }
+        case .subscribe(let from, let credit):
+            guard inFlight + subscriptions.count < Int(context.limits.inFlightRequestsMax) else {
+                return write(.error(WireError(code: .limitExceeded, message: "more than \(context.limits.inFlightRequestsMax) requests in flight")), requestID: requestID, channelContext)
+            }
+            subscriptions[requestID] = Subscription(next: from, credit: credit)
+            write(.subscribed(fromSequence: from), requestID: requestID, channelContext)
+            startPolling(channelContext)
+        case .grantCredit(let credit):
+            subscriptions[requestID]?.credit &+= credit
+        }
+    }
+
+    private func startPolling(_ channelContext: ChannelHandlerContext) {
+        guard pollTask == nil else { return }
+        let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+        pollTask = channelContext.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(context.subscriptionPollMilliseconds)) { _ in
+            let (handler, channelContext) = loopBound.value
+            handler.pushEvents(channelContext)
+        }
+    }
+
+    /// Sends each subscription the committed events it has credit for (flow control: never more).
+    private func pushEvents(_ channelContext: ChannelHandlerContext) {
+        for (id, subscription) in subscriptions where subscription.credit > 0 {
+            guard let events = try? context.store.events(from: subscription.next, limit: Int(min(subscription.credit, 512))) else { continue }
+            for stored in events {
+                write(.event(record: stored.record, chain: stored.chain), requestID: id, channelContext)
+            }
+            if let last = events.last {
+                subscriptions[id] = Subscription(next: last.event.sequence + 1, credit: subscription.credit - UInt32(events.count))
+            }
+        }
+    }
+
+    /// Writes a response; flushes once per event loop tick so a batch of answers shares one syscall.
+    private func write(_ response: Response, requestID: UInt32, _ channelContext: ChannelHandlerContext) {
+        guard channelContext.channel.isActive else { return }
+        channelContext.write(wrapOutboundOut(WireCodec.encodeResponse(response, requestID: requestID)), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+        channelContext.eventLoop.execute {
+            let (handler, channelContext) = loopBound.value
+            handler.flushScheduled = false
+            channelContext.flush()
+        }
+    }
+
+    /// Answers with an error frame, then closes: used for malformed frames and failed authentication.
+    private func fail(_ error: Error, requestID: UInt32, _ channelContext: ChannelHandlerContext) {
+        if case .closing = phase { return }
+        phase = .closing
+        let wireError = (error as? WireError) ?? WireError(code: .malformedFrame, message: "\(error)")
+        context.logger.debug("closing a connection", metadata: ["error": "\(wireError)"])
+        let frame = WireCodec.encodeResponse(.error(wireError), requestID: requestID)
+        channelContext.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+            channelContext.close(promise: nil)
+        }
+    }
+}
+
+/// What every connection shares.
+struct ServerContext: Sendable {
+    let store: LedgerStore
+    let router: RequestRouter
+    let authenticator: Authenticator
+    let limits: ServerLimits
+    let registry: ConnectionRegistry
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    let subscriptionPollMilliseconds: Int64
+}

@@ -1,0 +1,25 @@
+import TallyStore
+
+/// Everything `tallyd` is started with. Defaults are the ones documented in `tallyd --help`.
+public struct ServerConfiguration: Sendable {
+    public var dataDirectory = "./data"
+    public var host = "127.0.0.1"
+    /// 0 asks the kernel for a free port (tests); the bound port is reported by `TallyServer.boundPort`.
+    public var port = 7070
+    /// The operator's admin key. When nil, the key whose hash is stored in the data directory is used, and
+    /// on the very first start a random one is generated, its hash stored and the key printed once.
+    public var adminKey: String?
+    /// Largest frame a peer may send; checked from the length prefix before any byte of the body is buffered.
+    public var frameBytesMax = 1 << 20
+    /// Requests a connection may have in flight; more are refused with LIMIT_EXCEEDED, not queued.
+    public var inFlightRequestsMax = 1_024
+    /// Concurrent connections; more are closed at accept.
+    public var connectionsMax = 4_096
+    /// Rows a listing may return in one page.
+    public var listLimitMax = 200
+    /// How often a subscription looks for newly committed events.
+    public var subscriptionPollMilliseconds: Int64 = 20
+    public var store = StoreOptions()
+
+    public init() {}
+}

@@ -1,0 +1,85 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// `tallyd`: the binary protocol listener over one durable ledger, as a `Service`.
+///
+/// Graceful shutdown (SIGTERM or SIGINT through the `ServiceGroup`): stop accepting connections, refuse
+/// new commands, wait until every request in flight is answered (its events are durable by then), close
+/// the connections, and close the store last.
+public final class TallyServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    public let adminKey: AdminKey
+    private let store: LedgerStore
+    private let logger: Logger
+    private let registry = ConnectionRegistry()
+    private let bound = Mutex<SocketAddress?>(nil)
+
+    public init(configuration: ServerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        store = try LedgerStore(directory: configuration.dataDirectory, options: configuration.store)
+        do {
+            adminKey = try AdminKey.resolve(configured: configuration.adminKey, dataDirectory: configuration.dataDirectory)
+        } catch {
+            store.close()
+            throw error
+        }
+    }
+
+    /// The address the listener is bound to, once `run()` has bound it (port 0 picks a free port).
+    public var boundAddress: SocketAddress? { bound.withLock { $0 } }
+
+    public func run() async throws {
+        let limits = ServerLimits(
+            frameBytesMax: UInt32(configuration.frameBytesMax), inFlightRequestsMax: UInt32(configuration.inFlightRequestsMax),
+            listLimitMax: UInt32(configuration.listLimitMax))
+        let context = ServerContext(
+            store: store, router: RequestRouter(store: store, listLimitMax: configuration.listLimitMax),
+            authenticator: Authenticator(store: store, adminKey: adminKey), limits: limits, registry: registry,
+            logger: logger, clock: configuration.store.clock, subscriptionPollMilliseconds: configuration.subscriptionPollMilliseconds)
+        let frameBytesMax = configuration.frameBytesMax
+        let connectionsMax = configuration.connectionsMax
+        let registry = registry
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                guard registry.count < connectionsMax else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: frameBytesMax)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(context: context))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        bound.withLock { $0 = channel.localAddress }
+        logger.info("tallyd listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "data-directory": "\(configuration.dataDirectory)"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        await drain()
+    }
+
+    /// Waits (bounded) for in-flight requests to be answered, then closes connections and the store.
+    private func drain() async {
+        registry.startDraining()
+        logger.info("tallyd shutting down: answering requests in flight")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while await registry.inFlight() > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        await registry.closeAll()
+        store.close()
+        logger.info("tallyd stopped; the store is flushed and closed")
+    }
+}

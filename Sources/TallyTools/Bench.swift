@@ -1,0 +1,197 @@
+import Foundation
+import Histogram
+import Synchronization
+import TallyClient
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// `tally bench`: load against a running server over the binary protocol, with latency percentiles and a
+/// ledger check at the end (every acknowledged commit must be in `spent`).
+public struct Bench: Sendable {
+    public enum Shape: String, CaseIterable, Sendable {
+        /// Every agent reserves and commits under one shared workspace cap: all requests contend on it.
+        case shared
+        /// Every connection has its own leaf budget and no shared parent.
+        case independent
+        /// Reserve, then commit the reservation (as `shared`, counted as two operations).
+        case lifecycle
+        /// Lifecycle with one balance read for every four lifecycle operations.
+        case mix
+    }
+
+    public var host: String
+    public var port: Int
+    public var adminKey: String
+    public var shape: Shape = .lifecycle
+    public var connections = 16
+    public var inFlight = 64
+    public var durationSeconds = 10.0
+    public var warmupSeconds = 1.0
+
+    public init(host: String, port: Int, adminKey: String) {
+        self.host = host
+        self.port = port
+        self.adminKey = adminKey
+    }
+
+    /// The figures one run produced.
+    public struct Result: Sendable {
+        public var operations: UInt64
+        public var seconds: Double
+        public var errors: UInt64
+        public var p50Microseconds: UInt64
+        public var p99Microseconds: UInt64
+        public var p999Microseconds: UInt64
+        public var ledgerCheck: String
+        public var rawWriteP50Microseconds: UInt64?
+
+        public var operationsPerSecond: Double { Double(operations) / seconds }
+
+        public var json: String {
+            var fields = [
+                "\"ops_per_second\": \(Int(operationsPerSecond.rounded()))", "\"operations\": \(operations)",
+                "\"seconds\": \(String(format: "%.2f", seconds))", "\"p50_us\": \(p50Microseconds)", "\"p99_us\": \(p99Microseconds)",
+                "\"p999_us\": \(p999Microseconds)", "\"errors\": \(errors)", "\"ledger_check\": \"\(ledgerCheck)\"",
+            ]
+            if let raw = rawWriteP50Microseconds { fields.append("\"raw_write_p50_us\": \(raw)") }
+            return "{" + fields.joined(separator: ", ") + "}"
+        }
+
+        public var table: String {
+            var lines = [
+                String(format: "throughput   %.0f operations/s (%llu in %.1f s)", operationsPerSecond, operations, seconds),
+                "latency      p50 \(p50Microseconds) us   p99 \(p99Microseconds) us   p99.9 \(p999Microseconds) us",
+                "errors       \(errors)",
+                "ledger check \(ledgerCheck)",
+            ]
+            if let raw = rawWriteP50Microseconds { lines.append("raw durable LMDB write of one event: p50 \(raw) us") }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    private struct Tally: Sendable {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var operations: UInt64 = 0
+        var errors: UInt64 = 0
+        var committed: [String: Int64] = [:]
+    }
+
+    public func run() async throws -> Result {
+        let admin = try await TallyConnection.connect(host: host, port: port, credential: .adminKey(adminKey), clientName: "tally-bench")
+        let tenant = "bench-" + String(UUID().uuidString.prefix(8)).lowercased()
+        _ = try await admin.send(.createTenant(CreateTenantCommand(tenantID: tenant, name: "bench")))
+        guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: tenant, name: "bench"))) else {
+            throw BenchError("the server did not create a key")
+        }
+        let huge = Amount(Int64.max / 4)
+        if shape != .independent {
+            _ = try await admin.send(.createBudget(CreateBudgetRequest(scope: "tenant:\(tenant)/workspace:shared", unit: .usdMicrocents, allocated: huge)))
+        }
+        for index in 0..<connections where shape == .independent {
+            _ = try await admin.send(.createBudget(CreateBudgetRequest(scope: "tenant:\(tenant)/workspace:w\(index)/agent:a", unit: .usdMicrocents, allocated: huge)))
+        }
+        let totals = Mutex(Tally())
+        let start = ContinuousClock.now
+        let warmupEnd = start + .milliseconds(Int(warmupSeconds * 1_000))
+        let end = warmupEnd + .milliseconds(Int(durationSeconds * 1_000))
+        try await withThrowingTaskGroup(of: Tally.self) { group in
+            for index in 0..<connections {
+                let connection = try await TallyConnection.connect(host: host, port: port, credential: .tenantKey(secret), clientName: "tally-bench")
+                for lane in 0..<inFlight {
+                    group.addTask { await self.lane(connection, connection: index, lane: lane, warmupEnd: warmupEnd, end: end) }
+                }
+            }
+            for try await tally in group {
+                totals.withLock { total in
+                    total.histogram.add(tally.histogram)
+                    total.operations += tally.operations
+                    total.errors += tally.errors
+                    total.committed.merge(tally.committed, uniquingKeysWith: +)
+                }
+            }
+        }
+        let total = totals.withLock { $0 }
+        let check = try await ledgerCheck(admin, tenant: tenant, committed: total.committed)
+        await admin.close()
+        var rawWrite: UInt64?
+        if connections == 1 && inFlight == 1 { rawWrite = try Self.rawDurableWriteMedian() }
+        return Result(
+            operations: total.operations, seconds: durationSeconds, errors: total.errors,
+            p50Microseconds: total.histogram.valueAtPercentile(50), p99Microseconds: total.histogram.valueAtPercentile(99),
+            p999Microseconds: total.histogram.valueAtPercentile(99.9), ledgerCheck: check, rawWriteP50Microseconds: rawWrite)
+    }
+
+    /// One in-flight slot: requests back to back until the deadline; only measured after the warm-up.
+    private func lane(_ client: TallyConnection, connection: Int, lane: Int, warmupEnd: ContinuousClock.Instant, end: ContinuousClock.Instant) async -> Tally {
+        var tally = Tally()
+        let subject = shape == .independent
+            ? Subject(workspace: "w\(connection)", agent: "a")
+            : Subject(workspace: "shared", agent: "agent\(connection % 8)")
+        let action = Action(kind: "llm.completion", name: "bench")
+        var step = 0
+        func timed(_ request: Request) async -> Response? {
+            let began = ContinuousClock.now
+            let response = try? await client.send(request)
+            if ContinuousClock.now >= warmupEnd, ContinuousClock.now < end {
+                let elapsed = ContinuousClock.now - began
+                _ = tally.histogram.record(UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)))
+                tally.operations += 1
+                if response == nil { tally.errors += 1 }
+            }
+            return response
+        }
+        while ContinuousClock.now < end {
+            step += 1
+            let key = "c\(connection)-l\(lane)-\(step)"
+            if shape == .mix && step % 5 == 0 {
+                _ = await timed(.balances(BalancesRequest(segments: [.workspace: "shared"])))
+                continue
+            }
+            let estimate = Int64(1_000 + (step % 97))
+            guard case .reply(.reserved(let reply, _))? = await timed(.reserve(ReserveRequest(
+                idempotencyKey: key, subject: subject, action: action, estimate: Quantity(.usdMicrocents, Amount(estimate))))) else { continue }
+            let actual = estimate - 10
+            if case .reply(.committed)? = await timed(.commit(CommitRequest(reservationID: reply.reservationID, idempotencyKey: key, actual: Quantity(.usdMicrocents, Amount(actual))))) {
+                for balance in reply.balances { tally.committed[balance.scope.rawValue, default: 0] += actual }
+            }
+        }
+        return tally
+    }
+
+    /// Every acknowledged commit must be counted in `spent` on each scope it touched, no more and no less.
+    private func ledgerCheck(_ admin: TallyConnection, tenant: String, committed: [String: Int64]) async throws -> String {
+        guard case .budgets(let budgets) = try await admin.send(.balances(BalancesRequest(tenant: tenant))) else { return "failed: no balances" }
+        for budget in budgets where budget.spent.value != committed[budget.scope.rawValue, default: 0] {
+            return "failed: \(budget.scope) spent \(budget.spent) but acknowledged commits sum to \(committed[budget.scope.rawValue, default: 0])"
+        }
+        return "ok (\(committed.values.reduce(0, +)) committed across \(budgets.count) budgets)"
+    }
+
+    /// The floor for one request at a time: one event appended and flushed (fsync) by a bare LMDB write
+    /// transaction, median of 200, in a temporary directory on the same disk as the working directory.
+    static func rawDurableWriteMedian() throws -> UInt64 {
+        let directory = FileManager.default.currentDirectoryPath + "/.tally-bench-raw-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 26, databaseNames: ["events"])
+        defer { environment.close() }
+        let events = environment.database("events")
+        let record = [UInt8](repeating: 0x5a, count: 240)
+        var samples: [UInt64] = []
+        for sequence in 1...200 {
+            let began = ContinuousClock.now
+            try environment.write { txn in
+                try txn.put(events, withUnsafeBytes(of: UInt64(sequence).bigEndian, Array.init), record, append: true)
+            }
+            let elapsed = ContinuousClock.now - began
+            samples.append(UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+        }
+        return samples.sorted()[samples.count / 2]
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,22 @@
+import Crypto
+import TallyCore
+
+/// The idempotency payload hash of a request: SHA-256 of its kind byte followed by its body encoding.
+///
+/// Both gateways build a `Request` (the binary one by decoding a frame, the HTTP one from JSON) and hash
+/// it here, so a retry through either gets the same digest. The body encoding is canonical (one byte form
+/// per value, dictionaries sorted), which is what makes the digest a function of the request's value.
+/// Every field takes part, the idempotency key and `dry_run` included: Cycles treats changing only
+/// `dry_run` under the same key as a different payload.
+public enum RequestFingerprint {
+    /// Precondition: the request is within the wire limits (`WireCodec.checkLimits(_:)`).
+    public static func digest(_ request: Request) -> Digest256 {
+        var writer = ByteWriter()
+        writer.writeU8(request.kind)
+        writer.writeBody(of: request)
+        guard let digest = Digest256(bytes: Array(SHA256.hash(data: writer.bytes))) else {
+            preconditionFailure("SHA-256 produces 32 bytes")
+        }
+        return digest
+    }
+}

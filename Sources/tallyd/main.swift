@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TallyServer
+
+/// The Tally server.
+@main
+struct Tallyd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tallyd",
+        abstract: "Serve a Tally budget ledger over the binary protocol.",
+        discussion: """
+            The admin key comes from --admin-key, else TALLY_ADMIN_KEY, else the hash stored in the data \
+            directory; on the first start without one, a random key is generated, only its hash is stored, \
+            and the key is printed once. SIGTERM or SIGINT shut down gracefully: requests in flight are \
+            answered and the store is flushed and closed last.
+            """)
+
+    @Option(help: "The data directory (created when missing).")
+    var dataDirectory = "./data"
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port of the binary protocol (0 picks a free port).")
+    var port = 7070
+
+    @Option(help: "The admin key (at least 16 characters); overrides TALLY_ADMIN_KEY.")
+    var adminKey: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tallyd")
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dataDirectory
+        configuration.host = host
+        configuration.port = port
+        configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]
+        let server = try TallyServer(configuration: configuration, logger: logger)
+        if let secret = server.adminKey.generatedSecret {
+            say("Generated an admin key for \(dataDirectory) (only its hash is stored; this is the only time it is shown):")
+            say("  TALLY_ADMIN_KEY=\(secret)")
+        }
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let announce = Task {
+            while server.boundAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            // Scripts and tests read this line to learn the port.
+            say("tallyd listening on \(host):\(server.boundAddress?.port ?? port)")
+        }
+        try await group.run()
+        announce.cancel()
+    }
+}
+
+/// Writes a line to standard output at once (unbuffered), so scripts reading the pipe see it immediately.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

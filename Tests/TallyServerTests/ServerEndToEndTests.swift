@@ -1,0 +1,247 @@
+import Foundation
+import Synchronization
+import Testing
+import TallyClient
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// The real `tallyd` process, driven over the binary protocol on loopback.
+@Suite(.serialized) struct ServerEndToEndTests {
+    static let dollar: Int64 = 100_000_000
+    static let workspace = "tenant:acme-corp/workspace:project-alpha"
+
+    static func admin(_ server: ServerProcess) async throws -> TallyConnection {
+        try await TallyConnection.connect(host: "127.0.0.1", port: server.port, credential: .adminKey(ServerProcess.adminKey), clientName: "test-admin")
+    }
+
+    /// Creates a tenant and a key for it, and connects with that key.
+    static func tenant(_ id: String, _ admin: TallyConnection, _ server: ServerProcess) async throws -> TallyConnection {
+        _ = try await admin.send(.createTenant(CreateTenantCommand(tenantID: id, name: id)))
+        guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(
+            tenantID: id, name: "agents", permissions: Permission.defaultSet + [.budgetsRead, .budgetsWrite]))) else {
+            throw ServerProcessError("no key created")
+        }
+        return try await TallyConnection.connect(host: "127.0.0.1", port: server.port, credential: .tenantKey(secret), clientName: "test-\(id)")
+    }
+
+    static func budget(_ admin: TallyConnection, _ scope: String, dollars: Int64) async throws {
+        _ = try await admin.send(.createBudget(CreateBudgetRequest(scope: scope, unit: .usdMicrocents, allocated: Amount(dollars * dollar))))
+    }
+
+    static func reserve(_ connection: TallyConnection, agent: String, dollars: Int64, workflow: String? = nil, workspace: String = "project-alpha") async throws -> Response {
+        try await connection.send(.reserve(ReserveRequest(
+            idempotencyKey: UUID().uuidString, subject: Subject(workspace: workspace, workflow: workflow, agent: agent),
+            action: Action(kind: "llm.completion", name: "openai:gpt-4o"), estimate: Quantity(.usdMicrocents, Amount(dollars * dollar)))))
+    }
+
+    static func reservationID(_ response: Response) -> String? {
+        if case .reply(.reserved(let reply, _)) = response { return reply.reservationID }
+        return nil
+    }
+
+    static func errorCode(_ body: () async throws -> Response) async -> ErrorCode? {
+        do {
+            _ = try await body()
+            return nil
+        } catch let error as WireError {
+            return error.code
+        } catch {
+            return .internalError
+        }
+    }
+
+    @Test func theSharedWorkspacePatternsWorkOverTheWire() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        let agents = try await Self.tenant("acme-corp", admin, server)
+        // Pattern 2: a $50 workspace cap over planner $20, executor $30, reviewer $10.
+        try await Self.budget(admin, Self.workspace, dollars: 50)
+        for (agent, dollars) in [("planner", 20), ("executor", 30), ("reviewer", 10)] {
+            try await Self.budget(admin, "\(Self.workspace)/agent:\(agent)", dollars: Int64(dollars))
+        }
+        #expect(await Self.errorCode { try await Self.reserve(agents, agent: "planner", dollars: 21) } == .budgetExceeded, "the agent's own cap")
+        let planner = try #require(Self.reservationID(try await Self.reserve(agents, agent: "planner", dollars: 20)))
+        let executor = try #require(Self.reservationID(try await Self.reserve(agents, agent: "executor", dollars: 25)))
+        _ = try await agents.send(.commit(CommitRequest(reservationID: planner, idempotencyKey: "c1", actual: Quantity(.usdMicrocents, Amount(20 * Self.dollar)))))
+        _ = try await agents.send(.commit(CommitRequest(reservationID: executor, idempotencyKey: "c2", actual: Quantity(.usdMicrocents, Amount(25 * Self.dollar)))))
+        // The workspace has $5 left: the reviewer's own $10 no longer matters; degrading to $5 works.
+        #expect(await Self.errorCode { try await Self.reserve(agents, agent: "reviewer", dollars: 8) } == .budgetExceeded)
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "reviewer", dollars: 5)) != nil)
+        guard case .budgets(let balances) = try await agents.send(.balances(BalancesRequest(segments: [.workspace: "project-alpha"]))) else {
+            Issue.record("balances answer with budgets")
+            return
+        }
+        #expect(balances.map(\.scope.rawValue) == [Self.workspace] + ["executor", "planner", "reviewer"].map { "\(Self.workspace)/agent:\($0)" })
+        #expect(balances.first?.spent.value == 45 * Self.dollar && balances.first?.remaining.value == 0)
+        // Pattern 3: workflow budgets isolate tasks.
+        for task in ["task-123", "task-456"] { try await Self.budget(admin, "tenant:acme-corp/workspace:prod/workflow:\(task)", dollars: 10) }
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "planner", dollars: 10, workflow: "task-123", workspace: "prod")) != nil)
+        #expect(await Self.errorCode { try await Self.reserve(agents, agent: "executor", dollars: 1, workflow: "task-123", workspace: "prod") } == .budgetExceeded)
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "executor", dollars: 10, workflow: "task-456", workspace: "prod")) != nil)
+        // Pattern 4: tiered agents with independent limits (no workspace budget).
+        try await Self.budget(admin, "tenant:acme-corp/workspace:tiered/agent:planner", dollars: 20)
+        try await Self.budget(admin, "tenant:acme-corp/workspace:tiered/agent:executor", dollars: 5)
+        #expect(await Self.errorCode { try await Self.reserve(agents, agent: "executor", dollars: 6, workspace: "tiered") } == .budgetExceeded)
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "planner", dollars: 20, workspace: "tiered")) != nil)
+        await agents.close()
+        await admin.close()
+    }
+
+    @Test func aForeignTenantsKeyIsRefusedOnEveryOperation() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        let acme = try await Self.tenant("acme", admin, server)
+        let globex = try await Self.tenant("globex", admin, server)
+        try await Self.budget(admin, "tenant:acme", dollars: 10)
+        let id = try #require(Self.reservationID(try await Self.reserve(acme, agent: "a", dollars: 1)))
+        let quantity = Quantity(.usdMicrocents, 1)
+        let foreign: [(String, Request)] = [
+            ("commit", .commit(CommitRequest(reservationID: id, idempotencyKey: "x", actual: quantity))),
+            ("release", .release(ReleaseRequest(reservationID: id, idempotencyKey: "x"))),
+            ("extend", .extend(ExtendRequest(reservationID: id, idempotencyKey: "x", extendByMilliseconds: 1_000))),
+            ("get", .getReservation(reservationID: id)),
+            ("list", .listReservations(ListReservationsRequest(tenant: "acme"))),
+            ("balances", .balances(BalancesRequest(tenant: "acme"))),
+            ("reserve", .reserve(ReserveRequest(idempotencyKey: "x", subject: Subject(tenant: "acme", agent: "a"), action: Action(kind: "k", name: "n"), estimate: quantity))),
+            ("decide", .decide(DecideRequest(idempotencyKey: "x", subject: Subject(tenant: "acme", agent: "a"), action: Action(kind: "k", name: "n"), estimate: quantity))),
+            ("debit", .debit(DebitRequest(idempotencyKey: "x", subject: Subject(tenant: "acme", agent: "a"), action: Action(kind: "k", name: "n"), actual: quantity))),
+            ("fund", .fundBudget(FundBudgetRequest(scope: "tenant:acme", unit: .usdMicrocents, operation: .credit, amount: 1))),
+        ]
+        for (name, request) in foreign {
+            #expect(await Self.errorCode { try await globex.send(request) } == .forbidden, "\(name) with another tenant's key")
+        }
+        #expect(await Self.errorCode { try await globex.send(.createTenant(CreateTenantCommand(tenantID: "evil", name: "evil"))) } == .insufficientPermissions)
+        guard case .reservation(let reservation) = try await acme.send(.getReservation(reservationID: id)) else {
+            Issue.record("the owner still reads it")
+            return
+        }
+        #expect(reservation.status == .active && reservation.tenant == "acme")
+        await acme.close()
+        await globex.close()
+        await admin.close()
+    }
+
+    @Test func aRequestBeforeTheHandshakeIsRefusedAndClosed() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let raw = try RawConnection(port: server.port)
+        let reserve = WireCodec.encodeRequest(.getReservation(reservationID: "r"), requestID: 7)
+        raw.send(reserve.serialized)
+        let answer = try Frame.parse(raw.readUntilClosed())
+        guard case .error(let error) = try WireCodec.decodeResponse(answer) else {
+            Issue.record("expected an error frame")
+            return
+        }
+        #expect(error.code == .unauthorized && answer.requestID == 7)
+    }
+
+    @Test func malformedFramesCloseOnlyTheirOwnConnection() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let healthy = try await Self.admin(server)
+        var random = SystemRandomNumberGenerator()
+        let cases: [[UInt8]] = [
+            [0, 0, 0, 3, 1, 2, 3],                                  // shorter than a header
+            [0xff, 0xff, 0xff, 0xff, 1, 1, 0, 0, 0, 0, 0, 1],       // length far over the limit
+            [0, 0, 0, 8, 9, 1, 0, 0, 0, 0, 0, 1],                   // protocol version 9
+            [0, 0, 0, 8, 1, 0x7e, 0, 0, 0, 0, 0, 1],                // unknown kind
+            (0..<64).map { _ in UInt8.random(in: 0...255, using: &random) },
+        ]
+        for bytes in cases {
+            let raw = try RawConnection(port: server.port)
+            raw.send(bytes)
+            let answer = raw.readUntilClosed()
+            if let frame = try? Frame.parse(answer), case .error(let error)? = try? WireCodec.decodeResponse(frame) {
+                #expect([.malformedFrame, .unsupportedProtocolVersion, .payloadTooLarge, .unauthorized].contains(error.code))
+            } else {
+                #expect(answer.isEmpty, "a broken peer gets an error frame or a plain close, nothing else")
+            }
+            guard case .tenants = try await healthy.send(.listTenants(status: nil)) else {
+                Issue.record("the healthy connection must keep working")
+                return
+            }
+        }
+        await healthy.close()
+    }
+
+    @Test func racingClientsNeverOverspendTheWorkspaceCap() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        _ = try await Self.tenant("acme-corp", admin, server)
+        try await Self.budget(admin, Self.workspace, dollars: 50)
+        guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: "acme-corp", name: "race"))) else { return }
+        let accepted = Locked<[String]>([])
+        let committed = Locked<Int64>(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<8 {
+                group.addTask {
+                    let connection = try await TallyConnection.connect(host: "127.0.0.1", port: server.port, credential: .tenantKey(secret))
+                    for attempt in 0..<40 {
+                        let cents = Int64(10 + (client * 7 + attempt) % 90)
+                        guard let response = try? await connection.send(.reserve(ReserveRequest(
+                            idempotencyKey: "race-\(client)-\(attempt)", subject: Subject(workspace: "project-alpha", agent: "agent\(client)"),
+                            action: Action(kind: "llm", name: "m"), estimate: Quantity(.usdMicrocents, Amount(cents * 1_000_000))))),
+                              let id = Self.reservationID(response) else { continue }
+                        accepted.withLock { $0.append(id) }
+                        if attempt % 2 == 0 {
+                            let actual = cents * 1_000_000 / 2
+                            if (try? await connection.send(.commit(CommitRequest(reservationID: id, idempotencyKey: "c-\(id)", actual: Quantity(.usdMicrocents, Amount(actual)))))) != nil {
+                                committed.withLock { $0 += actual }
+                            }
+                        }
+                    }
+                    await connection.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        guard case .budgets(let budgets) = try await admin.send(.balances(BalancesRequest(tenant: "acme-corp"))) else { return }
+        let cap = try #require(budgets.first { $0.scope.rawValue == Self.workspace })
+        #expect(cap.spent.value + cap.reserved.value <= 50 * Self.dollar, "the cap is never overspent")
+        #expect(cap.spent.value == committed.withLock { $0 }, "the sum of acknowledged commits equals spent")
+        await admin.close()
+        server.stop()
+        let report = try Maintenance.verify(directory: server.dataDirectory)
+        #expect(report.isClean, "\(report.findings)")
+        let store = try LedgerStore(directory: server.dataDirectory)
+        defer { store.close() }
+        for id in accepted.withLock({ $0 }) { #expect(try store.reservation(id) != nil, "accepted reservation \(id) is in the log") }
+    }
+
+    @Test func everyAcknowledgedRequestSurvivesSIGTERMUnderLoad() async throws {
+        let server = try ServerProcess()
+        defer { server.removeData() }
+        let admin = try await Self.admin(server)
+        _ = try await Self.tenant("acme", admin, server)
+        try await Self.budget(admin, "tenant:acme", dollars: 1_000_000)
+        guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: "acme", name: "load"))) else { return }
+        let acknowledged = Locked<[String]>([])
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for client in 0..<4 {
+                    group.addTask {
+                        guard let connection = try? await TallyConnection.connect(host: "127.0.0.1", port: server.port, credential: .tenantKey(secret)) else { return }
+                        for attempt in 0..<2_000 {
+                            guard let response = try? await Self.reserve(connection, agent: "a\(client)", dollars: 1, workspace: "w\(attempt % 3)"),
+                                  let id = Self.reservationID(response) else { break }
+                            acknowledged.withLock { $0.append(id) }
+                        }
+                    }
+                }
+            }
+        }
+        while acknowledged.withLock({ $0.count }) < 50 { try await Task.sleep(for: .milliseconds(5)) }
+        let status = server.stop()
+        await load.value
+        #expect(status == 0, "graceful shutdown exits cleanly")
+        let ids = acknowledged.withLock { $0 }
+        let store = try LedgerStore(directory: server.dataDirectory)
+        defer { store.close() }
+        for id in ids { #expect(try store.reservation(id) != nil, "acknowledged reservation \(id) was lost") }
+        #expect(ids.count >= 50)
+    }
+}
