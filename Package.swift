@@ -66,6 +66,7 @@ let package = Package(
             name: "TallyWireTests",
             dependencies: ["TallyWire", "TallyCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
         ),
+        .testTarget(name: "TallyToolsTests", dependencies: ["TallyTools", "TallyClient", "TallyWire", "TallyCore"]),
         .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "TallyClient", "TallyWire", "TallyCore", "TallyStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -69,8 +69,8 @@ struct Tail: AsyncParsableCommand {
         abstract: "Print committed events as they are appended (admin key).",
         discussion: """
             One line per event: sequence, time, type and its main facts (JSON Lines with --format json). \
-            Runs until interrupted or the connection closes. 
-            """ + exitCodesDiscussion)
+            Runs until interrupted or the connection closes. \(exitCodesDiscussion)
+            """)
 
     @OptionGroup var client: ClientOptions
     @Option(help: "The first sequence to print (1 is the start of the log).") var from: UInt64 = 1

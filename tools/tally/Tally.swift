@@ -13,7 +13,7 @@ struct Tally: AsyncParsableCommand {
             Verify.self, Rebuild.self, Demo.self, Torture.self,
             TenantCommand.self, KeyCommand.self, BudgetCommand.self,
             Reserve.self, Commit.self, Release.self, Extend.self, Decide.self, Debit.self,
-            Balances.self, Reservations.self, Tail.self,
+            Balances.self, Reservations.self, Tail.self, BenchCommand.self,
         ])
 
     /// ArgumentParser exits with 64 (EX_USAGE) on a usage error; every `tally` command documents 2 for

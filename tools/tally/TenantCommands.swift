@@ -69,8 +69,8 @@ struct TenantUpdate: AsyncParsableCommand {
         commandName: "update", abstract: "Change a tenant's name, status or defaults.",
         discussion: """
             Setting --status CLOSED releases the tenant's active reservations, closes its budgets and revokes \
-            its keys. 
-            """ + exitCodesDiscussion)
+            its keys. \(exitCodesDiscussion)
+            """)
 
     @OptionGroup var client: ClientOptions
     @Option(help: "Tenant id.") var id: String
