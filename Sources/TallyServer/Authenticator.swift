@@ -15,7 +15,7 @@ struct Authenticator: Sendable {
             guard adminKey.matches(secret) else { return .failure(WireError(code: .unauthorized, message: "the admin key is not valid")) }
             return .success((.admin, nil))
         case .tenantKey(let secret):
-            let hash = Digest256(bytes: Array(SHA256.hash(data: Array(secret.utf8))))!
+            let hash = SHA256.hash(data: Array(secret.utf8)).withUnsafeBytes { Digest256(bytes: $0) }!
             return check(hash, now: now).map { key in
                 (.tenant(id: key.tenant, keyID: key.id, permissions: key.permissions), hash)
             }

@@ -16,7 +16,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum Phase {
         case awaitingHello
-        case ready(Principal, keyHash: Digest256?)
+        case ready(Principal, keyHash: Digest256?, checkedAt: Int64)
         case closing
     }
 
@@ -62,9 +62,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return fail(WireError(code: .unauthorized, message: "the first frame must be a hello with a credential"), requestID: frame.requestID, channelContext)
             }
             handshake(hello, requestID: frame.requestID, channelContext)
-        case .ready(let principal, let keyHash):
-            if let keyHash, case .failure(let error) = context.authenticator.check(keyHash, now: context.clock()) {
-                return fail(error, requestID: frame.requestID, channelContext)
+        case .ready(let principal, let keyHash, let checkedAt):
+            // A tenant key is re-checked at most once per `keyRecheckMilliseconds`: a revoked key or a
+            // suspended tenant stops working within that time on open connections, without two read
+            // transactions on every request.
+            let now = context.clock()
+            if let keyHash, now - checkedAt >= ServerContext.keyRecheckMilliseconds {
+                if case .failure(let error) = context.authenticator.check(keyHash, now: now) {
+                    return fail(error, requestID: frame.requestID, channelContext)
+                }
+                phase = .ready(principal, keyHash: keyHash, checkedAt: now)
             }
             handle(request, requestID: frame.requestID, principal: principal, channelContext)
         }
@@ -81,7 +88,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .failure(let error):
             fail(error, requestID: requestID, channelContext)
         case .success(let (principal, hash)):
-            phase = .ready(principal, keyHash: hash)
+            phase = .ready(principal, keyHash: hash, checkedAt: context.clock())
             context.logger.debug("authenticated", metadata: ["client": "\(hello.clientName)", "principal": "\(principal)"])
             write(.welcome(Welcome(protocolVersion: WireProtocol.version, principal: principal, limits: context.limits, serverName: "tallyd")), requestID: requestID, channelContext)
         }
@@ -176,8 +183,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         let wireError = (error as? WireError) ?? WireError(code: .malformedFrame, message: "\(error)")
         context.logger.debug("closing a connection", metadata: ["error": "\(wireError)"])
         let frame = WireCodec.encodeResponse(.error(wireError), requestID: requestID)
+        let loopBound = NIOLoopBound(channelContext, eventLoop: channelContext.eventLoop)
         channelContext.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
-            channelContext.close(promise: nil)
+            loopBound.value.close(promise: nil)
         }
     }
 }
@@ -192,4 +200,7 @@ struct ServerContext: Sendable {
     let logger: Logger
     let clock: @Sendable () -> Int64
     let subscriptionPollMilliseconds: Int64
+
+    /// How long an open connection trusts its tenant key's last check (see `ConnectionHandler`).
+    static let keyRecheckMilliseconds: Int64 = 1_000
 }

@@ -211,7 +211,7 @@ struct RequestRouter: Sendable {
 
     private func createApiKey(_ r: CreateApiKeyRequest) throws -> Route {
         let secret = "tally_" + SecretGenerator.randomToken()
-        let hash = Digest256(bytes: Array(SHA256.hash(data: Array(secret.utf8))))!
+        let hash = SHA256.hash(data: Array(secret.utf8)).withUnsafeBytes { Digest256(bytes: $0) }!
         let command = CreateApiKeyCommand(
             keyID: Self.newID(), tenantID: r.tenantID, name: r.name, description: r.description, secretHash: hash,
             prefix: String(secret.prefix(14)), permissions: r.permissions, scopeFilter: r.scopeFilter,

@@ -14,7 +14,7 @@ public enum RequestFingerprint {
         var writer = ByteWriter()
         writer.writeU8(request.kind)
         writer.writeBody(of: request)
-        guard let digest = Digest256(bytes: Array(SHA256.hash(data: writer.bytes))) else {
+        guard let digest = SHA256.hash(data: writer.bytes).withUnsafeBytes({ Digest256(bytes: $0) }) else {
             preconditionFailure("SHA-256 produces 32 bytes")
         }
         return digest

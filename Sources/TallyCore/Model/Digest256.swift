@@ -9,14 +9,32 @@ public struct Digest256: Sendable, Hashable, CustomStringConvertible {
 
     public init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
-    /// Builds a digest from exactly 32 big-endian bytes; any other length is a programming error upstream.
+    /// Builds a digest from exactly 32 big-endian bytes; any other length gives nil.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
-        var words: [UInt64] = [0, 0, 0, 0]
-        for (index, byte) in bytes.enumerated() {
-            words[index / 8] = words[index / 8] << 8 | UInt64(byte)
+        // Contiguous storage is read in place; this runs once per request, so it must not allocate.
+        let fromContiguous: (UInt64, UInt64, UInt64, UInt64)? = bytes.withContiguousStorageIfAvailable { buffer in
+            func word(_ at: Int) -> UInt64 {
+                var value: UInt64 = 0
+                for index in at..<(at + 8) { value = value << 8 | UInt64(buffer[index]) }
+                return value
+            }
+            return (word(0), word(8), word(16), word(24))
         }
-        self.words = (words[0], words[1], words[2], words[3])
+        if let fromContiguous {
+            words = fromContiguous
+            return
+        }
+        var parts: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for (index, byte) in bytes.enumerated() {
+            switch index / 8 {
+            case 0: parts.0 = parts.0 << 8 | UInt64(byte)
+            case 1: parts.1 = parts.1 << 8 | UInt64(byte)
+            case 2: parts.2 = parts.2 << 8 | UInt64(byte)
+            default: parts.3 = parts.3 << 8 | UInt64(byte)
+            }
+        }
+        words = parts
     }
 
     public var bytes: [UInt8] {

@@ -44,7 +44,6 @@ struct ModelRun {
 
     mutating func step(_ index: Int, _ command: Command) -> String? {
         let now = generator.now
-        let before = model.data
         let expected = model.execute(command, now: now)
         let result = Ledger.execute(command, on: &state, now: now)
         let actual = ModelOutcome(result)
