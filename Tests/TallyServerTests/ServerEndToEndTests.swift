@@ -75,6 +75,11 @@ import TallyWire
         }
         #expect(balances.map(\.scope.rawValue) == [Self.workspace] + ["executor", "planner", "reviewer"].map { "\(Self.workspace)/agent:\($0)" })
         #expect(balances.first?.spent.value == 45 * Self.dollar && balances.first?.remaining.value == 0)
+        // Pattern 1: one shared workspace budget, no per-agent limits: agents draw from the same pool.
+        try await Self.budget(admin, "tenant:acme-corp/workspace:pool", dollars: 50)
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "planner", dollars: 30, workspace: "pool")) != nil)
+        #expect(await Self.errorCode { try await Self.reserve(agents, agent: "executor", dollars: 21, workspace: "pool") } == .budgetExceeded)
+        #expect(Self.reservationID(try await Self.reserve(agents, agent: "executor", dollars: 20, workspace: "pool")) != nil)
         // Pattern 3: workflow budgets isolate tasks.
         for task in ["task-123", "task-456"] { try await Self.budget(admin, "tenant:acme-corp/workspace:prod/workflow:\(task)", dollars: 10) }
         #expect(Self.reservationID(try await Self.reserve(agents, agent: "planner", dollars: 10, workflow: "task-123", workspace: "prod")) != nil)
@@ -121,6 +126,30 @@ import TallyWire
         #expect(reservation.status == .active && reservation.tenant == "acme")
         await acme.close()
         await globex.close()
+        await admin.close()
+    }
+
+    @Test func aSubscriptionStreamsTheLogInOrderWithItsChain() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        let agents = try await Self.tenant("acme", admin, server)
+        try await Self.budget(admin, "tenant:acme", dollars: 10)
+        for _ in 0..<5 { _ = try await Self.reserve(agents, agent: "a", dollars: 1) }
+        var received: [Event] = []
+        var previousChain: [UInt8]?
+        for try await (record, chain) in admin.subscribe(from: 1, credit: 4) {
+            let event = try EventCodec.decode(record)
+            received.append(event)
+            #expect(chain.count == 32 && chain != previousChain)
+            previousChain = chain
+            if received.count == 8 { break }
+        }
+        // Tenant, key, budget, five reservations: more events than the credit of 4, so credit was granted.
+        #expect(received.map(\.sequence) == Array(1...8))
+        #expect(received.map(\.body.typeName).prefix(3) == ["TenantCreated", "ApiKeyCreated", "BudgetCreated"])
+        #expect(await Self.errorCode { try await agents.send(.balances(BalancesRequest())) } == nil)
+        await agents.close()
         await admin.close()
     }
 
