@@ -43,6 +43,9 @@ public final class LedgerStore: Sendable {
         lock.release()
     }
 
+    /// A store dropped without `close()` still answers what is queued and releases the directory.
+    deinit { close() }
+
     /// Holds the writer between batches while `body` runs, so that everything submitted meanwhile is
     /// decided and flushed together (tests use it to observe group commit).
     func withWriterHeld(_ body: () throws -> Void) rethrows {
