@@ -44,9 +44,11 @@ struct Projections {
     }
 
     /// Loads into `state` the reservations and idempotency records a command may consult that are not
-    /// already there. Returns what it added, so the writer can drop it again after the batch.
-    func hydrate(_ lookups: TouchedKeys, into state: inout LedgerState, from txn: borrowing LMDBWriteTransaction) throws -> TouchedKeys {
-        var added = TouchedKeys()
+    /// already there. Records what it loaded in `added`, so the writer can drop it again after the batch.
+    func hydrate(
+        _ lookups: TouchedKeys, into state: inout LedgerState, adding added: inout TouchedKeys,
+        from txn: borrowing LMDBWriteTransaction
+    ) throws {
         for id in lookups.reservations where state.reservations[id] == nil {
             if let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) {
                 let reservation = try ProjectionCodec.decodeReservation(bytes)
@@ -63,7 +65,6 @@ struct Projections {
                 added.idempotency.insert(key)
             }
         }
-        return added
     }
 
     /// The writer's working set: every tenant, key and budget, and the ACTIVE reservations (found through

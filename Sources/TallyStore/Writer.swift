@@ -149,25 +149,31 @@ final class Writer: @unchecked Sendable {
         do {
             try environment.write { txn in
                 for pending in batch {
-                    hydrated.formUnion(try projections.hydrate(pending.command.lookups(in: state), into: &state, from: txn))
-                    let result = Ledger.decide(state, pending.command, now: now)
-                    if case .success(let decision) = result {
-                        for body in decision.events {
-                            var eventTouched = TouchedKeys()
-                            body.touch(&eventTouched, in: state)
-                            for id in eventTouched.reservations where seen.insert(id).inserted {
-                                if let reservation = state.reservations[id], reservation.status == .active {
-                                    oldDeadlines[id] = reservation.settleDeadlineMilliseconds
-                                }
+                    let lookups = pending.command.lookups(in: state)
+                    try projections.hydrate(lookups, into: &state, adding: &hydrated, from: txn)
+                    // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
+                    // after its events, which is what `decide` would return without its scratch copy.
+                    switch Ledger.draft(state, pending.command, now: now) {
+                    case .failure(let refusal):
+                        results.append(.failure(refusal))
+                    case .success(.replay(let decision)):
+                        results.append(.success(decision))
+                    case .success(.fresh(let events)):
+                        for body in events {
+                            if let id = body.reservationID, seen.insert(id).inserted,
+                               let reservation = state.reservations[id], reservation.status == .active {
+                                oldDeadlines[id] = reservation.settleDeadlineMilliseconds
                             }
+                            body.touch(&touched, in: state)
                             do { try Ledger.apply(body, to: &state) } catch {
                                 preconditionFailure("decide produced an event apply refuses: \(error)")
                             }
-                            touched.formUnion(eventTouched)
                             try append(body, at: now, to: &next, txn)
                         }
+                        let reply = Ledger.reply(
+                            to: pending.command, events: events, after: state, base: state, now: now)
+                        results.append(.success(Decision(events: events, reply: reply)))
                     }
-                    results.append(result)
                 }
                 try projections.write(touched, from: state, oldDeadlines: oldDeadlines, in: txn)
                 try next.write(to: meta, txn)
@@ -200,7 +206,10 @@ final class Writer: @unchecked Sendable {
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the
     /// store and are loaded again when a command needs them.
     private func evict(_ touched: TouchedKeys, _ hydrated: TouchedKeys) {
-        for id in touched.reservations.union(hydrated.reservations) where state.reservations[id]?.status.isTerminal == true {
+        for id in touched.reservations where state.reservations[id]?.status.isTerminal == true {
+            state.reservations[id] = nil
+        }
+        for id in hydrated.reservations where state.reservations[id]?.status.isTerminal == true {
             state.reservations[id] = nil
         }
         state.idempotency.removeAll(keepingCapacity: true)

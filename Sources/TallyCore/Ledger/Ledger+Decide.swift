@@ -5,39 +5,61 @@ extension Ledger {
     /// prescribe, with checks in their defined order. Never changes anything: the caller appends the events
     /// and folds them in with `apply`. A refusal is never remembered (a retry is a fresh evaluation).
     public static func decide(_ state: LedgerState, _ command: Command, now: Int64) -> Result<Decision, Refusal> {
-        do throws(Refusal) {
-            let decision = try decideThrowing(state, command, now: now)
+        switch draft(state, command, now: now) {
+        case .failure(let refusal):
+            return .failure(refusal)
+        case .success(.replay(let decision)):
             return .success(decision)
+        case .success(.fresh(let events)):
+            let scratch = scratchState(for: events, base: state)
+            let reply = reply(to: command, events: events, after: scratch, base: state, now: now)
+            return .success(Decision(events: events, reply: reply))
+        }
+    }
+
+    /// What `draft` concluded: a finished replay, or the events of a fresh success whose reply is still to
+    /// be read back from the state they produce.
+    package enum Draft: Sendable {
+        case replay(Decision)
+        case fresh([EventBody])
+    }
+
+    /// `decide` without building the reply of a fresh success, for a caller that applies the events to its
+    /// own state anyway (the store's writer, `execute`): it then reads the reply from that state with
+    /// `reply(to:events:after:base:now:)` and skips the scratch copy that `decide` needs to stay pure.
+    package static func draft(_ state: LedgerState, _ command: Command, now: Int64) -> Result<Draft, Refusal> {
+        do throws(Refusal) {
+            return .success(try draftThrowing(state, command, now: now))
         } catch {
             return .failure(error)
         }
     }
 
-    private static func decideThrowing(_ state: LedgerState, _ command: Command, now: Int64) throws(Refusal) -> Decision {
+    private static func draftThrowing(_ state: LedgerState, _ command: Command, now: Int64) throws(Refusal) -> Draft {
         let events: [EventBody]
         switch command {
         case .reserve(let reserve):
-            if let replay = try reserveReplay(reserve, state, now: now) { return replay }
+            if let replay = try reserveReplay(reserve, state, now: now) { return .replay(replay) }
             events = reserve.dryRun ? [try evaluateDryRun(reserve, state, now: now)] : try decideReserve(reserve, state, now: now)
         case .decide(let decide):
-            if let replay = try decideReplay(decide, state, now: now) { return replay }
+            if let replay = try decideReplay(decide, state, now: now) { return .replay(replay) }
             events = [try evaluateDecide(decide, state, now: now)]
         case .commit(let commit):
-            if let replay = try commitReplay(commit, state) { return replay }
+            if let replay = try commitReplay(commit, state) { return .replay(replay) }
             events = try decideCommit(commit, state, now: now)
         case .release(let release):
-            if let replay = try releaseReplay(release, state) { return replay }
+            if let replay = try releaseReplay(release, state) { return .replay(replay) }
             events = try decideRelease(release, state, now: now)
         case .extend(let extend):
-            if let replay = try extendReplay(extend, state, now: now) { return replay }
+            if let replay = try extendReplay(extend, state, now: now) { return .replay(replay) }
             events = try decideExtend(extend, state, now: now)
         case .recordDebit(let debit):
-            if let replay = try debitReplay(debit, state, now: now) { return replay }
+            if let replay = try debitReplay(debit, state, now: now) { return .replay(replay) }
             events = try decideDebit(debit, state, now: now)
         case .expireReservations(let expire):
             events = decideExpiry(expire, state, now: now)
         case .createTenant(let create):
-            if let existing = try existingTenant(create, state) { return existing }
+            if let existing = try existingTenant(create, state) { return .replay(existing) }
             events = try decideCreateTenant(create, state, now: now)
         case .updateTenant(let update):
             events = try decideUpdateTenant(update, state, now: now)
@@ -48,7 +70,7 @@ extension Ledger {
         case .createBudget(let create):
             events = try decideCreateBudget(create, state, now: now)
         case .fundBudget(let fund):
-            if let replay = try fundReplay(fund, state, now: now) { return replay }
+            if let replay = try fundReplay(fund, state, now: now) { return .replay(replay) }
             events = try decideFundBudget(fund, state, now: now)
         case .updateBudget(let update):
             events = try decideUpdateBudget(update, state, now: now)
@@ -57,19 +79,18 @@ extension Ledger {
         case .unfreezeBudget(let unfreeze):
             events = try decideBudgetStatus(unfreeze, freeze: false, state, now: now)
         }
-        return Decision(events: events, reply: reply(to: command, events: events, base: state, now: now))
+        return .fresh(events)
     }
 
     // MARK: Replies
 
-    /// The reply to a fresh command: its events applied to a small scratch copy of just the entries they
-    /// touch, then read back exactly as `apply` stores it. Using the same `apply` for the reply and for the
-    /// stored replay record means the two can never disagree.
-    private static func reply(to command: Command, events: [EventBody], base: LedgerState, now: Int64) -> Reply {
-        var scratch = scratchState(for: events, base: base)
-        for event in events {
-            do { try apply(event, to: &scratch) } catch { preconditionFailure("decide produced an inconsistent event: \(error)") }
-        }
+    /// The reply to a fresh command, read back from `scratch`, a state that `events` (drafted for `command`
+    /// against `base`) have been applied to: exactly as `apply` stores it, so the reply and the stored replay
+    /// record can never disagree. `scratch` may hold only the entries the events touch (`decide`) or be the
+    /// whole state right after the events (the writer); `base` answers for a tenant the events left alone.
+    package static func reply(
+        to command: Command, events: [EventBody], after scratch: LedgerState, base: LedgerState, now: Int64
+    ) -> Reply {
         switch command {
         case .reserve(let reserve):
             let key = IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key)
@@ -134,6 +155,7 @@ extension Ledger {
         }
     }
 
+    /// `events` applied to a small copy of just the entries of `base` they touch.
     private static func scratchState(for events: [EventBody], base: LedgerState) -> LedgerState {
         var touched = TouchedKeys()
         for event in events { event.touch(&touched, in: base) }
@@ -142,6 +164,11 @@ extension Ledger {
         for id in touched.apiKeys { scratch.apiKeys[id] = base.apiKeys[id] }
         for key in touched.budgets { scratch.budgets[key] = base.budgets[key] }
         for id in touched.reservations { scratch.reservations[id] = base.reservations[id] }
+        for event in events {
+            do { try apply(event, to: &scratch) } catch {
+                preconditionFailure("decide produced an inconsistent event: \(error)")
+            }
+        }
         return scratch
     }
 

@@ -29,16 +29,26 @@ public struct InconsistentEvent: Error, Sendable, Hashable, CustomStringConverti
 
 extension Ledger {
     /// Decides and, on success, applies in one step: the convenience that tests and tools use.
+    ///
+    /// Returns what `decide` would. The reply is read from `state` after the events, as the store's writer
+    /// does, rather than from the scratch copy `decide` builds: the same `apply` writes both.
     public static func execute(_ command: Command, on state: inout LedgerState, now: Int64) -> Result<Decision, Refusal> {
-        let result = decide(state, command, now: now)
-        if case .success(let decision) = result {
-            for event in decision.events {
+        switch draft(state, command, now: now) {
+        case .failure(let refusal):
+            return .failure(refusal)
+        case .success(.replay(let decision)):
+            return .success(decision)
+        case .success(.fresh(let events)):
+            for event in events {
                 do { try apply(event, to: &state) } catch {
                     preconditionFailure("decide produced an event apply refuses: \(error)")
                 }
             }
+            // `state` also stands in for the base: the only entry read from the base (an updated tenant
+            // that no event changed) is the same before and after.
+            let reply = reply(to: command, events: events, after: state, base: state, now: now)
+            return .success(Decision(events: events, reply: reply))
         }
-        return result
     }
 }
 

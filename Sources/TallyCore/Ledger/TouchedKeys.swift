@@ -62,6 +62,23 @@ extension EventBody {
     }
 }
 
+extension EventBody {
+    /// The reservation this event creates or changes, if any: the one `touch` adds to `reservations`. The
+    /// writer uses it to note a reservation's deadline before the event moves it, without a `TouchedKeys`.
+    package var reservationID: String? {
+        switch self {
+        case .reserved(let reserved): reserved.reservationID
+        case .committed(let committed): committed.reservationID
+        case .released(let released): released.reservationID
+        case .extended(let extended): extended.reservationID
+        case .expired(let expired): expired.reservationID
+        case .tenantCreated, .tenantUpdated, .apiKeyCreated, .apiKeyRevoked, .budgetCreated, .budgetFunded,
+             .budgetUpdated, .debitRecorded, .evaluationRecorded:
+            nil
+        }
+    }
+}
+
 extension Command {
     /// The reservations and idempotency records `decide` may consult for this command, beyond what a
     /// store keeps in memory (tenants, keys, budgets and ACTIVE reservations).
