@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TallyCore
 
 /// A durable Tally ledger in one data directory: the event log and its projections in LMDB, one writer
@@ -78,19 +79,18 @@ public final class LedgerStore: Sendable {
 }
 
 /// One outcome handed from the writer thread to a blocked caller.
-// Safe: `outcome` is written once before `semaphore.signal()` and read only after `semaphore.wait()`.
-private final class OutcomeBox: @unchecked Sendable {
-    private var outcome: Result<Result<Decision, Refusal>, StoreError>?
+private final class OutcomeBox: Sendable {
+    private let outcome = Mutex<Result<Result<Decision, Refusal>, StoreError>?>(nil)
     private let semaphore = DispatchSemaphore(value: 0)
 
     func set(_ value: Result<Result<Decision, Refusal>, StoreError>) {
-        outcome = value
+        outcome.withLock { $0 = value }
         semaphore.signal()
     }
 
     func wait() -> Result<Result<Decision, Refusal>, StoreError> {
         semaphore.wait()
-        return outcome!
+        return outcome.withLock { $0! }
     }
 }
 

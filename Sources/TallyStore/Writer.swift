@@ -6,7 +6,7 @@ import TallyCore
 /// and flushes. Commands arrive from any thread; the writer drains them in batches and answers each caller
 /// only after the write transaction holding its events is durable (group commit: one fsync per batch).
 // Safe: the queue is guarded by `condition`; every other field belongs to the writer thread alone.
-final class Writer: @unchecked Sendable {
+final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all else writer-thread only
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
 
     private struct Pending {

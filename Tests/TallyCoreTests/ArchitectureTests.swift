@@ -39,7 +39,8 @@ import Testing
             let lines = file.text.split(separator: "\n", omittingEmptySubsequences: false)
             for (index, line) in lines.enumerated() where line.contains("@unchecked Sendable") || line.contains("nonisolated(unsafe)") {
                 let above = index > 0 ? lines[index - 1] : ""
-                #expect(above.contains("// Safe:"), "\(file.path):\(index + 1) needs a `// Safe:` comment on the line above")
+                #expect(above.contains("// Safe:") && line.contains("// Safe:"),
+                        "\(file.path):\(index + 1) needs a `// Safe:` reason on the line above and a `// Safe:` mark on its own line")
             }
         }
     }

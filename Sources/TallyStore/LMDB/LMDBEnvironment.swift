@@ -10,7 +10,7 @@ public struct LMDBDatabase: Sendable, Hashable {
 /// One LMDB environment (one data directory), opened with `MDB_NOTLS` so read transactions can run on
 /// any thread. Only the store's writer thread starts write transactions.
 // Safe: MDB_NOTLS readers run on any thread, writes only on the writer thread, resizes under `mapLock`.
-public final class LMDBEnvironment: @unchecked Sendable {
+public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comment above
     let env: OpaquePointer
     let mapLock = ReadWriteLock()
     public private(set) var mapSizeBytes: Int

@@ -4,7 +4,7 @@ import Glibc
 /// writer takes it exclusively to grow the map, because LMDB allows `mdb_env_set_mapsize` only while no
 /// transaction of this process is active.
 // Safe: the pthread lock is heap-allocated once, never moved, and only used through pthread calls.
-final class ReadWriteLock: @unchecked Sendable {
+final class ReadWriteLock: @unchecked Sendable {  // Safe: see the comment above
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {
