@@ -1,13 +1,17 @@
 import NIOCore
 import TallyWire
 
-/// The client's only handler of its own: decodes each response frame and hands it to the router, and
-/// tells the router when the connection ends. Framing happens before it (`FrameDecoder`).
+/// The client's only handler of its own: decodes each response frame, hands a read's worth of them to the
+/// router at the end of the read, and writes what the router queued meanwhile with one flush. It also tells
+/// the router when the connection ends. Framing happens before it (`FrameDecoder`); frames are encoded by
+/// the router, so nothing encodes after it.
 final class ResponseHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
-    typealias OutboundOut = Frame
+    typealias OutboundOut = ByteBuffer
 
     private let router: ResponseRouter
+    /// Responses decoded in the current read, routed together under one lock in `channelReadComplete`.
+    private var received: [(id: UInt32, response: Response)] = []
 
     init(router: ResponseRouter) {
         self.router = router
@@ -15,22 +19,23 @@ final class ResponseHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        let response: Response
         do {
-            response = try WireCodec.decodeResponse(frame)
+            received.append((frame.requestID, try WireCodec.decodeResponse(frame)))
         } catch {
             // A peer that sends what we cannot read cannot be trusted with the requests after it either.
+            routeReceived(context: context)
             router.close(.malformedResponse(error.description))
             context.close(promise: nil)
-            return
         }
-        let frames = router.receive(frame.requestID, response)
-        guard !frames.isEmpty else { return }
-        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
-        context.flush()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        routeReceived(context: context)
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        routeReceived(context: context)
         router.close(.connectionClosed(serverError: nil))
         context.fireChannelInactive()
     }
@@ -43,7 +48,26 @@ final class ResponseHandler: ChannelInboundHandler {
             } else {
                 .connectionFailed("\(error)")
             }
+        routeReceived(context: context)
         router.close(reason)
         context.close(promise: nil)
+    }
+
+    /// Resumes the callers of this read's responses, then writes whatever they and the router queued.
+    private func routeReceived(context: ChannelHandlerContext) {
+        guard !received.isEmpty else { return }
+        let resumptions = router.receive(received)
+        received.removeAll(keepingCapacity: true)
+        router.resume(resumptions)
+        Self.drainOutbound(router, context.channel)
+    }
+
+    /// Writes every queued frame as one buffer with one flush; a failed write fails the requests in it.
+    /// Runs on the event loop.
+    static func drainOutbound(_ router: ResponseRouter, _ channel: any Channel) {
+        guard let (bytes, ids) = router.takeOutbound() else { return }
+        channel.writeAndFlush(bytes).whenFailure { error in
+            router.fail(ids, .writeFailed("\(error)"))
+        }
     }
 }

@@ -40,10 +40,12 @@ public final class TallyConnection: Sendable {
         host: String, port: Int, credential: Credential, clientName: String = "tally",
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TallyConnection {
-        let router = ResponseRouter()
+        // The router needs the connection's event loop before the channel exists, so the loop is picked here.
+        let eventLoop = group.next()
+        let router = ResponseRouter(eventLoop: eventLoop)
         let channel: any Channel
         do {
-            channel = try await bootstrap(group: group, router: router).connect(host: host, port: port).get()
+            channel = try await bootstrap(group: eventLoop, router: router).connect(host: host, port: port).get()
         } catch {
             throw TallyClientError.connectionFailed(connectFailureReason(error))
         }
@@ -52,10 +54,10 @@ public final class TallyConnection: Sendable {
             let response = try await exchange(.hello(hello), requestID: 0, router: router, channel: channel)
             switch response {
             case .welcome(let welcome):
-                write(router.setInFlightMax(Int(welcome.limits.inFlightRequestsMax)), to: channel)
+                if router.setInFlightMax(Int(welcome.limits.inFlightRequestsMax)) {
+                    scheduleDrain(router, channel)
+                }
                 return TallyConnection(welcome: welcome, channel: channel, router: router)
-            case .error(let error):
-                throw error
             default:
                 throw TallyClientError.unexpectedResponse(expected: "welcome", received: response.kindName)
             }
@@ -71,16 +73,29 @@ public final class TallyConnection: Sendable {
     /// The handshake, `subscribe` and `grantCredit` have their own calls and are refused here. Cancelling the
     /// calling task stops the wait, but a request already written may still take effect on the server.
     public func send(_ request: Request) async throws -> Response {
-        switch request {
-        case .hello: throw TallyClientError.unsupportedRequest("the handshake is made by connect(...)")
-        case .subscribe, .grantCredit:
-            throw TallyClientError.unsupportedRequest("use subscribe(from:credit:) to stream events")
-        default: break
+        if let refusal = Self.refusal(of: request) { throw refusal }
+        return try await Self.exchange(request, requestID: router.makeRequestID(), router: router, channel: channel)
+    }
+
+    /// Sends one request and calls `completion` with its response, or with the error `send(_:)` would throw:
+    /// the pipelined form for callers that keep many requests in flight without a task for each.
+    ///
+    /// `completion` is called exactly once, on the connection's event loop, and never before this call
+    /// returns, so it may send the next request itself. It should be short: the connection reads no
+    /// further responses while it runs.
+    public func send(_ request: Request, completion: @escaping @Sendable (Result<Response, any Error>) -> Void) {
+        let frame: Frame
+        let requestID: UInt32
+        do {
+            if let refusal = Self.refusal(of: request) { throw refusal }
+            try WireCodec.checkLimits(request)
+            requestID = router.makeRequestID()
+            frame = WireCodec.encodeRequest(request, requestID: requestID)
+        } catch {
+            channel.eventLoop.execute { completion(.failure(error)) }
+            return
         }
-        let response = try await Self.exchange(
-            request, requestID: router.makeRequestID(), router: router, channel: channel)
-        if case .error(let error) = response { throw error }
-        return response
+        if router.register(requestID, frame, .handler(completion)) { Self.scheduleDrain(router, channel) }
     }
 
     /// Streams the committed events from `sequence` on (admin key only), as the log stores them: the
@@ -99,12 +114,12 @@ public final class TallyConnection: Sendable {
             return AsyncThrowingStream { $0.finish(throwing: closed) }
         }
         let frame = WireCodec.encodeRequest(.subscribe(fromSequence: sequence, credit: credit), requestID: id)
-        Self.write([frame], to: channel)
+        if router.enqueue(frame) { Self.scheduleDrain(router, channel) }
         let router = self.router
         let channel = self.channel
         return AsyncThrowingStream(unfolding: {
             let delivery = try await router.nextEvent(id)
-            if let credit = delivery.credit { Self.write([credit], to: channel) }
+            if let credit = delivery.credit, router.enqueue(credit) { Self.scheduleDrain(router, channel) }
             return delivery.event
         })
     }
@@ -118,7 +133,17 @@ public final class TallyConnection: Sendable {
 
     // MARK: Plumbing
 
-    /// Framing in the pipeline, matching in the router: the only handler of our own is `ResponseHandler`.
+    /// The handshake, `subscribe` and `grantCredit` have their own calls.
+    private static func refusal(of request: Request) -> TallyClientError? {
+        switch request {
+        case .hello: .unsupportedRequest("the handshake is made by connect(...)")
+        case .subscribe, .grantCredit: .unsupportedRequest("use subscribe(from:credit:) to stream events")
+        default: nil
+        }
+    }
+
+    /// Framing in the pipeline, matching and encoding in the router: the only handler of our own is
+    /// `ResponseHandler`, and the router hands it whole buffers to write.
     private static func bootstrap(group: any EventLoopGroup, router: ResponseRouter) -> ClientBootstrap {
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -126,7 +151,6 @@ public final class TallyConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let decoder = FrameDecoder(frameBytesMax: ClientLimits.responseFrameBytesMax)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
                     try channel.pipeline.syncOperations.addHandler(ResponseHandler(router: router))
                 }
             }
@@ -155,20 +179,16 @@ public final class TallyConnection: Sendable {
         let frame = WireCodec.encodeRequest(request, requestID: requestID)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                guard let frame = router.register(requestID, frame, continuation) else { return }
-                channel.writeAndFlush(frame).whenFailure { error in
-                    router.fail(requestID, .writeFailed("\(error)"))
-                }
+                if router.register(requestID, frame, .task(continuation)) { scheduleDrain(router, channel) }
             }
         } onCancel: {
             router.cancel(requestID)
         }
     }
 
-    private static func write(_ frames: [Frame], to channel: any Channel) {
-        guard !frames.isEmpty else { return }
-        for frame in frames { channel.write(frame, promise: nil) }
-        channel.flush()
+    /// Writes the router's queued frames on the event loop: one hop for every frame queued until it runs.
+    private static func scheduleDrain(_ router: ResponseRouter, _ channel: any Channel) {
+        channel.eventLoop.execute { ResponseHandler.drainOutbound(router, channel) }
     }
 }
 

@@ -98,9 +98,8 @@ public struct Bench: Sendable {
         try await withThrowingTaskGroup(of: Tally.self) { group in
             for index in 0..<connections {
                 let connection = try await TallyConnection.connect(host: host, port: port, credential: .tenantKey(secret), clientName: "tally-bench")
-                for lane in 0..<inFlight {
-                    group.addTask { await self.lane(connection, connection: index, lane: lane, warmupEnd: warmupEnd, end: end) }
-                }
+                let driver = Driver(bench: self, client: connection, connection: index, warmupEnd: warmupEnd, end: end)
+                group.addTask { await driver.run() }
             }
             for try await tally in group {
                 totals.withLock { total in
@@ -122,41 +121,119 @@ public struct Bench: Sendable {
             p999Microseconds: total.histogram.valueAtPercentile(99.9), ledgerCheck: check, rawWriteP50Microseconds: rawWrite)
     }
 
-    /// One in-flight slot: requests back to back until the deadline; only measured after the warm-up.
-    private func lane(_ client: TallyConnection, connection: Int, lane: Int, warmupEnd: ContinuousClock.Instant, end: ContinuousClock.Instant) async -> Tally {
-        var tally = Tally()
-        let subject = shape == .independent
-            ? Subject(workspace: "w\(connection)", agent: "a")
-            : Subject(workspace: "shared", agent: "agent\(connection % 8)")
+    /// One connection's load: `inFlight` lanes, each sending requests back to back until the deadline, driven
+    /// by the connection's completion handlers instead of a task per lane, so the bench spends its cycles on
+    /// requests rather than on task switches. Only requests answered after the warm-up are measured.
+    ///
+    /// Every completion runs on the connection's event loop, so the lock is never contended; it is there so
+    /// that the compiler can check the sharing.
+    private final class Driver: Sendable {
+        let bench: Bench
+        let client: TallyConnection
+        let connection: Int
+        let warmupEnd: ContinuousClock.Instant
+        let end: ContinuousClock.Instant
+        let subject: Subject
         let action = Action(kind: "llm.completion", name: "bench")
-        var step = 0
-        func timed(_ request: Request) async -> Response? {
-            let began = ContinuousClock.now
-            let response = try? await client.send(request)
-            if ContinuousClock.now >= warmupEnd, ContinuousClock.now < end {
-                let elapsed = ContinuousClock.now - began
-                _ = tally.histogram.record(UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)))
-                tally.operations += 1
-                if response == nil { tally.errors += 1 }
-            }
-            return response
+        private let state = Mutex(State())
+
+        private struct State {
+            var tally = Tally()
+            var steps: [Int] = []
+            var lanesRunning = 0
+            var finished: CheckedContinuation<Tally, Never>?
         }
-        while ContinuousClock.now < end {
-            step += 1
+
+        init(bench: Bench, client: TallyConnection, connection: Int, warmupEnd: ContinuousClock.Instant, end: ContinuousClock.Instant) {
+            self.bench = bench
+            self.client = client
+            self.connection = connection
+            self.warmupEnd = warmupEnd
+            self.end = end
+            subject = bench.shape == .independent
+                ? Subject(workspace: "w\(connection)", agent: "a")
+                : Subject(workspace: "shared", agent: "agent\(connection % 8)")
+        }
+
+        /// Starts every lane and answers the connection's figures once the last lane has stopped.
+        func run() async -> Tally {
+            await withCheckedContinuation { finished in
+                let lanes = bench.inFlight
+                state.withLock { state in
+                    state.steps = Array(repeating: 0, count: lanes)
+                    state.lanesRunning = lanes
+                    state.finished = finished
+                }
+                if lanes == 0 { return finish() }
+                for lane in 0..<lanes { next(lane, now: .now) }
+            }
+        }
+
+        /// The lane's next step: a reserve (then its commit), or a balance read in the mix shape.
+        private func next(_ lane: Int, now: ContinuousClock.Instant) {
+            guard now < end else { return stop() }
+            let step = state.withLock { state in
+                state.steps[lane] += 1
+                return state.steps[lane]
+            }
             let key = "c\(connection)-l\(lane)-\(step)"
-            if shape == .mix && step % 5 == 0 {
-                _ = await timed(.balances(BalancesRequest(segments: [.workspace: "shared"])))
-                continue
+            if bench.shape == .mix && step % 5 == 0 {
+                return timed(.balances(BalancesRequest(segments: [.workspace: "shared"]))) { _, now in
+                    self.next(lane, now: now)
+                }
             }
             let estimate = Int64(1_000 + (step % 97))
-            guard case .reply(.reserved(let reply, _))? = await timed(.reserve(ReserveRequest(
-                idempotencyKey: key, subject: subject, action: action, estimate: Quantity(.usdMicrocents, Amount(estimate))))) else { continue }
-            let actual = estimate - 10
-            if case .reply(.committed)? = await timed(.commit(CommitRequest(reservationID: reply.reservationID, idempotencyKey: key, actual: Quantity(.usdMicrocents, Amount(actual))))) {
-                for balance in reply.balances { tally.committed[balance.scope.rawValue, default: 0] += actual }
+            let reserve = ReserveRequest(idempotencyKey: key, subject: subject, action: action, estimate: Quantity(.usdMicrocents, Amount(estimate)))
+            timed(.reserve(reserve)) { response, now in
+                guard case .reply(.reserved(let reply, _))? = response else { return self.next(lane, now: now) }
+                let actual = estimate - 10
+                let commit = CommitRequest(reservationID: reply.reservationID, idempotencyKey: key, actual: Quantity(.usdMicrocents, Amount(actual)))
+                self.timed(.commit(commit)) { response, now in
+                    if case .reply(.committed)? = response {
+                        self.state.withLock { state in
+                            for balance in reply.balances { state.tally.committed[balance.scope.rawValue, default: 0] += actual }
+                        }
+                    }
+                    self.next(lane, now: now)
+                }
             }
         }
-        return tally
+
+        /// Sends `request` and records its latency when it is answered inside the measured window; `then` gets
+        /// the response (`nil` for an error) and the time it arrived.
+        private func timed(_ request: Request, then: @escaping @Sendable (Response?, ContinuousClock.Instant) -> Void) {
+            let began = ContinuousClock.now
+            client.send(request) { result in
+                let now = ContinuousClock.now
+                let response = try? result.get()
+                if now >= self.warmupEnd, now < self.end {
+                    let elapsed = now - began
+                    let microseconds = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+                    self.state.withLock { state in
+                        _ = state.tally.histogram.record(microseconds)
+                        state.tally.operations += 1
+                        if response == nil { state.tally.errors += 1 }
+                    }
+                }
+                then(response, now)
+            }
+        }
+
+        private func stop() {
+            let last = state.withLock { state in
+                state.lanesRunning -= 1
+                return state.lanesRunning == 0
+            }
+            if last { finish() }
+        }
+
+        private func finish() {
+            let (tally, finished) = state.withLock { state in
+                defer { state.finished = nil }
+                return (state.tally, state.finished)
+            }
+            finished?.resume(returning: tally)
+        }
     }
 
     /// Every acknowledged commit must be counted in `spent` on each scope it touched, no more and no less.

@@ -130,6 +130,90 @@ import Testing
         await connection.close()
         try await server.stop()
     }
+
+    @Test func completionHandlersGetTheirResponsesAndMayChainTheNextRequest() async throws {
+        // Each of eight chains sends five requests one after the other from its completion handler; the server
+        // answers every request with an error frame naming the reservation asked for, which arrives as WireError.
+        let server = try await FakeServer { request, requestID, reply, _ in
+            guard case .getReservation(let id) = request else { return }
+            reply(.error(WireError(code: .notFound, message: id)), requestID)
+        }
+        let connection = try await server.connect()
+        let answers = await withTaskGroup(of: [String].self) { group in
+            for chain in 0..<8 {
+                group.addTask {
+                    let answers = Mutex<[String]>([])
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        @Sendable func step(_ index: Int) {
+                            guard index < 5 else { return done.resume() }
+                            connection.send(.getReservation(reservationID: "r\(chain)-\(index)")) { result in
+                                if case .failure(let error as WireError) = result, error.code == .notFound {
+                                    answers.withLock { $0.append(error.message) }
+                                }
+                                step(index + 1)
+                            }
+                        }
+                        step(0)
+                    }
+                    return answers.withLock { $0 }
+                }
+            }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        let expected = (0..<8).flatMap { chain in (0..<5).map { "r\(chain)-\($0)" } }
+        #expect(answers.sorted() == expected.sorted())
+        await connection.close()
+        try await server.stop()
+    }
+
+    @Test func completionHandlerSendsRespectTheServersInFlightBound() async throws {
+        let outstanding = Mutex<[UInt32]>([])
+        let peak = Mutex(0)
+        let server = try await FakeServer(inFlightMax: 3) { request, requestID, reply, _ in
+            let answer = outstanding.withLock { outstanding -> [UInt32] in
+                outstanding.append(requestID)
+                peak.withLock { $0 = max($0, outstanding.count) }
+                defer { if outstanding.count == 3 { outstanding.removeAll() } }
+                return outstanding.count == 3 ? outstanding : []
+            }
+            for id in answer { reply(.tenants([]), id) }
+        }
+        let connection = try await server.connect()
+        let results = try await withThrowingTaskGroup(of: Response.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    try await withCheckedThrowingContinuation { continuation in
+                        connection.send(.listTenants(status: nil)) { continuation.resume(with: $0) }
+                    }
+                }
+            }
+            return try await group.reduce(into: [Response]()) { $0.append($1) }
+        }
+        #expect(results.count == 12)
+        #expect(peak.withLock { $0 } == 3)
+        await connection.close()
+        try await server.stop()
+    }
+
+    @Test func completionHandlersLearnOfRefusalsAndOfAClosedConnection() async throws {
+        let server = try await FakeServer { _, _, _, close in close() }
+        let connection = try await server.connect()
+        let send = { @Sendable (request: Request) async -> (any Error)? in
+            await withCheckedContinuation { continuation in
+                connection.send(request) { result in
+                    if case .failure(let error) = result { return continuation.resume(returning: error) }
+                    continuation.resume(returning: nil)
+                }
+            }
+        }
+        let unsupported = await send(.grantCredit(1))
+        #expect(unsupported is TallyClientError)
+        let closed = await send(.listTenants(status: nil))
+        #expect(closed as? TallyClientError == .connectionClosed(serverError: nil))
+        let later = await send(.listTenants(status: nil))
+        #expect(later is TallyClientError)
+        try await server.stop()
+    }
 }
 
 /// A loopback server that answers the handshake and hands every later request to a script.
