@@ -191,22 +191,3 @@ public final class TallyConnection: Sendable {
         channel.eventLoop.execute { ResponseHandler.drainOutbound(router, channel) }
     }
 }
-
-extension Response {
-    /// The response's kind in words, for error messages.
-    var kindName: String {
-        switch self {
-        case .welcome: "welcome"
-        case .reply: "reply"
-        case .apiKeyCreated: "api_key_created"
-        case .reservation: "reservation"
-        case .reservations: "reservations"
-        case .budgets: "budgets"
-        case .tenants: "tenants"
-        case .apiKeys: "api_keys"
-        case .subscribed: "subscribed"
-        case .event: "event"
-        case .error: "error"
-        }
-    }
-}

@@ -125,6 +125,9 @@ extension Response {
     /// The frame kind byte of this response (`protocol/wire.md` section 6).
     public var kind: UInt8 { responseKind.rawValue }
 
+    /// The response's kind in words (`reply`, `budgets`, ...), for messages about unexpected responses.
+    public var kindName: String { responseKind.description }
+
     var responseKind: ResponseKind {
         switch self {
         case .welcome: .welcome
