@@ -29,11 +29,12 @@ struct Projections {
             if let budget = state.budgets[key] { try txn.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
         }
         for id in touched.reservations {
-            guard let reservation = state.reservations[id] else { continue }
-            try txn.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(reservation))
+            guard let index = state.reservations.index(forKey: id) else { continue }
+            try txn.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(state.reservations.values[index]))
             if let old = oldDeadlines[id] { try txn.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
-            if reservation.status == .active {
-                try txn.put(expiry, StoreLayout.expiryKey(deadline: reservation.settleDeadlineMilliseconds, id: id), Array(id.utf8))
+            if state.reservations.values[index].status == .active {
+                let deadline = state.reservations.values[index].settleDeadlineMilliseconds
+                try txn.put(expiry, StoreLayout.expiryKey(deadline: deadline, id: id), Array(id.utf8))
             }
         }
         for key in touched.idempotency {
@@ -122,9 +123,21 @@ struct Projections {
     }
 
     /// An idempotency entry stores its full key before the record, because the table key may be shortened.
+    /// Written into one pre-sized buffer: u64 big-endian key length, `tenant 0 endpoint qualifier 0 key`,
+    /// then the encoded record.
     static func idempotencyValue(_ key: IdempotencyKey, _ record: IdempotencyRecord) -> [UInt8] {
-        let full = Array(key.tenant.utf8) + [0, key.endpoint.rawValue] + Array(key.qualifier.utf8) + [0] + Array(key.key.utf8)
-        return StoreLayout.bigEndian(UInt64(full.count)) + full + ProjectionCodec.encode(record)
+        let encoded = ProjectionCodec.encode(record)
+        let fullCount = key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count
+        var writer = ByteWriter(capacity: 8 + fullCount + encoded.count)
+        writer.writeU64(UInt64(fullCount))
+        writer.writeBytes(key.tenant.utf8)
+        writer.writeU8(0)
+        writer.writeU8(key.endpoint.rawValue)
+        writer.writeBytes(key.qualifier.utf8)
+        writer.writeU8(0)
+        writer.writeBytes(key.key.utf8)
+        writer.writeBytes(encoded)
+        return writer.bytes
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {

@@ -49,7 +49,15 @@ enum StoreLayout {
     static func apiKeyKey(_ hash: Digest256) -> [UInt8] { hash.bytes }
 
     static func idempotencyKey(_ key: IdempotencyKey) -> [UInt8] {
-        bounded(Array(key.tenant.utf8) + [0, key.endpoint.rawValue] + Array(key.qualifier.utf8) + [0] + Array(key.key.utf8))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count)
+        bytes.append(contentsOf: key.tenant.utf8)
+        bytes.append(0)
+        bytes.append(key.endpoint.rawValue)
+        bytes.append(contentsOf: key.qualifier.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: key.key.utf8)
+        return bounded(bytes)
     }
 
     /// Deadline first (biased so negative instants sort first), then the reservation id.

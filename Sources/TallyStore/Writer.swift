@@ -161,8 +161,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                     case .success(.fresh(let events)):
                         for body in events {
                             if let id = body.reservationID, seen.insert(id).inserted,
-                               let reservation = state.reservations[id], reservation.status == .active {
-                                oldDeadlines[id] = reservation.settleDeadlineMilliseconds
+                               let deadline = Self.activeDeadline(id, in: state) {
+                                oldDeadlines[id] = deadline
                             }
                             body.touch(&touched, in: state)
                             do { try Ledger.apply(body, to: &state) } catch {
@@ -206,13 +206,26 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the
     /// store and are loaded again when a command needs them.
     private func evict(_ touched: TouchedKeys, _ hydrated: TouchedKeys) {
-        for id in touched.reservations where state.reservations[id]?.status.isTerminal == true {
-            state.reservations[id] = nil
-        }
-        for id in hydrated.reservations where state.reservations[id]?.status.isTerminal == true {
-            state.reservations[id] = nil
-        }
+        for id in touched.reservations { evictIfTerminal(id) }
+        for id in hydrated.reservations { evictIfTerminal(id) }
         state.idempotency.removeAll(keepingCapacity: true)
+    }
+
+    /// Drops a terminal reservation, reading only its status where it is stored (one hash, no copy of the
+    /// whole value).
+    private func evictIfTerminal(_ id: String) {
+        guard let index = state.reservations.index(forKey: id), state.reservations.values[index].status.isTerminal else { return }
+        state.reservations.remove(at: index)
+    }
+
+    /// The settle deadline of an ACTIVE reservation (`expires_at + grace`, saturating, as
+    /// `Reservation.settleDeadlineMilliseconds`), from three fields read in place rather than a copy of the
+    /// whole reservation.
+    private static func activeDeadline(_ id: String, in state: LedgerState) -> Int64? {
+        guard let index = state.reservations.index(forKey: id), state.reservations.values[index].status == .active else { return nil }
+        let (sum, overflow) = state.reservations.values[index].expiresAtMilliseconds
+            .addingReportingOverflow(state.reservations.values[index].graceMilliseconds)
+        return overflow ? Int64.max : sum
     }
 
     private func reload() {

@@ -39,12 +39,10 @@ extension Ledger {
         case .extended(let extended):
             try applyExtended(extended, to: &state)
         case .expired(let expired):
-            var reservation = try activeReservation(expired.reservationID, in: state, event: "Expired")
-            try requireWholeHold(expired.amount, of: reservation, event: "Expired")
-            try applyDeltas(holdReturned(reservation, amount: expired.amount), unit: reservation.unit, to: &state)
-            reservation.status = .expired
-            reservation.settlement = .expired(atMilliseconds: expired.atMilliseconds)
-            state.reservations[reservation.id] = reservation
+            let hold = try activeHold(expired.reservationID, in: state, event: "Expired")
+            try requireWholeHold(expired.amount, of: hold, event: "Expired")
+            try applyDeltas(holdReturned(hold.budgetedScopes, amount: expired.amount), unit: hold.unit, to: &state)
+            settle(hold, in: &state, status: .expired, .expired(atMilliseconds: expired.atMilliseconds))
         case .debitRecorded(let debit):
             try applyDeltas(debit.deltas, unit: debit.unit, to: &state)
             let reply = DebitReply(
@@ -116,68 +114,87 @@ extension Ledger {
     }
 
     private static func applyCommitted(_ committed: Committed, to state: inout LedgerState) throws(InconsistentEvent) {
-        var reservation = try activeReservation(committed.reservationID, in: state, event: "Committed")
-        try applyDeltas(committed.deltas, unit: reservation.unit, to: &state)
-        let released = reservation.estimate.value - committed.actual.value
+        let hold = try activeHold(committed.reservationID, in: state, event: "Committed")
+        try applyDeltas(committed.deltas, unit: hold.unit, to: &state)
+        let released = hold.estimate.value - committed.actual.value
         let reply = CommitReply(
-            charged: Quantity(reservation.unit, committed.charged),
-            released: released > 0 ? Quantity(reservation.unit, Amount(released)) : nil,
-            balances: state.balances(of: reservation.budgetedScopes, unit: reservation.unit))
-        reservation.status = .committed
-        reservation.settlement = .committed(Reservation.CommitSettlement(
+            charged: Quantity(hold.unit, committed.charged),
+            released: released > 0 ? Quantity(hold.unit, Amount(released)) : nil,
+            balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
+        settle(hold, in: &state, status: .committed, .committed(Reservation.CommitSettlement(
             atMilliseconds: committed.atMilliseconds, actual: committed.actual, idempotencyKey: committed.idempotency.key,
             payloadHash: committed.idempotency.payloadHash, metrics: committed.metrics, metadata: committed.metadata,
-            reply: reply))
-        state.reservations[reservation.id] = reservation
+            reply: reply)))
     }
 
     private static func applyReleased(_ released: Released, to state: inout LedgerState) throws(InconsistentEvent) {
-        var reservation = try activeReservation(released.reservationID, in: state, event: "Released")
-        try requireWholeHold(released.amount, of: reservation, event: "Released")
-        try applyDeltas(holdReturned(reservation, amount: released.amount), unit: reservation.unit, to: &state)
+        let hold = try activeHold(released.reservationID, in: state, event: "Released")
+        try requireWholeHold(released.amount, of: hold, event: "Released")
+        try applyDeltas(holdReturned(hold.budgetedScopes, amount: released.amount), unit: hold.unit, to: &state)
         let reply = ReleaseReply(
-            released: Quantity(reservation.unit, released.amount),
-            balances: state.balances(of: reservation.budgetedScopes, unit: reservation.unit))
-        reservation.status = .released
-        reservation.settlement = .released(Reservation.ReleaseSettlement(
+            released: Quantity(hold.unit, released.amount),
+            balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
+        settle(hold, in: &state, status: .released, .released(Reservation.ReleaseSettlement(
             atMilliseconds: released.atMilliseconds, reason: released.reason, releasedBy: released.caller,
             cause: released.cause, idempotencyKey: released.idempotency?.key,
-            payloadHash: released.idempotency?.payloadHash, reply: reply))
-        state.reservations[reservation.id] = reservation
+            payloadHash: released.idempotency?.payloadHash, reply: reply)))
     }
 
     private static func applyExtended(_ extended: Extended, to state: inout LedgerState) throws(InconsistentEvent) {
-        var reservation = try activeReservation(extended.reservationID, in: state, event: "Extended")
-        reservation.expiresAtMilliseconds = extended.newExpiresAtMilliseconds
-        reservation.extensionCount = extended.extensionCount
-        state.reservations[reservation.id] = reservation
+        let hold = try activeHold(extended.reservationID, in: state, event: "Extended")
+        state.reservations.values[hold.index].expiresAtMilliseconds = extended.newExpiresAtMilliseconds
+        state.reservations.values[hold.index].extensionCount = extended.extensionCount
         let reply = ExtendReply(
-            reservationID: reservation.id, expiresAtMilliseconds: extended.newExpiresAtMilliseconds,
-            balances: state.balances(of: reservation.budgetedScopes, unit: reservation.unit))
+            reservationID: extended.reservationID, expiresAtMilliseconds: extended.newExpiresAtMilliseconds,
+            balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
         let key = IdempotencyKey(
-            tenant: extended.tenant, endpoint: .extend, qualifier: reservation.id, key: extended.idempotency.key)
+            tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, key: extended.idempotency.key)
         state.idempotency[key] = IdempotencyRecord(
             payloadHash: extended.idempotency.payloadHash,
             retainUntilMilliseconds: extended.replayRetainUntilMilliseconds, reply: .extend(reply))
     }
 
-    private static func activeReservation(_ id: String, in state: LedgerState, event: String) throws(InconsistentEvent) -> Reservation {
-        guard let reservation = state.reservations[id] else { throw InconsistentEvent("\(event) for unknown reservation \(id)") }
-        guard reservation.status == .active else {
-            throw InconsistentEvent("\(event) for reservation \(id), which is already \(reservation.status.cyclesName)")
-        }
-        return reservation
+    /// The facts of an ACTIVE reservation that settling or extending it needs, read field by field where
+    /// it is stored: binding the whole `Reservation` would copy (retain and release) every string, array
+    /// and the settlement of it on each event. `index` stays valid until the dictionary's keys change, and
+    /// `settle` writes through it in place.
+    private struct ActiveHold {
+        let id: String
+        let index: Dictionary<String, Reservation>.Index
+        let unit: Unit
+        let estimate: Amount
+        let budgetedScopes: [ScopePath]
     }
 
-    private static func requireWholeHold(_ amount: Amount, of reservation: Reservation, event: String) throws(InconsistentEvent) {
-        guard amount == reservation.estimate else {
-            throw InconsistentEvent("\(event) returns \(amount) but reservation \(reservation.id) holds \(reservation.estimate)")
+    private static func activeHold(_ id: String, in state: LedgerState, event: String) throws(InconsistentEvent) -> ActiveHold {
+        guard let index = state.reservations.index(forKey: id) else { throw InconsistentEvent("\(event) for unknown reservation \(id)") }
+        let status = state.reservations.values[index].status
+        guard status == .active else {
+            throw InconsistentEvent("\(event) for reservation \(id), which is already \(status.cyclesName)")
+        }
+        return ActiveHold(
+            id: id, index: index, unit: state.reservations.values[index].unit,
+            estimate: state.reservations.values[index].estimate,
+            budgetedScopes: state.reservations.values[index].budgetedScopes)
+    }
+
+    /// Moves a reservation to a terminal status in place (no copy-out and copy-in of the whole value).
+    private static func settle(
+        _ hold: ActiveHold, in state: inout LedgerState, status: ReservationStatus, _ settlement: Reservation.Settlement
+    ) {
+        state.reservations.values[hold.index].status = status
+        state.reservations.values[hold.index].settlement = settlement
+    }
+
+    private static func requireWholeHold(_ amount: Amount, of hold: ActiveHold, event: String) throws(InconsistentEvent) {
+        guard amount == hold.estimate else {
+            throw InconsistentEvent("\(event) returns \(amount) but reservation \(hold.id) holds \(hold.estimate)")
         }
     }
 
     /// The per-scope effect of returning a hold: `reserved -= E`, `remaining += E` on every budgeted scope.
-    static func holdReturned(_ reservation: Reservation, amount: Amount) -> [ScopeDelta] {
-        reservation.budgetedScopes.map { ScopeDelta(scope: $0, remaining: amount, reserved: Amount(-amount.value)) }
+    static func holdReturned(_ budgetedScopes: [ScopePath], amount: Amount) -> [ScopeDelta] {
+        budgetedScopes.map { ScopeDelta(scope: $0, remaining: amount, reserved: Amount(-amount.value)) }
     }
 
     private static func applyDeltas(_ deltas: [ScopeDelta], unit: Unit, to state: inout LedgerState) throws(InconsistentEvent) {
