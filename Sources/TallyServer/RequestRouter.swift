@@ -33,7 +33,7 @@ struct RequestRouter: Sendable {
     }
 
     private func routeThrowing(_ request: Request, _ principal: Principal) throws -> Route {
-        let fingerprint = RequestFingerprint.digest(request)
+        let fingerprint = RequestFingerprint.digest(Self.withDefaults(request))
         func stamp(_ key: String) -> IdempotencyStamp { IdempotencyStamp(key: key, payloadHash: fingerprint) }
         let reply: @Sendable (Decision) -> Response = { .reply($0.reply) }
         switch request {
@@ -133,6 +133,15 @@ struct RequestRouter: Sendable {
         case .grantCredit(let credit):
             return .grantCredit(credit)
         }
+    }
+
+    /// The request as it is fingerprinted: defaults that do not depend on the tenant are filled in, so an
+    /// omitted `grace_period_ms` and an explicit 5000 are the same payload (as the reference hashes its
+    /// parsed request with defaults). TTL and overage policy stay as sent: their defaults are the tenant's.
+    static func withDefaults(_ request: Request) -> Request {
+        guard case .reserve(var reserve) = request, reserve.graceMilliseconds == nil else { return request }
+        reserve.graceMilliseconds = Limits.graceMillisecondsDefault
+        return .reserve(reserve)
     }
 
     // MARK: Tenancy and permissions

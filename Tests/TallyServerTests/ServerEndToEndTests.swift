@@ -153,6 +153,25 @@ import TallyWire
         await admin.close()
     }
 
+    @Test func anOmittedDefaultAndTheSameValueSentExplicitlyAreOnePayload() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        let agents = try await Self.tenant("acme", admin, server)
+        try await Self.budget(admin, "tenant:acme", dollars: 10)
+        func reserve(grace: Int64?) -> Request {
+            .reserve(ReserveRequest(
+                idempotencyKey: "same-key", subject: Subject(agent: "a"), action: Action(kind: "llm", name: "m"),
+                estimate: Quantity(.usdMicrocents, 100), graceMilliseconds: grace))
+        }
+        let first = try await agents.send(reserve(grace: nil))
+        let second = try await agents.send(reserve(grace: 5_000))
+        #expect(Self.reservationID(first) != nil && Self.reservationID(first) == Self.reservationID(second), "a replay, not a second hold")
+        #expect(await Self.errorCode { try await agents.send(reserve(grace: 4_000)) } == .idempotencyMismatch)
+        await agents.close()
+        await admin.close()
+    }
+
     @Test func aRequestBeforeTheHandshakeIsRefusedAndClosed() throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
