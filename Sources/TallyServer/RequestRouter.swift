@@ -33,8 +33,10 @@ struct RequestRouter: Sendable {
     }
 
     private func routeThrowing(_ request: Request, _ principal: Principal) throws -> Route {
-        let fingerprint = RequestFingerprint.digest(Self.withDefaults(request))
-        func stamp(_ key: String) -> IdempotencyStamp { IdempotencyStamp(key: key, payloadHash: fingerprint) }
+        // Only commands carry an idempotency key; reads never pay for the SHA-256.
+        func stamp(_ key: String) -> IdempotencyStamp {
+            IdempotencyStamp(key: key, payloadHash: RequestFingerprint.digest(Self.withDefaults(request)))
+        }
         let reply: @Sendable (Decision) -> Response = { .reply($0.reply) }
         switch request {
         case .hello:
@@ -172,8 +174,7 @@ struct RequestRouter: Sendable {
     }
 
     private func require(_ permission: Permission, in permissions: [Permission], _ what: String) throws {
-        let key = ApiKey(id: "", tenant: "", name: "", secretHash: .zero, prefix: "", permissions: permissions, createdAtMilliseconds: 0)
-        guard key.allows(permission) else {
+        guard permission.isGranted(by: permissions) else {
             throw WireError(code: .forbidden, message: "the API key lacks the \(permission.rawValue) permission needed for \(what)")
         }
     }
@@ -189,8 +190,7 @@ struct RequestRouter: Sendable {
         switch principal {
         case .admin: return .admin
         case .tenant(let id, let keyID, let permissions):
-            let key = ApiKey(id: keyID, tenant: id, name: "", secretHash: .zero, prefix: "", permissions: permissions, createdAtMilliseconds: 0)
-            guard key.allows(.budgetsWrite) else {
+            guard Permission.budgetsWrite.isGranted(by: permissions) else {
                 throw WireError(code: .insufficientPermissions, message: "the API key lacks the budgets:write permission")
             }
             return .tenant(id: id, keyID: keyID)

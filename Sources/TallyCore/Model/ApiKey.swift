@@ -41,10 +41,5 @@ public struct ApiKey: Sendable, Hashable {
     /// Whether the key grants a permission, with the Cycles wildcards: `admin:write` satisfies any write,
     /// `admin:read` any read, and a read never satisfies a write. Verbs such as
     /// `reservations:create` are neither reads nor writes and must be granted by name.
-    public func allows(_ permission: Permission) -> Bool {
-        if permissions.contains(permission) { return true }
-        if permission.isWrite { return permissions.contains(.adminWrite) }
-        if permission.isRead { return permissions.contains(.adminRead) }
-        return false
-    }
+    public func allows(_ permission: Permission) -> Bool { permission.isGranted(by: permissions) }
 }

@@ -42,6 +42,16 @@ public enum Permission: String, CaseIterable, Sendable, Hashable, Comparable {
         self = Permission.allCases[Int(code) - 1]
     }
 
+    /// Whether a set of granted permissions includes this one, with the Cycles wildcards: `admin:write`
+    /// satisfies any write, `admin:read` any read, a read never a write; verbs such as
+    /// `reservations:create` must be granted by name.
+    public func isGranted(by granted: [Permission]) -> Bool {
+        if granted.contains(self) { return true }
+        if isWrite { return granted.contains(.adminWrite) }
+        if isRead { return granted.contains(.adminRead) }
+        return false
+    }
+
     public var isWrite: Bool { rawValue.hasSuffix(":write") }
     public var isRead: Bool { rawValue.hasSuffix(":read") }
 
