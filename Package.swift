@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // The ledger's rules as a pure value: stdlib only, no I/O, no clock, no randomness.
@@ -26,6 +27,12 @@ let package = Package(
         .target(
             name: "TallyStore",
             dependencies: ["CLMDB", "TallyCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // zlib from Debian's zlib1g-dev; only TallyArchive imports it.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "TallyArchive",
+            dependencies: ["CZlib", "TallyCore", "TallyStore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "TallyWire",
@@ -38,6 +45,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
@@ -53,7 +61,12 @@ let package = Package(
         ),
         .target(
             name: "TallyTools",
-            dependencies: ["TallyCore", "TallyStore", "TallyClient", "TallyWire", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: [
+                "TallyCore", "TallyStore", "TallyClient", "TallyWire", "TallyArchive",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "tally",
@@ -67,6 +80,7 @@ let package = Package(
             dependencies: ["TallyWire", "TallyCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
         ),
         .testTarget(name: "TallyToolsTests", dependencies: ["TallyTools", "TallyClient", "TallyWire", "TallyCore"]),
+        .testTarget(name: "TallyArchiveTests", dependencies: ["TallyArchive", "TallyStore", "TallyCore"]),
         .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "TallyClient", "TallyWire", "TallyCore", "TallyStore"]),
     ],
     swiftLanguageModes: [.v6]
