@@ -6,6 +6,12 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 0 asks the kernel for a free port (tests); the bound port is reported by `TallyServer.boundPort`.
     public var port = 7070
+    /// The Cycles HTTP/JSON runtime plane; nil turns it off, 0 picks a free port.
+    public var httpPort: Int? = 7878
+    /// The Cycles HTTP/JSON admin plane; nil turns it off, 0 picks a free port.
+    public var adminHTTPPort: Int? = 7979
+    /// Largest HTTP request body; larger ones get 413.
+    public var httpBodyBytesMax = 256 * 1024
     /// The operator's admin key. When nil, the key whose hash is stored in the data directory is used, and
     /// on the very first start a random one is generated, its hash stored and the key printed once.
     public var adminKey: String?

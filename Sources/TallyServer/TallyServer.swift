@@ -1,3 +1,4 @@
+import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,6 +20,7 @@ public final class TallyServer: Service, Sendable {
     private let logger: Logger
     private let registry = ConnectionRegistry()
     private let bound = Mutex<SocketAddress?>(nil)
+    private let boundHTTP = Mutex<[HTTPGateway.Plane: Int]>([:])
 
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -35,6 +37,17 @@ public final class TallyServer: Service, Sendable {
     /// The address the listener is bound to, once `run()` has bound it (port 0 picks a free port).
     public var boundAddress: SocketAddress? { bound.withLock { $0 } }
 
+    /// The port of the HTTP runtime plane once it listens (nil while starting or when it is off).
+    public var boundHTTPPort: Int? { boundHTTP.withLock { $0[.runtime] } }
+    /// The port of the HTTP admin plane once it listens.
+    public var boundAdminHTTPPort: Int? { boundHTTP.withLock { $0[.admin] } }
+
+    /// Whether every configured listener is bound.
+    public var isListening: Bool {
+        boundAddress != nil && (configuration.httpPort == nil || boundHTTPPort != nil)
+            && (configuration.adminHTTPPort == nil || boundAdminHTTPPort != nil)
+    }
+
     public func run() async throws {
         let limits = ServerLimits(
             frameBytesMax: UInt32(configuration.frameBytesMax), inFlightRequestsMax: UInt32(configuration.inFlightRequestsMax),
@@ -43,6 +56,37 @@ public final class TallyServer: Service, Sendable {
             store: store, router: RequestRouter(store: store, listLimitMax: configuration.listLimitMax),
             authenticator: Authenticator(store: store, adminKey: adminKey), limits: limits, registry: registry,
             logger: logger, clock: configuration.store.clock, subscriptionPollMilliseconds: configuration.subscriptionPollMilliseconds)
+        let gateway = GatewayShared(
+            store: store, router: context.router, adminKey: adminKey, clock: configuration.store.clock,
+            bodyBytesMax: configuration.httpBodyBytesMax, listLimitMax: configuration.listLimitMax, logger: logger)
+        var planes: [(HTTPGateway.Plane, Int)] = []
+        if let port = configuration.httpPort { planes.append((.runtime, port)) }
+        if let port = configuration.adminHTTPPort { planes.append((.admin, port)) }
+        let channel = try await bindBinary(context)
+        await withDiscardingTaskGroup { group in
+            for (plane, port) in planes {
+                let application = httpApplication(plane, port: port, gateway)
+                group.addTask { [logger] in
+                    do {
+                        try await application.run()
+                    } catch {
+                        logger.error("the HTTP \(plane.rawValue) plane stopped", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    try? await channel.closeFuture.get()
+                } onGracefulShutdown: {
+                    gateway.startDraining()
+                    channel.close(promise: nil)
+                }
+            }
+        }
+        await drain()
+    }
+
+    private func bindBinary(_ context: ServerContext) async throws -> Channel {
         let frameBytesMax = configuration.frameBytesMax
         let connectionsMax = configuration.connectionsMax
         let registry = registry
@@ -62,12 +106,24 @@ public final class TallyServer: Service, Sendable {
             .get()
         bound.withLock { $0 = channel.localAddress }
         logger.info("tallyd listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "data-directory": "\(configuration.dataDirectory)"])
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
-        }
-        await drain()
+        return channel
+    }
+
+    /// One HTTP plane on Hummingbird; it stops accepting on graceful shutdown and finishes the requests it has.
+    private func httpApplication(_ plane: HTTPGateway.Plane, port: Int, _ shared: GatewayShared) -> some ApplicationProtocol {
+        let logger = logger
+        var httpLogger = logger
+        httpLogger.logLevel = max(logger.logLevel, .warning)
+        return Application(
+            responder: HTTPGateway(plane: plane, shared: shared),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: "tallyd"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                self.boundHTTP.withLock { $0[plane] = port }
+                logger.info("tallyd HTTP \(plane.rawValue) plane listening", metadata: ["port": "\(port)"])
+            },
+            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
+            logger: httpLogger)
     }
 
     /// Waits (bounded) for in-flight requests to be answered, then closes connections and the store.

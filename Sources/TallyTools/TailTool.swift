@@ -79,6 +79,8 @@ public enum TailTool {
                 ("event", debit.eventID), ("scope", debit.scopePath.rawValue), ("actual", "\(debit.actual)"),
                 ("charged", "\(debit.charged)"), ("unit", debit.unit.cyclesName),
             ]
+        case .apiKeyUpdated(let key):
+            return [("key", key.id), ("tenant", key.tenant), ("permissions", key.permissions.map(\.rawValue).joined(separator: ","))]
         case .evaluationRecorded(let evaluation):
             return [
                 ("tenant", evaluation.tenant), ("kind", evaluation.reply.kind == .dryRun ? "dry_run" : "decide"),

@@ -9,7 +9,7 @@ import TallyServer
 struct Tallyd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tallyd",
-        abstract: "Serve a Tally budget ledger over the binary protocol.",
+        abstract: "Serve a Tally budget ledger over the binary protocol and the Cycles HTTP/JSON API.",
         discussion: """
             The admin key comes from --admin-key, else TALLY_ADMIN_KEY, else the hash stored in the data \
             directory; on the first start without one, a random key is generated, only its hash is stored, \
@@ -25,6 +25,15 @@ struct Tallyd: AsyncParsableCommand {
 
     @Option(help: "The port of the binary protocol (0 picks a free port).")
     var port = 7070
+
+    @Option(help: "The port of the Cycles HTTP/JSON runtime plane (0 picks a free port).")
+    var httpPort = 7878
+
+    @Option(help: "The port of the Cycles HTTP/JSON admin plane (0 picks a free port).")
+    var adminHTTPPort = 7979
+
+    @Flag(help: "Serve only the binary protocol: no HTTP runtime or admin plane.")
+    var noHTTP = false
 
     @Option(help: "The admin key (at least 16 characters); overrides TALLY_ADMIN_KEY.")
     var adminKey: String?
@@ -44,6 +53,8 @@ struct Tallyd: AsyncParsableCommand {
         configuration.dataDirectory = dataDirectory
         configuration.host = host
         configuration.port = port
+        configuration.httpPort = noHTTP ? nil : httpPort
+        configuration.adminHTTPPort = noHTTP ? nil : adminHTTPPort
         configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {
@@ -52,8 +63,10 @@ struct Tallyd: AsyncParsableCommand {
         }
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let announce = Task {
-            while server.boundAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
-            // Scripts and tests read this line to learn the port.
+            while !server.isListening { try await Task.sleep(for: .milliseconds(5)) }
+            if let port = server.boundHTTPPort { say("tallyd HTTP runtime plane on http://\(host):\(port)") }
+            if let port = server.boundAdminHTTPPort { say("tallyd HTTP admin plane on http://\(host):\(port)") }
+            // Scripts and tests read this line to learn the port; it comes last, once every listener is up.
             say("tallyd listening on \(host):\(server.boundAddress?.port ?? port)")
         }
         try await group.run()

@@ -506,6 +506,39 @@ import Testing
         #expect(world.state == before)
     }
 
+    @Test func keyUpdateReplacesOnlyTheEditableFieldsAndReplaysFromTheLog() throws {
+        var world = try AdminWorld.acme()
+        let before = try #require(world.state.apiKeys["key-acme"])
+        let update = UpdateApiKeyCommand(keyID: "key-acme", name: "renamed", permissions: [.budgetsRead, .balancesRead, .budgetsRead], scopeFilter: ["agent:*"])
+        let decision = try world.run(.updateApiKey(update)).get()
+        let key = try adminApiKey(.success(decision))
+        #expect(key.name == "renamed")
+        #expect(key.permissions == [.balancesRead, .budgetsRead])
+        #expect(key.scopeFilter == ["agent:*"])
+        // Untouched: identity, secret, status, expiry, description.
+        #expect(key.id == before.id && key.secretHash == before.secretHash && key.status == before.status)
+        #expect(key.expiresAtMilliseconds == before.expiresAtMilliseconds && key.description == before.description)
+        #expect(world.state.apiKeys["key-acme"] == key)
+        // The log alone rebuilds the same key.
+        var replayed = LedgerState()
+        for event in world.log { try Ledger.apply(event, to: &replayed) }
+        #expect(replayed.apiKeys["key-acme"] == key)
+        #expect(replayed.apiKeyIDsByHash[key.secretHash] == "key-acme")
+    }
+
+    @Test func keyUpdateIsRefusedForUnknownRevokedAndClosedTenantKeys() throws {
+        var world = try AdminWorld.acme()
+        #expect(adminCode(world.run(.updateApiKey(UpdateApiKeyCommand(keyID: "key-ghost", name: "x")))) == .notFound)
+        #expect(adminCode(world.run(.updateApiKey(UpdateApiKeyCommand(keyID: "key-acme", name: "")))) == .invalidRequest)
+        try adminOK(world.revoke("key-acme"))
+        let before = world.state
+        #expect(adminCode(world.run(.updateApiKey(UpdateApiKeyCommand(keyID: "key-acme", name: "x")))) == .invalidTransition)
+        #expect(world.state == before)
+        var closed = try AdminWorld.acme()
+        try adminOK(closed.setStatus("acme", .closed))
+        #expect(adminCode(closed.run(.updateApiKey(UpdateApiKeyCommand(keyID: "key-acme", name: "x")))) == .tenantClosed)
+    }
+
     @Test(arguments: [
         ([Permission.budgetsWrite], Permission.budgetsWrite, true),
         ([.budgetsRead], .budgetsWrite, false),

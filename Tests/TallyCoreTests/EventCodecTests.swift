@@ -257,7 +257,7 @@ private struct EventGenerator {
             metadata: optional { $0.json() }, createdAtMilliseconds: int64(), updatedAtMilliseconds: int64())
     }
 
-    /// A body of the given type code (1-14); codes outside that range are a bug in the test.
+    /// A body of the given type code (1-15); codes outside that range are a bug in the test.
     mutating func body(typeCode: UInt8) -> EventBody {
         switch typeCode {
         case 1: return .tenantCreated(tenant())
@@ -326,6 +326,7 @@ private struct EventGenerator {
                     reserved: optional { Quantity($0.enumCase(Unit.self), $0.amount()) },
                     balances: array(countMax: Limit.scopesCountMax) { $0.balance() }),
                 caller: caller(), atMilliseconds: int64()))
+        case 15: return .apiKeyUpdated(apiKey())
         default:
             preconditionFailure("no event type \(typeCode)")
         }
@@ -337,7 +338,7 @@ private struct EventGenerator {
 }
 
 /// Event type codes known to format version 1.
-private let typeCodes: ClosedRange<UInt8> = 1...14
+private let typeCodes: ClosedRange<UInt8> = 1...15
 
 private func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
@@ -522,7 +523,7 @@ private func expectCanonicalOrRefused(
                 bytes = writer.bytes
             default:
                 // A valid record with a few bytes overwritten.
-                bytes = EventCodec.encode(generator.event(typeCode: UInt8(random.inRange(1...14))))
+                bytes = EventCodec.encode(generator.event(typeCode: UInt8(random.inRange(1...15))))
                 for _ in 0..<random.inRange(1...4) { bytes[random.below(bytes.count)] = random.byte() }
             }
             if expectCanonicalOrRefused(bytes, "seed \(seed) input \(index): \(hex(Array(bytes.prefix(64))))") {
@@ -611,7 +612,7 @@ extension EventCodecTests {
         expectError(bytes, .unsupportedVersion, at: 0, reasonContains: "format version \(version)")
     }
 
-    @Test(arguments: [UInt8(0), 15, 99, 255])
+    @Test(arguments: [UInt8(0), 16, 99, 255])
     func unknownEventTypeIsRefused(typeCode: UInt8) {
         var bytes = EventCodecTests.golden
         bytes[1] = typeCode

@@ -9,6 +9,9 @@ final class ServerProcess: @unchecked Sendable {
     let dataDirectory: String
     let process = Process()
     let port: Int
+    /// The HTTP runtime and admin planes (on free ports too).
+    let httpPort: Int
+    let adminHTTPPort: Int
     private let output = Locked(Data())
 
     static func executable(_ name: String) throws -> URL {
@@ -25,7 +28,7 @@ final class ServerProcess: @unchecked Sendable {
     init(dataDirectory: String? = nil) throws {
         self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "tallyd-test-" + UUID().uuidString
         process.executableURL = try Self.executable("tallyd")
-        process.arguments = ["--data-directory", self.dataDirectory, "--port", "0", "--admin-key", Self.adminKey, "--log-level", "warning"]
+        process.arguments = ["--data-directory", self.dataDirectory, "--port", "0", "--http-port", "0", "--admin-http-port", "0", "--admin-key", Self.adminKey, "--log-level", "warning"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -49,6 +52,13 @@ final class ServerProcess: @unchecked Sendable {
             throw ServerProcessError("tallyd did not start: \(String(decoding: output.withLock { $0 }, as: UTF8.self))")
         }
         self.port = port
+        let text = String(decoding: output.withLock { $0 }, as: UTF8.self)
+        func portAfter(_ marker: String) -> Int {
+            guard let range = text.range(of: marker), let line = text[range.upperBound...].split(separator: "\n").first else { return 0 }
+            return Int(line) ?? 0
+        }
+        httpPort = portAfter("runtime plane on http://127.0.0.1:")
+        adminHTTPPort = portAfter("admin plane on http://127.0.0.1:")
     }
 
     /// SIGTERM, then wait (bounded) for a graceful exit; returns the exit status.

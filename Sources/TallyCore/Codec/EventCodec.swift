@@ -87,7 +87,7 @@ public enum EventCodec {
     static func writeBody(_ body: EventBody, into writer: inout ByteWriter) {
         switch body {
         case .tenantCreated(let tenant), .tenantUpdated(let tenant): writer.write(tenant)
-        case .apiKeyCreated(let key): writer.write(key)
+        case .apiKeyCreated(let key), .apiKeyUpdated(let key): writer.write(key)
         case .apiKeyRevoked(let revoked): writer.write(revoked)
         case .budgetCreated(let budget): writer.write(budget)
         case .budgetFunded(let funded): writer.write(funded)
@@ -119,6 +119,7 @@ public enum EventCodec {
         case 12: .expired(try reader.readExpired())
         case 13: .debitRecorded(try reader.readDebitRecorded())
         case 14: .evaluationRecorded(try reader.readEvaluationRecorded())
+        case 15: .apiKeyUpdated(try reader.readApiKey())
         default:
             throw EventCodecError(.unknownEventType, offset: 1, reason: "unknown event type \(typeCode) at offset 1")
         }

@@ -15,6 +15,7 @@ public enum Command: Sendable, Hashable {
     case updateTenant(UpdateTenantCommand)
     case createApiKey(CreateApiKeyCommand)
     case revokeApiKey(RevokeApiKeyCommand)
+    case updateApiKey(UpdateApiKeyCommand)
     case createBudget(CreateBudgetCommand)
     case fundBudget(FundBudgetCommand)
     case updateBudget(UpdateBudgetCommand)
@@ -272,6 +273,29 @@ public struct RevokeApiKeyCommand: Sendable, Hashable {
     public init(keyID: String, reason: String? = nil) {
         self.keyID = keyID
         self.reason = reason
+    }
+}
+
+/// A PATCH of an API key (Cycles 5.9): `nil` fields stay as they are; tenant, secret, expiry and status
+/// cannot change.
+public struct UpdateApiKeyCommand: Sendable, Hashable {
+    public var keyID: String
+    public var name: String?
+    public var description: String?
+    public var permissions: [Permission]?
+    public var scopeFilter: [String]?
+    public var metadata: JSONText?
+
+    public init(
+        keyID: String, name: String? = nil, description: String? = nil, permissions: [Permission]? = nil,
+        scopeFilter: [String]? = nil, metadata: JSONText? = nil
+    ) {
+        self.keyID = keyID
+        self.name = name
+        self.description = description
+        self.permissions = permissions
+        self.scopeFilter = scopeFilter
+        self.metadata = metadata
     }
 }
 

@@ -34,6 +34,8 @@ public enum EventBody: Sendable, Hashable {
     case expired(Expired)
     case debitRecorded(DebitRecorded)
     case evaluationRecorded(EvaluationRecorded)
+    /// The key as it is after an admin update (name, description, permissions, scope filter, metadata).
+    case apiKeyUpdated(ApiKey)
 
     /// The stable type tag stored in the log and archives (append-only).
     public var typeCode: UInt8 {
@@ -52,6 +54,7 @@ public enum EventBody: Sendable, Hashable {
         case .expired: 12
         case .debitRecorded: 13
         case .evaluationRecorded: 14
+        case .apiKeyUpdated: 15
         }
     }
 
@@ -72,6 +75,7 @@ public enum EventBody: Sendable, Hashable {
         case .expired: "Expired"
         case .debitRecorded: "DebitRecorded"
         case .evaluationRecorded: "EvaluationRecorded"
+        case .apiKeyUpdated: "ApiKeyUpdated"
         }
     }
 }

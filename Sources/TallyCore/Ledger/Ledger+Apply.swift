@@ -10,6 +10,11 @@ extension Ledger {
         case .apiKeyCreated(let key):
             state.apiKeys[key.id] = key
             state.apiKeyIDsByHash[key.secretHash] = key.id
+        case .apiKeyUpdated(let key):
+            guard let old = state.apiKeys[key.id], old.secretHash == key.secretHash else {
+                throw InconsistentEvent("ApiKeyUpdated for unknown key \(key.id)")
+            }
+            state.apiKeys[key.id] = key
         case .apiKeyRevoked(let revoked):
             guard var key = state.apiKeys[revoked.keyID] else { throw InconsistentEvent("ApiKeyRevoked for unknown key \(revoked.keyID)") }
             key.status = .revoked

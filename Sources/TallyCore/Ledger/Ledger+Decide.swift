@@ -67,6 +67,8 @@ extension Ledger {
             events = try decideCreateApiKey(create, state, now: now)
         case .revokeApiKey(let revoke):
             events = try decideRevokeApiKey(revoke, state, now: now)
+        case .updateApiKey(let update):
+            events = try decideUpdateApiKey(update, state, now: now)
         case .createBudget(let create):
             events = try decideCreateBudget(create, state, now: now)
         case .fundBudget(let fund):
@@ -125,6 +127,8 @@ extension Ledger {
             return .apiKey(scratch.apiKeys[create.keyID]!)
         case .revokeApiKey(let revoke):
             return .apiKey(scratch.apiKeys[revoke.keyID]!)
+        case .updateApiKey(let update):
+            return .apiKey(scratch.apiKeys[update.keyID]!)
         case .createBudget, .updateBudget, .freezeBudget, .unfreezeBudget:
             guard let key = events.compactMap(\.budgetKey).first else { preconditionFailure("budget commands yield a budget event") }
             return .budget(scratch.budgets[key]!)

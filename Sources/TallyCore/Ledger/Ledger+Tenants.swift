@@ -167,4 +167,30 @@ extension Ledger {
         return [.apiKeyRevoked(ApiKeyRevoked(
             keyID: key.id, tenant: key.tenant, atMilliseconds: now, reason: command.reason, cause: .request))]
     }
+
+    static func decideUpdateApiKey(_ command: UpdateApiKeyCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
+        guard var key = state.apiKeys[command.keyID] else { throw Refusal(.notFound, "API key \(command.keyID) not found") }
+        if let name = command.name { try validateTenantName(name) }
+        try validateText(command.description, field: "description", max: Limits.nameLengthMax)
+        if let filter = command.scopeFilter {
+            if filter.count > Limits.scopeFilterCountMax {
+                throw Refusal(.invalidRequest, "scope_filter has more than \(Limits.scopeFilterCountMax) patterns")
+            }
+            if filter.contains(where: { $0.isEmpty || $0.utf8.count > Limits.scopePathLengthMax }) {
+                throw Refusal(.invalidRequest, "scope_filter patterns must be 1-\(Limits.scopePathLengthMax) bytes")
+            }
+        }
+        try command.metadata?.validate(field: "metadata")
+        try requireTenantNotClosed(key.tenant, state)
+        if key.status == .revoked { throw Refusal(.invalidTransition, "API key \(key.id) is revoked and cannot be changed") }
+        if let expiry = key.expiresAtMilliseconds, expiry <= now {
+            throw Refusal(.invalidTransition, "API key \(key.id) has expired and cannot be changed")
+        }
+        if let name = command.name { key.name = name }
+        if let description = command.description { key.description = description }
+        if let permissions = command.permissions { key.permissions = Array(Set(permissions)).sorted() }
+        if let filter = command.scopeFilter { key.scopeFilter = filter }
+        if let metadata = command.metadata { key.metadata = metadata }
+        return [.apiKeyUpdated(key)]
+    }
 }

@@ -34,7 +34,7 @@ extension EventBody {
         }
         switch self {
         case .tenantCreated(let tenant), .tenantUpdated(let tenant): keys.tenants.insert(tenant.id)
-        case .apiKeyCreated(let key): keys.apiKeys.insert(key.id)
+        case .apiKeyCreated(let key), .apiKeyUpdated(let key): keys.apiKeys.insert(key.id)
         case .apiKeyRevoked(let revoked): keys.apiKeys.insert(revoked.keyID)
         case .budgetCreated(let budget): keys.budgets.insert(budget.key)
         case .budgetUpdated(let updated): keys.budgets.insert(updated.key)
@@ -74,7 +74,7 @@ extension EventBody {
         case .released(let released): released.reservationID
         case .extended(let extended): extended.reservationID
         case .expired(let expired): expired.reservationID
-        case .tenantCreated, .tenantUpdated, .apiKeyCreated, .apiKeyRevoked, .budgetCreated, .budgetFunded,
+        case .tenantCreated, .tenantUpdated, .apiKeyCreated, .apiKeyRevoked, .apiKeyUpdated, .budgetCreated, .budgetFunded,
              .budgetUpdated, .debitRecorded, .evaluationRecorded:
             nil
         }
@@ -107,7 +107,7 @@ extension Command {
                 keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
             }
         case .expireReservations(let expire): keys.reservations.formUnion(expire.candidates)
-        case .createTenant, .updateTenant, .createApiKey, .revokeApiKey, .createBudget, .updateBudget,
+        case .createTenant, .updateTenant, .createApiKey, .revokeApiKey, .updateApiKey, .createBudget, .updateBudget,
              .freezeBudget, .unfreezeBudget:
             break
         }

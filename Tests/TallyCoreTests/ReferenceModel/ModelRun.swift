@@ -89,6 +89,7 @@ struct ModelRun {
         case .updateTenant: "updateTenant"
         case .createApiKey: "createApiKey"
         case .revokeApiKey: "revokeApiKey"
+        case .updateApiKey: "updateApiKey"
         case .createBudget: "createBudget"
         case .fundBudget: "fundBudget"
         case .updateBudget: "updateBudget"

@@ -1,0 +1,167 @@
+import Hummingbird
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// The runtime plane (semantics 2): reservations, decide, direct debits, reads.
+extension HTTPGateway {
+    func runtime(_ endpoint: [String], _ method: HTTPRequest.Method, _ request: inout Request, _ query: HTTPQuery, _ exchange: inout Exchange) async throws -> Response? {
+        switch (method, endpoint.count) {
+        case (.post, 1) where endpoint == ["reservations"]:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let reserve = try CyclesRequests.reserve(try await body(&request)!)
+            try checkIdempotencyHeader(request, body: reserve.idempotencyKey)
+            return try await command(.reserve(reserve), principal)
+        case (.post, 1) where endpoint == ["decide"]:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let decide = try CyclesRequests.decide(try await body(&request)!)
+            try checkIdempotencyHeader(request, body: decide.idempotencyKey)
+            return try await command(.decide(decide), principal)
+        case (.post, 1) where endpoint == ["events"]:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let debit = try CyclesRequests.debit(try await body(&request)!)
+            try checkIdempotencyHeader(request, body: debit.idempotencyKey)
+            return try await command(.debit(debit), principal, status: .created)
+        case (.post, 3) where endpoint[0] == "reservations":
+            let id = try reservationID(endpoint[1])
+            switch endpoint[2] {
+            case "commit":
+                let principal = try authenticate(request, &exchange, admin: .refused)
+                let commit = try CyclesRequests.commit(try await body(&request)!, reservationID: id)
+                try checkIdempotencyHeader(request, body: commit.idempotencyKey)
+                return try await command(.commit(commit), principal)
+            case "release":
+                // The admin key may force-release any tenant's reservation (semantics 5.2).
+                let principal = try authenticate(request, &exchange, admin: .allowed)
+                let release = try CyclesRequests.release(try await body(&request)!, reservationID: id)
+                try checkIdempotencyHeader(request, body: release.idempotencyKey)
+                return try await command(.release(release), principal)
+            case "extend":
+                let principal = try authenticate(request, &exchange, admin: .refused)
+                let extend = try CyclesRequests.extend(try await body(&request)!, reservationID: id)
+                try checkIdempotencyHeader(request, body: extend.idempotencyKey)
+                return try await command(.extend(extend), principal)
+            default:
+                return nil
+            }
+        case (.get, 2) where endpoint[0] == "reservations":
+            let principal = try authenticate(request, &exchange, admin: .allowed)
+            guard case .reservation(let reservation) = try await perform(.getReservation(reservationID: try reservationID(endpoint[1])), principal) else {
+                throw WireError(code: .internalError, message: "unexpected answer to a reservation read")
+            }
+            return json { CyclesResponses.reservation(&$0, reservation) }
+        case (.get, 1) where endpoint == ["reservations"]:
+            let principal = try authenticate(request, &exchange, admin: .allowed)
+            return try await listReservations(query, principal)
+        default:
+            return nil
+        }
+    }
+
+    /// Semantics 2.4: path ids are 1-128 characters.
+    private func reservationID(_ text: String) throws(WireError) -> String {
+        guard !text.isEmpty, text.unicodeScalars.count <= 128 else {
+            throw WireError(code: .invalidRequest, message: "reservation_id must be 1-128 characters")
+        }
+        return text
+    }
+
+    /// Runs a command-backed request and writes the reply (201 for direct debits).
+    func command(_ request: TallyWire.Request, _ principal: Principal, status: HTTPResponse.Status = .ok) async throws -> Response {
+        switch try await perform(request, principal) {
+        case .reply(let reply):
+            return json(status: status) { CyclesResponses.reply(reply, into: &$0) }
+        case .apiKeyCreated(let key, let secret):
+            return json(status: .created) { CyclesResponses.apiKey(&$0, key, secret: secret) }
+        default:
+            throw WireError(code: .internalError, message: "unexpected answer to a command")
+        }
+    }
+
+    // MARK: Listings
+
+    /// `GET /v1/reservations` (semantics 2.8).
+    private func listReservations(_ query: HTTPQuery, _ principal: Principal) async throws -> Response {
+        let filters = query.filterFingerprint()
+        var list = ListReservationsRequest(
+            tenant: query["tenant"], idempotencyKey: query["idempotency_key"],
+            status: try query.enumeration("status", ReservationStatus.allCases, \.cyclesName), segments: query.segments())
+        (list.createdFrom, list.createdTo) = (try query.instant("from"), try query.instant("to"))
+        (list.expiresFrom, list.expiresTo) = (try query.instant("expires_from"), try query.instant("expires_to"))
+        (list.finalizedFrom, list.finalizedTo) = (try query.instant("finalized_from"), try query.instant("finalized_to"))
+        let sortKeys: [(String, ReservationSortKey)] = [
+            ("reservation_id", .reservationID), ("tenant", .tenant), ("scope_path", .scopePath), ("status", .status),
+            ("reserved", .reserved), ("created_at_ms", .createdAt), ("expires_at_ms", .expiresAt),
+        ]
+        if let sortBy = query["sort_by"] {
+            guard let key = sortKeys.first(where: { $0.0 == sortBy })?.1 else {
+                throw WireError(code: .invalidRequest, message: "sort_by must be one of \(sortKeys.map(\.0).joined(separator: ", ")), not \"\(sortBy)\"")
+            }
+            list.sortKey = key
+        }
+        if let direction = query["sort_dir"] {
+            guard direction == "asc" || direction == "desc" else {
+                throw WireError(code: .invalidRequest, message: "sort_dir must be asc or desc, not \"\(direction)\"")
+            }
+            list.ascending = direction == "asc"
+        }
+        list.limit = UInt32(try query.integer("limit", in: 1...Int64(shared.listLimitMax)) ?? 50)
+        list.after = try PageCursor.position(query["cursor"], filters: filters)
+        let include = Set((query["include"] ?? "").split(separator: ",").map { String($0.filter { $0 != " " }) })
+        guard case .reservations(let rows, let hasMore) = try await perform(.listReservations(list), principal) else {
+            throw WireError(code: .internalError, message: "unexpected answer to a reservation listing")
+        }
+        return json { w in
+            w.beginObject()
+            w.key("reservations")
+            w.beginArray()
+            for row in rows { CyclesResponses.reservation(&w, row, include: include) }
+            w.endArray()
+            if hasMore, let last = rows.last {
+                w.key("next_cursor")
+                w.string(PageCursor.make(position: last.id, filters: filters))
+            }
+            w.key("has_more")
+            w.bool(hasMore)
+            w.endObject()
+        }
+    }
+
+    /// `GET /v1/balances` (semantics 2.9, decision 1): the runtime subject filters or the admin
+    /// `scope_prefix`/`unit` set; items with the runtime fields plus the full ledger fields.
+    func balances(_ query: HTTPQuery, _ principal: Principal) async throws -> Response {
+        let segments = query.segments()
+        let tenant = query["tenant"] ?? query["tenant_id"]
+        guard tenant != nil || !segments.isEmpty || query["scope_prefix"] != nil || query["unit"] != nil else {
+            throw WireError(code: .invalidRequest, message: "give at least one filter: tenant, workspace, app, workflow, agent, toolset, scope_prefix or unit")
+        }
+        var request = BalancesRequest(
+            tenant: tenant, scopePrefix: query["scope_prefix"], unit: try query.unit(),
+            status: try query.enumeration("status", BudgetStatus.allCases, \.cyclesName), segments: segments)
+        if case .tenant(let id, _, _) = principal, query["tenant"] == nil, query["tenant_id"] != nil {
+            // The admin-plane contract ignores `tenant_id` and always uses the key's tenant.
+            request.tenant = id
+        }
+        let limit = Int(try query.integer("limit", in: 1...Int64(shared.listLimitMax)) ?? 50)
+        let filters = query.filterFingerprint()
+        let after = try PageCursor.position(query["cursor"], filters: filters)
+        guard case .budgets(let budgets) = try await perform(.balances(request), principal) else {
+            throw WireError(code: .internalError, message: "unexpected answer to a balance read")
+        }
+        let page = Paged(budgets, limit: limit, after: after, filters: filters) { "\($0.scope.rawValue)|\($0.unit.cyclesName)" }
+        return json { w in
+            w.beginObject()
+            w.key("balances")
+            w.beginArray()
+            for budget in page.rows { CyclesResponses.balance(&w, budget.balance, ledger: true) }
+            w.endArray()
+            if let next = page.nextCursor {
+                w.key("next_cursor")
+                w.string(next)
+            }
+            w.key("has_more")
+            w.bool(page.nextCursor != nil)
+            w.endObject()
+        }
+    }
+}

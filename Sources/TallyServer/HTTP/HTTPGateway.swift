@@ -1,0 +1,271 @@
+import Crypto
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import TallyCore
+import TallyStore
+import TallyWire
+
+/// The Cycles-compatible HTTP/JSON front (semantics sections 2, 4, 5 and 8): one responder per plane, on
+/// Hummingbird's HTTP/1.1 server, in the same process and over the same writer as the binary protocol.
+///
+/// Requests become the binary protocol's `Request` values and go through the same `RequestRouter`, so
+/// tenancy, permissions and the idempotency fingerprint are one code path for both fronts. Parsing,
+/// validation and authentication run on the event loops; only decided commands reach the writer.
+struct HTTPGateway: HTTPResponder, Sendable {
+    typealias Context = BasicRequestContext
+
+    enum Plane: String, Sendable {
+        case runtime, admin
+    }
+
+    let plane: Plane
+    let shared: GatewayShared
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var request = request
+        let trace = TraceContext.resolve(
+            traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID])
+        var exchange = Exchange(trace: trace)
+        var response: Response
+        do {
+            response = try await route(&request, &exchange)
+        } catch let error as WireError {
+            response = failure(error, exchange)
+        } catch is NIOTooManyBytesError {
+            response = failure(WireError(code: .payloadTooLarge, message: "the request body is over \(shared.bodyBytesMax) bytes"), exchange)
+        } catch {
+            shared.logger.error("HTTP request failed", metadata: ["request_id": "\(trace.requestID)", "error": "\(error)"])
+            response = failure(WireError(code: .internalError, message: "internal error; retry with the same idempotency_key"), exchange)
+        }
+        response.headers[.requestID] = trace.requestID
+        response.headers[.cyclesTraceID] = trace.traceID
+        if let tenant = exchange.tenant { response.headers[.cyclesTenant] = tenant }
+        return response
+    }
+
+    /// What the handlers learn about the exchange as it goes (for the response headers).
+    struct Exchange {
+        let trace: TraceContext
+        var tenant: String?
+        var status = HTTPResponse.Status.ok
+    }
+
+    // MARK: Routing
+
+    private func route(_ request: inout Request, _ exchange: inout Exchange) async throws -> Response {
+        let path = request.uri.path
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let method = request.method
+        guard parts.count >= 2, parts[0] == "v1" else {
+            if parts == ["health"] || parts == ["healthz"] { return json(Array(#"{"status":"UP"}"#.utf8)) }
+            throw WireError(code: .notFound, message: "no such endpoint: \(method) \(path)")
+        }
+        let query = HTTPQuery(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let endpoint = Array(parts.dropFirst())
+        if let response = try await common(endpoint, method, &request, query, &exchange) { return response }
+        switch plane {
+        case .runtime:
+            if let response = try await runtime(endpoint, method, &request, query, &exchange) { return response }
+        case .admin:
+            if endpoint.first == "admin", let response = try await admin(Array(endpoint.dropFirst()), method, &request, query, &exchange) {
+                return response
+            }
+        }
+        throw WireError(code: .notFound, message: "no such endpoint on the \(plane.rawValue) plane: \(method) \(path)")
+    }
+
+    /// Endpoints both planes serve: introspection, balances and the tenant event feed.
+    private func common(_ endpoint: [String], _ method: HTTPRequest.Method, _ request: inout Request, _ query: HTTPQuery, _ exchange: inout Exchange) async throws -> Response? {
+        switch (method, endpoint) {
+        case (.get, ["auth", "introspect"]):
+            return try introspect(request, &exchange)
+        case (.get, ["balances"]):
+            let principal = try authenticate(request, &exchange, admin: plane == .admin ? .allowed : .refused)
+            return try await balances(query, principal)
+        case (.get, ["events"]):
+            let principal = try authenticate(request, &exchange, admin: .allowed)
+            return try tenantEvents(query, principal)
+        default:
+            return nil
+        }
+    }
+
+    // MARK: Authentication
+
+    enum AdminKeyUse {
+        /// The admin key is accepted on this endpoint (and a wrong one is a 401, no fall-through).
+        case allowed
+        /// Only the admin key is accepted.
+        case required
+        /// Tenant keys only; an `X-Admin-API-Key` header is ignored.
+        case refused
+    }
+
+    /// The principal of the request (semantics 5.1, 5.2, decision 19): an invalid tenant key is a 401 on
+    /// the runtime plane and a 403 on the admin plane.
+    func authenticate(_ request: Request, _ exchange: inout Exchange, admin: AdminKeyUse) throws(WireError) -> Principal {
+        if admin != .refused, let secret = request.headers[.adminAPIKey] {
+            guard shared.adminKey.matches(secret) else { throw WireError(code: .unauthorized, message: "the admin key is not valid") }
+            return .admin
+        }
+        if admin == .required {
+            throw WireError(code: .unauthorized, message: "this endpoint needs the admin key in X-Admin-API-Key")
+        }
+        guard let secret = request.headers[.cyclesAPIKey] else {
+            throw WireError(code: .unauthorized, message: "send a tenant API key in X-Cycles-API-Key")
+        }
+        switch shared.keys.check(secret: secret, now: shared.clock()) {
+        case .success(let key):
+            exchange.tenant = key.tenant
+            return .tenant(id: key.tenant, keyID: key.id, permissions: key.permissions)
+        case .failure(let error):
+            if plane == .admin, error.code == .unauthorized {
+                throw WireError(code: .forbidden, message: "Invalid API key: \(error.message)")
+            }
+            throw error
+        }
+    }
+
+    // MARK: Execution
+
+    /// Routes a request through the shared router and runs what it returns.
+    func perform(_ request: TallyWire.Request, _ principal: Principal) async throws -> TallyWire.Response {
+        try WireCodec.checkLimits(request)
+        switch shared.router.route(request, principal: principal) {
+        case .command(let command, let answer):
+            return answer(try await shared.execute(command))
+        case .read(let read):
+            return try read()
+        case .refuse(let error):
+            throw error
+        case .subscribe, .grantCredit:
+            throw WireError(code: .invalidRequest, message: "event subscriptions are served by the binary protocol")
+        }
+    }
+
+    /// Reads and parses the JSON body (bounded by `bodyBytesMax`).
+    func body(_ request: inout Request, required: Bool = true) async throws -> JSONValue? {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > shared.bodyBytesMax {
+            throw WireError(code: .payloadTooLarge, message: "the request body is \(length) bytes, over the limit of \(shared.bodyBytesMax)")
+        }
+        let buffer = try await request.collectBody(upTo: shared.bodyBytesMax)
+        guard buffer.readableBytes > 0 else {
+            if required { throw WireError(code: .invalidRequest, message: "the request needs a JSON body") }
+            return nil
+        }
+        do {
+            return try buffer.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONParser.parse(bytes) }
+        } catch {
+            throw WireError(code: .invalidRequest, message: "the body is not valid JSON: \(error)")
+        }
+    }
+
+    /// Cycles: an `X-Idempotency-Key` header must equal the body's `idempotency_key` (decision 10).
+    func checkIdempotencyHeader(_ request: Request, body key: String?) throws(WireError) {
+        guard let header = request.headers[.idempotencyKey] else { return }
+        guard header == key else {
+            throw WireError(code: .invalidRequest, message: "X-Idempotency-Key (\(header)) differs from the body's idempotency_key (\(key ?? "absent"))")
+        }
+    }
+
+    // MARK: Responses
+
+    func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+
+    func json(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
+        var writer = JSONWriter(capacity: 512)
+        write(&writer)
+        return json(writer.bytes, status: status)
+    }
+
+    private func failure(_ error: WireError, _ exchange: Exchange) -> Response {
+        json(CyclesResponses.error(error, requestID: exchange.trace.requestID, traceID: exchange.trace.traceID),
+             status: HTTPResponse.Status(code: error.code.httpStatus))
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let cyclesTraceID = Self("X-Cycles-Trace-Id")!
+    static let cyclesTenant = Self("X-Cycles-Tenant")!
+    static let cyclesAPIKey = Self("X-Cycles-API-Key")!
+    static let adminAPIKey = Self("X-Admin-API-Key")!
+    static let idempotencyKey = Self("X-Idempotency-Key")!
+    static let traceparent = Self("traceparent")!
+}
+
+/// What both planes' responders share.
+final class GatewayShared: Sendable {
+    let store: LedgerStore
+    let router: RequestRouter
+    let keys: KeyCache
+    let adminKey: AdminKey
+    let clock: @Sendable () -> Int64
+    let bodyBytesMax: Int
+    let listLimitMax: Int
+    let logger: Logger
+    private let draining: Atomic<Bool> = Atomic(false)
+
+    init(store: LedgerStore, router: RequestRouter, adminKey: AdminKey, clock: @escaping @Sendable () -> Int64, bodyBytesMax: Int, listLimitMax: Int, logger: Logger) {
+        self.store = store
+        self.router = router
+        self.keys = KeyCache(authenticator: Authenticator(store: store, adminKey: adminKey))
+        self.adminKey = adminKey
+        self.clock = clock
+        self.bodyBytesMax = bodyBytesMax
+        self.listLimitMax = listLimitMax
+        self.logger = logger
+    }
+
+    func startDraining() { draining.store(true, ordering: .relaxed) }
+
+    /// Hands a command to the writer and waits until its events are durable.
+    func execute(_ command: Command) async throws -> Decision {
+        guard !draining.load(ordering: .relaxed) else {
+            throw WireError(code: .limitExceeded, message: "the server is shutting down; retry with the same idempotency_key")
+        }
+        let outcome: Result<Result<Decision, Refusal>, StoreError> = await withCheckedContinuation { continuation in
+            store.submit(command) { continuation.resume(returning: $0) }
+        }
+        switch outcome {
+        case .success(.success(let decision)): return decision
+        case .success(.failure(let refusal)): throw WireError(refusal)
+        case .failure(let error): throw WireError(code: .internalError, message: "the ledger could not make the change durable: \(error)")
+        }
+    }
+}
+
+/// Tenant keys checked against the store at most once a second per key (as the binary protocol re-checks
+/// open connections), so a busy agent does not pay a SHA-256 lookup transaction on every request twice.
+final class KeyCache: Sendable {
+    private let authenticator: Authenticator
+    private let entries = Mutex<[String: (key: ApiKey, checkedAt: Int64)]>([:])
+    static let entriesMax = 10_000
+
+    init(authenticator: Authenticator) { self.authenticator = authenticator }
+
+    func check(secret: String, now: Int64) -> Result<ApiKey, WireError> {
+        if let cached = entries.withLock({ $0[secret] }), now - cached.checkedAt < ServerContext.keyRecheckMilliseconds, now >= cached.checkedAt {
+            return .success(cached.key)
+        }
+        let hash = SHA256.hash(data: Array(secret.utf8)).withUnsafeBytes { Digest256(bytes: $0) }!
+        let result = authenticator.check(hash, now: now)
+        entries.withLock { entries in
+            switch result {
+            case .success(let key):
+                if entries.count >= Self.entriesMax { entries.removeAll(keepingCapacity: true) }
+                entries[secret] = (key, now)
+            case .failure:
+                entries[secret] = nil
+            }
+        }
+        return result
+    }
+}
