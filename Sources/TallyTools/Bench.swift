@@ -207,8 +207,7 @@ public struct Bench: Sendable {
                 let now = ContinuousClock.now
                 let response = try? result.get()
                 if now >= self.warmupEnd, now < self.end {
-                    let elapsed = now - began
-                    let microseconds = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+                    let microseconds = Bench.microseconds(now - began)
                     self.state.withLock { state in
                         _ = state.tally.histogram.record(microseconds)
                         state.tally.operations += 1
@@ -234,6 +233,11 @@ public struct Bench: Sendable {
             }
             finished?.resume(returning: tally)
         }
+    }
+
+    /// A latency in whole microseconds (never negative).
+    static func microseconds(_ elapsed: Duration) -> UInt64 {
+        UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
     }
 
     /// Every acknowledged commit must be counted in `spent` on each scope it touched, no more and no less.

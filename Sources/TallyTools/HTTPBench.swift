@@ -171,8 +171,7 @@ private final class HTTPBenchDriver: Sendable {
             let now = ContinuousClock.now
             let success: [UInt8]? = if case .success(let reply) = result, (200..<300).contains(reply.status) { reply.body } else { nil }
             if now >= self.warmupEnd, now < self.end {
-                let elapsed = now - began
-                let microseconds = UInt64(max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+                let microseconds = Bench.microseconds(now - began)
                 self.state.withLock { state in
                     _ = state.tally.histogram.record(microseconds)
                     state.tally.operations += 1

@@ -152,13 +152,9 @@ enum CyclesRequests {
         var fields = try JSONFields(body)
         let unit = try fields.required("unit") { f, n throws(WireError) in try unitField(&f, n) }
         let allocated = try fields.required("allocated") { f, n throws(WireError) in try quantity(&f, n) }
-        guard allocated.unit == unit else {
-            throw WireError(code: .unitMismatch, message: "allocated.unit is \(allocated.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
-        }
+        try requireUnit(allocated, "allocated", unit)
         let overdraft = try quantity(&fields, "overdraft_limit")
-        if let overdraft, overdraft.unit != unit {
-            throw WireError(code: .unitMismatch, message: "overdraft_limit.unit is \(overdraft.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
-        }
+        try requireUnit(overdraft, "overdraft_limit", unit)
         let request = CreateBudgetRequest(
             tenantID: try fields.string("tenant_id"),
             scope: try fields.required("scope") { f, n throws(WireError) in try f.string(n) },
@@ -176,9 +172,7 @@ enum CyclesRequests {
     static func updateBudget(_ body: JSONValue, scope: String, unit: TallyCore.Unit) throws(WireError) -> UpdateBudgetRequest {
         var fields = try JSONFields(body)
         let overdraft = try quantity(&fields, "overdraft_limit")
-        if let overdraft, overdraft.unit != unit {
-            throw WireError(code: .unitMismatch, message: "overdraft_limit.unit is \(overdraft.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
-        }
+        try requireUnit(overdraft, "overdraft_limit", unit)
         let request = UpdateBudgetRequest(
             scope: scope, unit: unit, overdraftLimit: overdraft?.amount,
             commitOveragePolicy: try overagePolicy(&fields, "commit_overage_policy"),
@@ -204,13 +198,9 @@ enum CyclesRequests {
             try f.enumeration(n, FundingOperation.allCases, \.cyclesName)
         }
         let amount = try fields.required("amount") { f, n throws(WireError) in try quantity(&f, n) }
-        guard amount.unit == unit else {
-            throw WireError(code: .unitMismatch, message: "amount.unit is \(amount.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
-        }
+        try requireUnit(amount, "amount", unit)
         let spent = try quantity(&fields, "spent")
-        if let spent, spent.unit != unit {
-            throw WireError(code: .unitMismatch, message: "spent.unit is \(spent.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
-        }
+        try requireUnit(spent, "spent", unit)
         let request = FundBudgetRequest(
             scope: scope, unit: unit, operation: operation, amount: amount.amount, spent: spent?.amount,
             reason: try fields.string("reason"), idempotencyKey: try fields.string("idempotency_key"))
@@ -220,6 +210,12 @@ enum CyclesRequests {
     }
 
     // MARK: Values
+
+    /// An amount of a budget request must be in the budget's unit.
+    static func requireUnit(_ quantity: Quantity?, _ field: String, _ unit: TallyCore.Unit) throws(WireError) {
+        guard let quantity, quantity.unit != unit else { return }
+        throw WireError(code: .unitMismatch, message: "\(field).unit is \(quantity.unit.cyclesName) but the budget's unit is \(unit.cyclesName)")
+    }
 
     static func unitField(_ fields: inout JSONFields, _ name: String) throws(WireError) -> TallyCore.Unit? {
         try fields.enumeration(name, TallyCore.Unit.allCases, \.cyclesName)

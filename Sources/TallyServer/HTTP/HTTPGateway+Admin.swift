@@ -200,24 +200,11 @@ extension HTTPGateway {
             return descending ? !order : order
         }
         let filters = query.filterFingerprint()
-        let page = Paged(rows, limit: Int(try query.integer("limit", in: 1...Int64(shared.listLimitMax)) ?? 50),
+        let paged = Paged(rows, limit: Int(try query.integer("limit", in: 1...Int64(shared.listLimitMax)) ?? 50),
                          after: try PageCursor.position(query["cursor"], filters: filters), filters: filters) {
             "\($0.scope.rawValue)|\($0.unit.cyclesName)"
         }
-        return json { w in
-            w.beginObject()
-            w.key("ledgers")
-            w.beginArray()
-            for budget in page.rows { CyclesResponses.budget(&w, budget) }
-            w.endArray()
-            if let next = page.nextCursor {
-                w.key("next_cursor")
-                w.string(next)
-            }
-            w.key("has_more")
-            w.bool(page.nextCursor != nil)
-            w.endObject()
-        }
+        return page("ledgers", paged.rows, next: paged.nextCursor) { CyclesResponses.budget(&$0, $1) }
     }
 
     private func listTenants(_ query: HTTPQuery, _ principal: Principal) async throws -> Response {
@@ -246,22 +233,9 @@ extension HTTPGateway {
             return descending ? !order : order
         }
         let filters = query.filterFingerprint()
-        let page = Paged(rows, limit: Int(try query.integer("limit", in: 1...100) ?? 50),
+        let paged = Paged(rows, limit: Int(try query.integer("limit", in: 1...100) ?? 50),
                          after: try PageCursor.position(query["cursor"], filters: filters), filters: filters) { $0.id }
-        return json { w in
-            w.beginObject()
-            w.key("tenants")
-            w.beginArray()
-            for tenant in page.rows { CyclesResponses.tenant(&w, tenant) }
-            w.endArray()
-            if let next = page.nextCursor {
-                w.key("next_cursor")
-                w.string(next)
-            }
-            w.key("has_more")
-            w.bool(page.nextCursor != nil)
-            w.endObject()
-        }
+        return page("tenants", paged.rows, next: paged.nextCursor) { CyclesResponses.tenant(&$0, $1) }
     }
 
     private func listApiKeys(_ query: HTTPQuery, _ principal: Principal) async throws -> Response {
@@ -270,22 +244,9 @@ extension HTTPGateway {
         }
         if let status = try query.enumeration("status", ApiKeyStatus.allCases, \.cyclesName) { keys = keys.filter { $0.status == status } }
         let filters = query.filterFingerprint()
-        let page = Paged(keys, limit: Int(try query.integer("limit", in: 1...100) ?? 50),
+        let paged = Paged(keys, limit: Int(try query.integer("limit", in: 1...100) ?? 50),
                          after: try PageCursor.position(query["cursor"], filters: filters), filters: filters) { $0.id }
-        return json { w in
-            w.beginObject()
-            w.key("keys")
-            w.beginArray()
-            for key in page.rows { CyclesResponses.apiKey(&w, key, secret: nil) }
-            w.endArray()
-            if let next = page.nextCursor {
-                w.key("next_cursor")
-                w.string(next)
-            }
-            w.key("has_more")
-            w.bool(page.nextCursor != nil)
-            w.endObject()
-        }
+        return page("keys", paged.rows, next: paged.nextCursor) { CyclesResponses.apiKey(&$0, $1, secret: nil) }
     }
 
     private func sortDirection(_ query: HTTPQuery, defaultDescending: Bool) throws(WireError) -> Bool {

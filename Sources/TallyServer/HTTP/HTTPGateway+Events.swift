@@ -102,20 +102,7 @@ extension HTTPGateway {
                 }
             }
         }
-        return json { w in
-            w.beginObject()
-            w.key("events")
-            w.beginArray()
-            for event in found { CyclesEvents.write(&w, event) }
-            w.endArray()
-            if let resume {
-                w.key("next_cursor")
-                w.string(PageCursor.make(position: "\(resume.0).\(resume.1)", filters: filters))
-            }
-            w.key("has_more")
-            w.bool(resume != nil)
-            w.endObject()
-        }
+        return page("events", found, next: resume.map { PageCursor.make(position: "\($0.0).\($0.1)", filters: filters) }) { CyclesEvents.write(&$0, $1) }
     }
 
     /// `GET /v1/admin/events/{event_id}`.

@@ -111,20 +111,7 @@ extension HTTPGateway {
         guard case .reservations(let rows, let hasMore) = try await perform(.listReservations(list), principal) else {
             throw WireError(code: .internalError, message: "unexpected answer to a reservation listing")
         }
-        return json { w in
-            w.beginObject()
-            w.key("reservations")
-            w.beginArray()
-            for row in rows { CyclesResponses.reservation(&w, row, include: include) }
-            w.endArray()
-            if hasMore, let last = rows.last {
-                w.key("next_cursor")
-                w.string(PageCursor.make(position: last.id, filters: filters))
-            }
-            w.key("has_more")
-            w.bool(hasMore)
-            w.endObject()
-        }
+        return page("reservations", rows, next: hasMore ? rows.last.map { PageCursor.make(position: $0.id, filters: filters) } : nil) { CyclesResponses.reservation(&$0, $1, include: include) }
     }
 
     /// `GET /v1/balances` (semantics 2.9, decision 1): the runtime subject filters or the admin
@@ -148,20 +135,7 @@ extension HTTPGateway {
         guard case .budgets(let budgets) = try await perform(.balances(request), principal) else {
             throw WireError(code: .internalError, message: "unexpected answer to a balance read")
         }
-        let page = Paged(budgets, limit: limit, after: after, filters: filters) { "\($0.scope.rawValue)|\($0.unit.cyclesName)" }
-        return json { w in
-            w.beginObject()
-            w.key("balances")
-            w.beginArray()
-            for budget in page.rows { CyclesResponses.balance(&w, budget.balance, ledger: true) }
-            w.endArray()
-            if let next = page.nextCursor {
-                w.key("next_cursor")
-                w.string(next)
-            }
-            w.key("has_more")
-            w.bool(page.nextCursor != nil)
-            w.endObject()
-        }
+        let paged = Paged(budgets, limit: limit, after: after, filters: filters) { "\($0.scope.rawValue)|\($0.unit.cyclesName)" }
+        return page("balances", paged.rows, next: paged.nextCursor) { CyclesResponses.balance(&$0, $1.balance, ledger: true) }
     }
 }

@@ -185,6 +185,24 @@ struct HTTPGateway: HTTPResponder, Sendable {
         return json(writer.bytes, status: status)
     }
 
+    /// A listing page: `{"<key>": [...], "next_cursor": ..., "has_more": ...}`.
+    func page<Row>(_ key: String, _ rows: [Row], next: String?, _ write: (inout JSONWriter, Row) -> Void) -> Response {
+        json { w in
+            w.beginObject()
+            w.key(key)
+            w.beginArray()
+            for row in rows { write(&w, row) }
+            w.endArray()
+            if let next {
+                w.key("next_cursor")
+                w.string(next)
+            }
+            w.key("has_more")
+            w.bool(next != nil)
+            w.endObject()
+        }
+    }
+
     private func failure(_ error: WireError, _ exchange: Exchange) -> Response {
         json(CyclesResponses.error(error, requestID: exchange.trace.requestID, traceID: exchange.trace.traceID),
              status: HTTPResponse.Status(code: error.code.httpStatus))

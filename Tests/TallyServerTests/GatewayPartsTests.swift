@@ -1,0 +1,75 @@
+import Testing
+import TallyWire
+@testable import TallyServer
+
+/// The gateway's small pure parts: ISO-8601 times, page cursors, trace ids.
+@Suite struct GatewayPartsTests {
+    @Test(arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        (1_795_853_296_789, "2026-11-28T08:08:16.789Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+    ])
+    func isoTimesFormatAsUTCWithMilliseconds(milliseconds: Int64, text: String) {
+        #expect(ISOTime.format(milliseconds) == text)
+        #expect(ISOTime.parse(text) == milliseconds)
+    }
+
+    @Test func isoTimesRoundTripAndAcceptTheCommonForms() {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2_000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let milliseconds = Int64(seed >> 20) % 4_000_000_000_000
+            #expect(ISOTime.parse(ISOTime.format(milliseconds)) == milliseconds)
+        }
+        #expect(ISOTime.parse("2026-11-29") == ISOTime.parse("2026-11-29T00:00:00Z"))
+        #expect(ISOTime.parse("2026-11-29T10:42:00+01:00") == ISOTime.parse("2026-11-29T09:42:00Z"))
+        #expect(ISOTime.parse("2026-11-29T10:42:00.5Z")! - ISOTime.parse("2026-11-29T10:42:00Z")! == 500)
+        #expect(ISOTime.parse("2026-11-29T10:42") == ISOTime.parse("2026-11-29T10:42:00Z"))
+        for bad in ["", "2026-13-01", "2026-02-29", "2026-11-31", "2026-11-29T25:00:00Z", "2026-11-29T10:42:00Q", "29/11/2026", "2026-11-29T10:42:00.Z"] {
+            #expect(ISOTime.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func cursorsRoundTripAndAreBoundToTheirFilters() throws {
+        for position in ["", "a", "ab", "abc", "tenant:acme/workspace:x|USD_MICROCENTS", "17.2", String(repeating: "é", count: 40)] {
+            let cursor = PageCursor.make(position: position, filters: "agent=planner")
+            #expect(cursor.utf8.allSatisfy { $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "=") })
+            #expect(try PageCursor.position(cursor, filters: "agent=planner") == position)
+            #expect(throws: WireError.self) { try PageCursor.position(cursor, filters: "agent=executor") }
+        }
+        #expect(throws: WireError.self) { try PageCursor.position("!!!", filters: "") }
+        #expect(throws: WireError.self) { try PageCursor.position("YWJj", filters: "") }
+        #expect(try PageCursor.position(nil, filters: "x") == nil)
+    }
+
+    @Test func pagingNeverSkipsOrRepeatsARow() {
+        let rows = (0..<23).map { "row\($0)" }
+        var seen: [String] = []
+        var after: String?
+        for _ in 0..<10 {
+            let page = Paged(rows, limit: 5, after: after, filters: "f") { $0 }
+            seen += page.rows
+            guard let next = page.nextCursor else { break }
+            after = try? PageCursor.position(next, filters: "f")
+        }
+        #expect(seen == rows)
+    }
+
+    @Test func traceIDsFollowTheCyclesResolutionOrder() {
+        let parent = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let other = "0af7651916cd43dd8448eb211c80319c"
+        #expect(TraceContext.resolve(traceparent: "00-\(parent)-00f067aa0ba902b7-01", cyclesTraceID: other).traceID == parent)
+        #expect(TraceContext.resolve(traceparent: nil, cyclesTraceID: other).traceID == other)
+        // Malformed or all-zero ids are ignored, never refused.
+        for bad in ["01-\(parent)-00f067aa0ba902b7-01", "00-\(String(repeating: "0", count: 32))-00f067aa0ba902b7-01",
+                    "00-\(parent)-0000000000000000-01", "00-\(parent.uppercased())-00f067aa0ba902b7-01", "garbage"] {
+            #expect(TraceContext.resolve(traceparent: bad, cyclesTraceID: other).traceID == other, "\(bad)")
+        }
+        let generated = TraceContext.resolve(traceparent: nil, cyclesTraceID: String(repeating: "0", count: 32))
+        #expect(TraceContext.isTraceID(generated.traceID))
+        #expect(generated.requestID.hasPrefix("req_") && generated.requestID.count == 36)
+        #expect(TraceContext.resolve(traceparent: nil, cyclesTraceID: nil).traceID != generated.traceID)
+    }
+}
