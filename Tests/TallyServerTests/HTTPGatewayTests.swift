@@ -489,6 +489,38 @@ import TallyWire
         #expect(try f.runtime.tenant(f.key, "GET", "/v1/events?tenant_id=globex").status == 403)
     }
 
+    @Test func everyAcknowledgedHTTPCommitSurvivesSIGTERMUnderLoad() throws {
+        let f = try Fixture()
+        defer { f.server.removeData() }
+        let acknowledged = Locked<Int64>(0)
+        let started = Locked(0)
+        let workers = (0..<4).map { worker in
+            Thread {
+                for attempt in 0..<2_000 {
+                    guard let reserved = try? f.reserve("w\(worker)-\(attempt)", agent: "executor", amount: 10),
+                          let id = reserved.json["reservation_id"]?.str else { break }
+                    let body = #"{"idempotency_key": "c", "actual": {"unit": "USD_MICROCENTS", "amount": 7}}"#
+                    guard let commit = try? f.runtime.tenant(f.key, "POST", "/v1/reservations/\(id)/commit", body), commit.status == 200 else { break }
+                    acknowledged.withLock { $0 += 7 }
+                    started.withLock { $0 += 1 }
+                }
+                started.withLock { $0 += 1_000_000 }
+            }
+        }
+        for worker in workers { worker.start() }
+        let deadline = Date().addingTimeInterval(30)
+        while started.withLock({ $0 }) < 40 && Date() < deadline { usleep(5_000) }
+        #expect(f.server.stop() == 0, "graceful shutdown exits cleanly")
+        while started.withLock({ $0 }) < 4_000_000 && Date() < deadline { usleep(5_000) }
+        // Restart on the same directory: every acknowledged commit is in `spent`, and nothing else is.
+        let again = try ServerProcess(dataDirectory: f.server.dataDirectory)
+        defer { again.stop() }
+        let reply = try HTTPTestClient(port: again.adminHTTPPort).admin("GET", "/v1/admin/budgets/lookup?scope=\(Self.executor)&unit=USD_MICROCENTS")
+        let spent = try #require(reply.json.at("spent", "amount")?.int, "\(reply)")
+        #expect(spent == acknowledged.withLock { $0 })
+        #expect(spent >= 40 * 7, "only \(spent / 7) commits before the shutdown")
+    }
+
     // MARK: Both fronts on one ledger
 
     @Test func aReservationMadeOverOneProtocolSettlesOverTheOther() async throws {
