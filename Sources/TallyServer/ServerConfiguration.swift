@@ -1,3 +1,4 @@
+import TallyArchive
 import TallyStore
 
 /// Everything `tallyd` is started with. Defaults are the ones documented in `tallyd --help`.
@@ -26,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     /// How often a subscription looks for newly committed events.
     public var subscriptionPollMilliseconds: Int64 = 20
     public var store = StoreOptions()
+    /// The background archiver (sealed segments and checkpoints); nil turns it off. `tallyd` sets it to
+    /// `<data-directory>/archive` unless told otherwise.
+    public var archive: ArchiverConfiguration?
 
     public init() {}
 }

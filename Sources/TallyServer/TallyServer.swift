@@ -1,9 +1,11 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import TallyArchive
 import TallyCore
 import TallyStore
 import TallyWire
@@ -21,11 +23,27 @@ public final class TallyServer: Service, Sendable {
     private let registry = ConnectionRegistry()
     private let bound = Mutex<SocketAddress?>(nil)
     private let boundHTTP = Mutex<[HTTPGateway.Plane: Int]>([:])
+    private let archiver: Archiver?
 
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         store = try LedgerStore(directory: configuration.dataDirectory, options: configuration.store)
+        if let archive = configuration.archive {
+            archiver = Archiver(store: store, configuration: archive, clock: configuration.store.clock) { [logger] notice in
+                switch notice {
+                case .sealed(let outcome):
+                    for segment in outcome.sealed {
+                        logger.info("archiver sealed events \(segment.firstSequence)-\(segment.lastSequence) (\(segment.eventCount) events, \(segment.compressedLength) compressed bytes)")
+                    }
+                    if let trimmed = outcome.trimmedThrough { logger.info("archiver trimmed the live log through event \(trimmed)") }
+                case .failed(let error):
+                    logger.error("archiver failed; it retries on its next pass", metadata: ["error": "\(error)"])
+                }
+            }
+        } else {
+            archiver = nil
+        }
         do {
             adminKey = try AdminKey.resolve(configured: configuration.adminKey, dataDirectory: configuration.dataDirectory)
         } catch {
@@ -63,6 +81,7 @@ public final class TallyServer: Service, Sendable {
         if let port = configuration.httpPort { planes.append((.runtime, port)) }
         if let port = configuration.adminHTTPPort { planes.append((.admin, port)) }
         let channel = try await bindBinary(context)
+        archiver?.start()
         await withDiscardingTaskGroup { group in
             for (plane, port) in planes {
                 let application = httpApplication(plane, port: port, gateway)
@@ -135,6 +154,15 @@ public final class TallyServer: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         await registry.closeAll()
+        if let archiver {
+            // The archiver finishes the pass it is in (it only reads the log and writes its own files).
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    archiver.stop()
+                    done.resume()
+                }
+            }
+        }
         store.close()
         logger.info("tallyd stopped; the store is flushed and closed")
     }

@@ -97,16 +97,7 @@ extension LedgerStore {
 
     /// Events from `sequence` on (at most `limit`), with their chain values.
     public func events(from sequence: UInt64, limit: Int) throws -> [StoredEvent] {
-        var result: [StoredEvent] = []
-        let events = environment.database(StoreLayout.events)
-        try environment.read { txn in
-            try txn.scan(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
-                guard result.count < limit else { return false }
-                result.append(try StoredEvent(key: key, value: value))
-                return true
-            }
-        }
-        return result
+        try environment.readEvents(from: sequence, limit: limit)
     }
 
     /// The last durable sequence (0 for an empty log).
@@ -125,6 +116,12 @@ public struct StoredEvent: Sendable, Hashable {
     public var event: Event
     public var chain: [UInt8]
     public var record: [UInt8]
+
+    public init(event: Event, chain: [UInt8], record: [UInt8]) {
+        self.event = event
+        self.chain = chain
+        self.record = record
+    }
 
     init(key: [UInt8], value: [UInt8]) throws {
         guard let sequence = StoreLayout.sequence(fromKey: key), let (chain, record) = EventChain.split(value) else {

@@ -61,6 +61,27 @@ public final class LedgerStore: Sendable {
         writer.submit(command, completion: completion)
     }
 
+    /// Removes events up to `sequence` from the live log once they are safely archived, and records that
+    /// the log now starts after them. `chain` is the chain value after event `sequence` as the archive
+    /// recorded it; if the log disagrees nothing is removed. Runs on the writer thread in chunks between
+    /// batches; the completion runs there too, when the whole range is gone (or on failure).
+    public func trimLog(through sequence: UInt64, chain: [UInt8], completion: @escaping @Sendable (Result<LogBase, StoreError>) -> Void) {
+        writer.submitTrim(through: sequence, chain: chain, completion: completion)
+    }
+
+    /// The same, blocking the calling thread (the archiver's own thread, tools and tests).
+    @available(*, noasync, message: "trim from a thread of your own, not from async code")
+    public func trimLogBlocking(through sequence: UInt64, chain: [UInt8]) throws(StoreError) -> LogBase {
+        let result = Mutex<Result<LogBase, StoreError>?>(nil)
+        let semaphore = DispatchSemaphore(value: 0)
+        trimLog(through: sequence, chain: chain) { outcome in
+            result.withLock { $0 = outcome }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return try result.withLock { $0! }.get()
+    }
+
     /// Submits and waits: the ledger's answer, or a thrown `StoreError` if nothing could be made durable.
     public func execute(_ command: Command) async throws(StoreError) -> Result<Decision, Refusal> {
         let outcome = await withCheckedContinuation { continuation in

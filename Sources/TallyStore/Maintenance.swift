@@ -5,20 +5,51 @@ import TallyCore
 public struct VerifyReport: Sendable {
     public var eventsChecked: UInt64 = 0
     public var findings: [String] = []
+    /// Called now and then with the number of events replayed so far (for a progress line).
+    public var progress: (@Sendable (UInt64) -> Void)?
     public var isClean: Bool { findings.isEmpty }
+}
+
+/// The state a replay of the live log starts from: empty for an untrimmed log, otherwise the state as of
+/// the trim base (from an archive checkpoint), which must be exactly at the base `meta` records.
+public struct ReplayOrigin: Sendable {
+    public var base: LogBase
+    public var lastTimestampMilliseconds: Int64
+    public var state: LedgerState
+
+    public init(base: LogBase = LogBase(), lastTimestampMilliseconds: Int64 = 0, state: LedgerState = LedgerState()) {
+        self.base = base
+        self.lastTimestampMilliseconds = lastTimestampMilliseconds
+        self.state = state
+    }
 }
 
 /// `tally verify` and `tally rebuild`: replay the log in memory, check the chain, compare with (or
 /// rewrite) the stored projections.
 public enum Maintenance {
+    /// Where the live log of `directory` starts (after any trimming), so a caller can find the origin.
+    public static func logBase(directory: String) throws(StoreError) -> LogBase {
+        let environment = try openExisting(directory, readOnly: true)
+        do {
+            return try environment.read { txn in try LogBase.read(from: environment.database(StoreLayout.meta), txn) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "reading \(directory): \(error)")
+        }
+    }
+
     /// Replays the log read-only and compares it with the stored projections. Safe while `tallyd` runs:
     /// it only reads (LMDB readers never block the writer).
-    public static func verify(directory: String) throws(StoreError) -> VerifyReport {
+    public static func verify(
+        directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
+    ) throws(StoreError) -> VerifyReport {
         let environment = try openExisting(directory, readOnly: true)
         var report = VerifyReport()
+        report.progress = progress
         do {
             try environment.read { txn in
-                let (state, position) = try replay(txn, environment, &report)
+                let (state, position) = try replay(txn, environment, origin, &report)
                 let meta = environment.database(StoreLayout.meta)
                 try Recovery.checkFormat(txn, meta)
                 let stored = try LogPosition.read(from: meta, txn)
@@ -43,26 +74,23 @@ public enum Maintenance {
 
     /// Drops every projection and rebuilds it from the log. Refuses while another process holds the
     /// directory, and refuses a log whose chain or events do not check out.
-    public static func rebuild(directory: String) throws(StoreError) -> UInt64 {
+    public static func rebuild(
+        directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
+    ) throws(StoreError) -> UInt64 {
         let lock = try DirectoryLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }
         let environment = try openExisting(directory, readOnly: false)
         var report = VerifyReport()
+        report.progress = progress
         do {
-            let (state, position) = try environment.read { txn in try replay(txn, environment, &report) }
+            let (state, position) = try environment.read { txn in try replay(txn, environment, origin, &report) }
             guard report.isClean else {
                 throw StoreError(.corrupt, "the log itself is damaged, nothing was rebuilt:\n" + report.findings.joined(separator: "\n"))
             }
             let projections = Projections(environment)
             try environment.write { txn in
                 for name in StoreLayout.projections { try txn.clear(environment.database(name)) }
-                var everything = TouchedKeys()
-                everything.tenants = Set(state.tenants.keys)
-                everything.apiKeys = Set(state.apiKeys.keys)
-                everything.budgets = Set(state.budgets.keys)
-                everything.reservations = Set(state.reservations.keys)
-                everything.idempotency = Set(state.idempotency.keys)
-                try projections.write(everything, from: state, oldDeadlines: [:], in: txn)
+                try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
                 let meta = environment.database(StoreLayout.meta)
                 try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
                 try position.write(to: meta, txn)
@@ -77,6 +105,52 @@ public enum Maintenance {
         }
     }
 
+    /// Creates a new data directory whose live log is empty and trimmed through `origin` (disaster
+    /// recovery from archives): the projections are the origin's state and the log continues after its
+    /// base, linking to its chain. Refuses a directory that already holds a store.
+    public static func restore(directory: String, origin: ReplayOrigin) throws(StoreError) {
+        guard !FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw StoreError(.io, "\(directory) already holds a Tally store; restore into a new directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.io, "cannot create \(directory): \(error)")
+        }
+        let lock = try DirectoryLock(directory: directory)
+        defer { lock.release() }
+        do {
+            let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all)
+            defer { environment.close() }
+            let state = origin.state
+            try environment.write { txn in
+                try Projections(environment).write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
+                let meta = environment.database(StoreLayout.meta)
+                try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+                try origin.base.write(to: meta, txn)
+                try LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
+                    .write(to: meta, txn)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError(error, doing: "restoring into \(directory)")
+        } catch {
+            throw StoreError(.io, "restoring into \(directory): \(error)")
+        }
+    }
+
+    /// Every key of every projection in `state`, to write a state out whole.
+    private static func everything(in state: LedgerState) -> TouchedKeys {
+        var keys = TouchedKeys()
+        keys.tenants = Set(state.tenants.keys)
+        keys.apiKeys = Set(state.apiKeys.keys)
+        keys.budgets = Set(state.budgets.keys)
+        keys.reservations = Set(state.reservations.keys)
+        keys.idempotency = Set(state.idempotency.keys)
+        return keys
+    }
+
     private static func openExisting(_ directory: String, readOnly: Bool) throws(StoreError) -> LMDBEnvironment {
         guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
             throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
@@ -88,10 +162,21 @@ public enum Maintenance {
         }
     }
 
-    /// Folds the whole log, checking sequence continuity, timestamps and the chain as it goes.
-    static func replay(_ txn: borrowing LMDBReadTransaction, _ environment: LMDBEnvironment, _ report: inout VerifyReport) throws -> (LedgerState, LogPosition) {
-        var state = LedgerState()
-        var position = LogPosition()
+    /// Folds the whole live log onto the origin, checking sequence continuity, timestamps and the chain
+    /// as it goes. A trimmed log needs the origin at its base: anything else cannot link.
+    static func replay(
+        _ txn: borrowing LMDBReadTransaction, _ environment: LMDBEnvironment, _ origin: ReplayOrigin, _ report: inout VerifyReport
+    ) throws -> (LedgerState, LogPosition) {
+        let base = try LogBase.read(from: environment.database(StoreLayout.meta), txn)
+        guard base == origin.base else {
+            throw StoreError(
+                .corrupt,
+                base.sequence > 0
+                    ? "the live log is trimmed through sequence \(base.sequence); replaying it needs the archive's state at that sequence"
+                    : "the replay origin is at sequence \(origin.base.sequence) but the live log is not trimmed")
+        }
+        var state = origin.state
+        var position = LogPosition(lastSequence: base.sequence, chainHead: base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
         var findings: [String] = []
         try txn.scan(environment.database(StoreLayout.events)) { key, value in
             let expected = position.lastSequence + 1
@@ -114,14 +199,16 @@ public enum Maintenance {
             }
             position.lastSequence = sequence
             position.chainHead = chain
+            if let progress = report.progress, (sequence - base.sequence) % 65_536 == 0 { progress(sequence - base.sequence) }
             return true
         }
-        report.eventsChecked = position.lastSequence
+        report.eventsChecked = position.lastSequence - base.sequence
         report.findings += findings
         return (state, position)
     }
 
-    static func differences(expected: LedgerState, actual: LedgerState) -> [String] {
+    /// Every entry in which two states differ, named by table and key (verify, audit).
+    public static func differences(expected: LedgerState, actual: LedgerState) -> [String] {
         var findings: [String] = []
         func compare<Key: Hashable, Value: Equatable>(_ table: String, _ expected: [Key: Value], _ actual: [Key: Value], _ name: (Key) -> String) {
             for (key, value) in expected where actual[key] != value {

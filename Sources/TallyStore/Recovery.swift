@@ -18,7 +18,7 @@ enum Recovery {
             return try environment.read { txn throws -> (LedgerState, LogPosition) in
                 try checkFormat(txn, meta)
                 let position = try LogPosition.read(from: meta, txn)
-                try checkLogEnd(txn, events, position)
+                try checkLogEnd(txn, events, position, try LogBase.read(from: meta, txn))
                 return (try projections.loadWorkingSet(txn), position)
             }
         } catch let error as StoreError {
@@ -40,12 +40,14 @@ enum Recovery {
     }
 
     /// The projections must be exactly at the log's last event, and the stored chain head must be that
-    /// event's chain value, linked from its predecessor.
-    static func checkLogEnd(_ txn: borrowing LMDBReadTransaction, _ events: LMDBDatabase, _ position: LogPosition) throws {
+    /// event's chain value, linked from its predecessor (or from the trim base when the log was trimmed
+    /// right up to it; a log trimmed empty must end exactly at its base).
+    static func checkLogEnd(_ txn: borrowing LMDBReadTransaction, _ events: LMDBDatabase, _ position: LogPosition, _ base: LogBase) throws {
         guard let last = try txn.last(events) else {
-            guard position.lastSequence == 0 else {
-                throw StoreError(.corrupt, "meta says the log ends at \(position.lastSequence) but the log is empty")
+            guard position.lastSequence == base.sequence else {
+                throw StoreError(.corrupt, "meta says the log ends at \(position.lastSequence) but the log is empty (trimmed through \(base.sequence))")
             }
+            guard position.chainHead == base.chain else { throw StoreError(.corrupt, "meta.chain_head does not match the trim base") }
             return
         }
         guard let sequence = StoreLayout.sequence(fromKey: last.key), let (chain, record) = EventChain.split(last.value) else {
@@ -55,8 +57,11 @@ enum Recovery {
             throw StoreError(.corrupt, "the projections are at sequence \(position.lastSequence) but the log ends at \(sequence); run `tally rebuild`")
         }
         guard chain == position.chainHead else { throw StoreError(.corrupt, "meta.chain_head does not match the last event \(sequence)") }
-        var previous = EventChain.genesis
-        if sequence > 1 {
+        guard sequence > base.sequence else {
+            throw StoreError(.corrupt, "the log ends at \(sequence), below its trim base \(base.sequence)")
+        }
+        var previous = base.chain
+        if sequence - 1 > base.sequence {
             guard let stored = try txn.get(events, StoreLayout.sequenceKey(sequence - 1)), let (chain, _) = EventChain.split(stored) else {
                 throw StoreError(.corrupt, "event \(sequence - 1) is missing")
             }

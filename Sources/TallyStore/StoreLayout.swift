@@ -25,6 +25,8 @@ enum StoreLayout {
     static let metaLastSequence: [UInt8] = Array("last_sequence".utf8)
     static let metaChainHead: [UInt8] = Array("chain_head".utf8)
     static let metaLastTimestamp: [UInt8] = Array("last_timestamp".utf8)
+    static let metaBaseSequence: [UInt8] = Array("base_sequence".utf8)
+    static let metaBaseChain: [UInt8] = Array("base_chain".utf8)
 
     static func bounded(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.count > keyBytesMax else { return bytes }
@@ -84,10 +86,10 @@ enum StoreLayout {
 
 /// The hash chain over the log: `chain(n) = SHA-256(chain(n-1) || record(n))`, with 32 zero bytes before
 /// the first event. A stored event is its chain value followed by its encoded record.
-enum EventChain {
-    static let genesis = [UInt8](repeating: 0, count: 32)
+public enum EventChain {
+    public static let genesis = [UInt8](repeating: 0, count: 32)
 
-    static func link(_ previous: [UInt8], _ record: [UInt8]) -> [UInt8] {
+    public static func link(_ previous: [UInt8], _ record: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
         hasher.update(data: record)

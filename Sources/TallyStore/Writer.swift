@@ -14,6 +14,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         var completion: Completion?
     }
 
+    /// A request to remove archived events from the live log, done in chunks between batches.
+    private struct Trim {
+        var through: UInt64
+        var chain: [UInt8]
+        var completion: @Sendable (Result<LogBase, StoreError>) -> Void
+    }
+
     private let environment: LMDBEnvironment
     private let projections: Projections
     private let events: LMDBDatabase
@@ -21,6 +28,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private let options: StoreOptions
     private let condition = NSCondition()
     private var queue: [Pending] = []
+    private var trims: [Trim] = []
     private var stopping = false
     /// Tests hold the writer to observe group commit deterministically.
     private var held = false
@@ -81,20 +89,34 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
 
     var statistics: StoreStatistics { counters.withLock { $0 } }
 
+    func submitTrim(through sequence: UInt64, chain: [UInt8], completion: @escaping @Sendable (Result<LogBase, StoreError>) -> Void) {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            return completion(.failure(StoreError(.closed, "the store is closed")))
+        }
+        trims.append(Trim(through: sequence, chain: chain, completion: completion))
+        condition.signal()
+        condition.unlock()
+    }
+
     private func run() {
         var done = false
         while !done {
             condition.lock()
-            while (queue.isEmpty || held) && !stopping && options.clock() < nextSweep {
+            while (queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && options.clock() < nextSweep {
                 let wait = Double(max(1, nextSweep - options.clock())) / 1_000
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
             let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
             let batch = Array(queue.prefix(take))
             queue.removeFirst(take)
-            done = stopping && queue.isEmpty
+            let trim = held && !stopping ? nil : trims.first
+            if trim != nil { trims.removeFirst() }
+            done = stopping && queue.isEmpty && trims.isEmpty && trim == nil
             condition.unlock()
             if !batch.isEmpty { process(batch) }
+            if let trim { trimChunk(trim) }
             if options.clock() >= nextSweep {
                 sweep()
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
@@ -119,6 +141,28 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         }
         if !candidates.isEmpty {
             process([Pending(command: .expireReservations(ExpireCommand(candidates: candidates)), completion: nil)])
+        }
+    }
+
+    /// Deletes the next chunk of archived events and moves the log base up with them; puts the request
+    /// back at the front of the queue until it is done. The chain value the archive recorded for the
+    /// last trimmed event must match the log's, or nothing is deleted.
+    private func trimChunk(_ trim: Trim) {
+        do {
+            let base = try environment.write { txn in
+                try LogBase.trimChunk(through: trim.through, chain: trim.chain, lastSequence: position.lastSequence, events: events, meta: meta, txn)
+            }
+            if base.sequence < trim.through {
+                condition.lock()
+                trims.insert(trim, at: 0)
+                condition.unlock()
+            } else {
+                trim.completion(.success(base))
+            }
+        } catch {
+            if let error = error as? StoreError { return trim.completion(.failure(error)) }
+            if let error = error as? LMDBError { return trim.completion(.failure(StoreError(error, doing: "trimming the log"))) }
+            trim.completion(.failure(StoreError(.io, "trimming the log: \(error)")))
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import TallyArchive
 import TallyServer
 
 /// The Tally server.
@@ -35,6 +36,21 @@ struct Tallyd: AsyncParsableCommand {
     @Flag(help: "Serve only the binary protocol: no HTTP runtime or admin plane.")
     var noHTTP = false
 
+    @Option(help: "Where sealed archive segments and checkpoints go (default <data-directory>/archive).")
+    var archiveDirectory: String?
+
+    @Option(help: "Seal a segment once this many events are not yet archived.")
+    var archiveEveryEvents: UInt64 = 100_000
+
+    @Option(help: "Seal pending events older than this many seconds even below --archive-every-events (0: by count only).")
+    var archiveEverySeconds: Int64 = 3_600
+
+    @Option(help: "Trim the live log below the newest sealed segment and checkpoint, keeping at least this many newest events live (off when not given).")
+    var retainLiveEvents: UInt64?
+
+    @Flag(help: "Seal the log into compressed archive segments and checkpoints in the background (see README: archives).")
+    var archive = false
+
     @Option(help: "The admin key (at least 16 characters); overrides TALLY_ADMIN_KEY.")
     var adminKey: String?
 
@@ -56,6 +72,18 @@ struct Tallyd: AsyncParsableCommand {
         configuration.httpPort = noHTTP ? nil : httpPort
         configuration.adminHTTPPort = noHTTP ? nil : adminHTTPPort
         configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]
+        if archive {
+            guard archiveEveryEvents >= 1, archiveEverySeconds >= 0 else {
+                throw ValidationError("--archive-every-events must be at least 1 and --archive-every-seconds at least 0")
+            }
+            var settings = ArchiverConfiguration(directory: archiveDirectory ?? ArchiveDirectory.defaultPath(dataDirectory: dataDirectory))
+            settings.everyEvents = archiveEveryEvents
+            settings.everySeconds = archiveEverySeconds == 0 ? nil : archiveEverySeconds
+            settings.retainLiveEvents = retainLiveEvents
+            configuration.archive = settings
+        } else if retainLiveEvents != nil || archiveDirectory != nil {
+            throw ValidationError("--retain-live-events and --archive-directory need --archive")
+        }
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {
             say("Generated an admin key for \(dataDirectory) (only its hash is stored; this is the only time it is shown):")

@@ -3,7 +3,7 @@ import Synchronization
 import TallyWire
 
 /// A real `tallyd` process on a loopback port chosen by the kernel, over a temporary data directory.
-final class ServerProcess: @unchecked Sendable {
+final class ServerProcess: @unchecked Sendable {  // Safe: set once in init; output behind a Mutex
     // Safe: `process` is set once in init; the output buffer is a Mutex.
     static let adminKey = "test-admin-key-0123456789"
     let dataDirectory: String
@@ -25,10 +25,10 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts tallyd and waits (at most 20 s) until it prints its listening line.
-    init(dataDirectory: String? = nil) throws {
+    init(dataDirectory: String? = nil, arguments extra: [String] = []) throws {
         self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "tallyd-test-" + UUID().uuidString
         process.executableURL = try Self.executable("tallyd")
-        process.arguments = ["--data-directory", self.dataDirectory, "--port", "0", "--http-port", "0", "--admin-http-port", "0", "--admin-key", Self.adminKey, "--log-level", "warning"]
+        process.arguments = ["--data-directory", self.dataDirectory, "--port", "0", "--http-port", "0", "--admin-http-port", "0", "--admin-key", Self.adminKey, "--log-level", "warning"] + extra
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

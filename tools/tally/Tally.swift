@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyArchive
 import TallyStore
 import TallyTools
 
@@ -10,10 +11,11 @@ struct Tally: AsyncParsableCommand {
         commandName: "tally",
         abstract: "Operate and inspect a Tally budget ledger.",
         subcommands: [
-            Verify.self, Rebuild.self, Demo.self, Torture.self,
+            Verify.self, Rebuild.self, Demo.self, Torture.self, GenerateHistory.self,
             TenantCommand.self, KeyCommand.self, BudgetCommand.self,
             Reserve.self, Commit.self, Release.self, Extend.self, Decide.self, Debit.self,
             Balances.self, Reservations.self, Tail.self, BenchCommand.self,
+            ArchiveCommand.self, Replay.self, Audit.self,
         ])
 
     /// ArgumentParser exits with 64 (EX_USAGE) on a usage error; every `tally` command documents 2 for
@@ -60,17 +62,23 @@ struct Verify: ParsableCommand {
             """)
 
     @OptionGroup var options: DataDirectoryOption
+    @Option(help: "The archive directory, for a live log trimmed below a checkpoint (default: <data-directory>/archive).")
+    var archiveDirectory: String?
 
     func run() throws {
+        let report: VerifyReport
         do {
-            let report = try Maintenance.verify(directory: options.dataDirectory)
-            for finding in report.findings { print(finding) }
-            print("\(report.eventsChecked) events checked, \(report.findings.count) discrepancies")
-            if !report.isClean { throw ExitCode(1) }
-        } catch let error as StoreError {
+            let archive = ArchiveDirectory(path: archiveDirectory ?? ArchiveDirectory.defaultPath(dataDirectory: options.dataDirectory))
+            let reporter = ProgressReporter(label: "verify", total: nil)
+            defer { reporter.finish() }
+            report = try ArchiveMaintenance.verify(dataDirectory: options.dataDirectory, archive: archive) { reporter.update($0) }
+        } catch {
             FileHandle.standardError.write(Data("tally verify: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        for finding in report.findings { print(finding) }
+        print("\(report.eventsChecked) events checked, \(report.findings.count) discrepancies")
+        if !report.isClean { throw ExitCode(1) }
     }
 }
 
@@ -83,10 +91,15 @@ struct Rebuild: ParsableCommand {
             """)
 
     @OptionGroup var options: DataDirectoryOption
+    @Option(help: "The archive directory, for a live log trimmed below a checkpoint (default: <data-directory>/archive).")
+    var archiveDirectory: String?
 
     func run() throws {
         do {
-            let last = try Maintenance.rebuild(directory: options.dataDirectory)
+            let archive = ArchiveDirectory(path: archiveDirectory ?? ArchiveDirectory.defaultPath(dataDirectory: options.dataDirectory))
+            let reporter = ProgressReporter(label: "rebuild", total: nil)
+            defer { reporter.finish() }
+            let last = try ArchiveMaintenance.rebuild(dataDirectory: options.dataDirectory, archive: archive) { reporter.update($0) }
             print("rebuilt the projections from \(last) events")
         } catch {
             FileHandle.standardError.write(Data("tally rebuild: \(error)\n".utf8))

@@ -1,0 +1,18 @@
+/// Every bound the archive readers put on what a file declares, checked before anything is allocated
+/// (STYLE principle 4). They live here rather than in `TallyCore/Limits.swift` because only this module
+/// reads archive files.
+public enum ArchiveLimits {
+    /// A segment's decompressed payload: large enough for a million ordinary events, small enough to hold
+    /// in memory while it is sealed or replayed.
+    public static let segmentPayloadBytesMax = 1 << 30
+    /// A checkpoint's decompressed payload: the whole projection state of a large ledger.
+    public static let checkpointPayloadBytesMax = 1 << 33
+    /// Events in one segment; the archiver's default is far below it.
+    public static let segmentEventsMax: UInt64 = 10_000_000
+    /// The preset deflate dictionary; zlib uses at most its last 32 KiB anyway.
+    public static let dictionaryBytesMax = 32 * 1024
+    /// Delta checkpoints followed back to a full one; the archiver writes a full one every few segments.
+    public static let checkpointDeltaChainMax = 1_000
+    /// The zlib version text recorded in headers (zlib's own are under 16 bytes).
+    public static let zlibVersionBytesMax = 64
+}

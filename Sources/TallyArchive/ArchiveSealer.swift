@@ -1,0 +1,200 @@
+import TallyCore
+import TallyStore
+
+/// What one sealing pass did.
+public struct SealOutcome: Sendable, Hashable {
+    /// The segments written, in order (empty when nothing was due).
+    public var sealed: [SegmentHeader] = []
+    /// The live log's base after the pass, when it trimmed.
+    public var trimmedThrough: UInt64?
+}
+
+/// Seals ranges of the live log into segments and checkpoints. Synchronous: the background `Archiver`
+/// and `tally archive seal` both call `sealPending`, under the archive directory's lock.
+///
+/// It keeps the state as of the last sealed event between passes, so a running archiver folds each event
+/// once; a fresh sealer loads it from the newest checkpoint.
+public final class ArchiveSealer {
+    public let configuration: ArchiverConfiguration
+    let directory: ArchiveDirectory
+    private let log: any EventLog
+    private let trim: ((UInt64, [UInt8]) throws -> LogBase)?
+    private var sealedState: (sequence: UInt64, timestamp: Int64, chain: [UInt8], state: LedgerState)?
+    static let readChunkEvents = 8_192
+
+    /// `trim`, when given, removes events up to a sequence from the live log after checking the chain
+    /// value after it (`LedgerStore.trimLogBlocking`); without it, `retainLiveEvents` is ignored.
+    public init(log: any EventLog, configuration: ArchiverConfiguration, trim: ((UInt64, [UInt8]) throws -> LogBase)? = nil) {
+        self.configuration = configuration
+        self.directory = ArchiveDirectory(path: configuration.directory)
+        self.log = log
+        self.trim = trim
+    }
+
+    /// Seals every segment that is due at `nowMilliseconds` (all pending events when `force`), then trims.
+    public func sealPending(nowMilliseconds: Int64, force: Bool = false) throws(ArchiveError) -> SealOutcome {
+        try directory.create()
+        let lock = try ArchiveLock(directory: directory)
+        defer { withExtendedLifetime(lock) {} }
+        try directory.removeLeftovers()
+        var outcome = SealOutcome()
+        var sealed = try currentSealedState()
+        let bounds = try readBounds()
+        guard bounds.base.sequence <= sealed.sequence else {
+            throw ArchiveError(.discontinuous, file: directory.path, sequence: sealed.sequence + 1,
+                               "the live log was trimmed through \(bounds.base.sequence) but the archive ends at \(sealed.sequence)")
+        }
+        var pending = bounds.lastSequence - sealed.sequence
+        var segmentCount = try directory.list().segments.count
+        while pending > 0 {
+            let count: UInt64
+            let oldEnough = force ? true : try isOldEnough(sealed.sequence + 1, now: nowMilliseconds)
+            if pending >= configuration.everyEvents {
+                count = configuration.everyEvents
+            } else if oldEnough {
+                count = pending
+            } else {
+                break
+            }
+            segmentCount += 1
+            let full = sealed.sequence == 0 || segmentCount % max(1, configuration.fullCheckpointEverySegments) == 0
+            // Only the position is passed along: handing over `sealed` whole would keep a second reference to
+            // the state and make the first mutation copy every dictionary.
+            let header = try seal(from: (sealed.sequence, sealed.chain), count: count, state: &sealed.state, fullCheckpoint: full)
+            sealed = (header.lastSequence, header.lastTimestampMilliseconds, header.exitChain, sealed.state)
+            outcome.sealed.append(header)
+            pending -= count
+        }
+        // Kept only between passes: a second reference during the pass would make every mutation copy the state.
+        sealedState = sealed
+        outcome.trimmedThrough = try trimIfDue()
+        return outcome
+    }
+
+    private func readBounds() throws(ArchiveError) -> LogBounds {
+        do { return try log.bounds() } catch { throw ArchiveError(.io, file: "live log", "\(error)") }
+    }
+
+    /// The state after the last sealed event: kept from the previous pass, or replayed from the archive.
+    private func currentSealedState() throws(ArchiveError) -> (sequence: UInt64, timestamp: Int64, chain: [UInt8], state: LedgerState) {
+        let segments = try directory.list().segments
+        let lastSealed = segments.last?.lastSequence ?? 0
+        if let cached = sealedState, cached.sequence == lastSealed {
+            sealedState = nil
+            return cached
+        }
+        guard lastSealed > 0 else { return (0, 0, EventChain.genesis, LedgerState()) }
+        // A crash between a segment's rename and its checkpoint's leaves no checkpoint at the end: the
+        // whole state is replayed then, to write it; otherwise the working set is all sealing needs.
+        let repair = !(try directory.list().checkpoints.contains { $0.sequence == lastSealed })
+        let replay = try Replayer(archive: directory, log: nil).replay(to: .sequence(lastSealed), scope: repair ? .full : .workingSet)
+        guard let chain = replay.chain else {
+            throw ArchiveError(.corrupt, file: directory.path, sequence: lastSealed, "no chain value is recorded after the last segment")
+        }
+        if repair {
+            try writeCheckpoint(Checkpoint(sequence: lastSealed, timestampMilliseconds: replay.lastTimestampMilliseconds, chain: chain, state: replay.state))
+        }
+        var state = replay.state
+        Self.dropHistory(&state)
+        return (lastSealed, replay.lastTimestampMilliseconds, chain, state)
+    }
+
+    /// Keeps the working set only: terminal reservations and idempotency records are in the checkpoints
+    /// already, `apply` never reads them back, and keeping them would grow the archiver's memory with the
+    /// ledger's whole history (the writer drops them for the same reason).
+    static func dropHistory(_ state: inout LedgerState) {
+        state.reservations = state.reservations.filter { $0.value.status == .active }
+        state.idempotency.removeAll()
+    }
+
+    private func isOldEnough(_ sequence: UInt64, now: Int64) throws(ArchiveError) -> Bool {
+        guard let seconds = configuration.everySeconds else { return false }
+        let events: [StoredEvent]
+        do { events = try log.events(from: sequence, limit: 1) } catch { throw ArchiveError(.io, file: "live log", "\(error)") }
+        guard let first = events.first else { return false }
+        return now - first.event.timestampMilliseconds >= seconds * 1_000
+    }
+
+    /// Reads `count` events after `start` from the live log, checks their chain, folds them into `state`,
+    /// and writes the segment and then its checkpoint.
+    private func seal(
+        from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState,
+        fullCheckpoint: Bool
+    ) throws(ArchiveError) -> SegmentHeader {
+        var touched = TouchedKeys()
+        var records: [[UInt8]] = []
+        var chains: [[UInt8]] = []
+        var bodies: [EventBody] = []
+        bodies.reserveCapacity(Int(count))
+        records.reserveCapacity(Int(count))
+        chains.reserveCapacity(Int(count))
+        var dictionary = SegmentDictionary()
+        var chain = start.chain
+        var next = start.sequence + 1
+        let last = start.sequence + count
+        while next <= last {
+            let events: [StoredEvent]
+            do { events = try log.events(from: next, limit: min(Self.readChunkEvents, Int(last - next + 1))) } catch {
+                throw ArchiveError(.io, file: "live log", sequence: next, "\(error)")
+            }
+            guard !events.isEmpty else { throw ArchiveError(.discontinuous, file: "live log", sequence: next, "event \(next) is missing") }
+            for stored in events {
+                guard stored.event.sequence == next, EventChain.link(chain, stored.record) == stored.chain else {
+                    throw ArchiveError(.discontinuous, file: "live log", sequence: next,
+                                       "the live log's chain is broken at event \(next); nothing was sealed")
+                }
+                stored.event.body.touch(&touched, in: state)
+                do { try Ledger.apply(stored.event.body, to: &state) } catch {
+                    throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
+                }
+                dictionary.add(stored.event.body)
+                records.append(stored.record)
+                chains.append(stored.chain)
+                bodies.append(stored.event.body)
+                chain = stored.chain
+                next += 1
+            }
+        }
+        let bytes = try SegmentCodec.encode(
+            records: records, chains: chains, entryChain: start.chain, dictionary: dictionary.bytes(), bodies: bodies)
+        let header = try SegmentHeader.read(bytes, file: "new segment")
+        try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
+        let delta = Checkpoint.entries(touched, of: state)
+        var full: LedgerState?
+        if fullCheckpoint {
+            // The whole state is the previous checkpoint's, resolved from disk, with this segment's changes.
+            var whole = start.sequence == 0
+                ? LedgerState() : try ArchiveReader(directory: directory).checkpoint(ArchiveDirectory.CheckpointEntry(sequence: start.sequence)).state
+            Checkpoint.overlay(delta, on: &whole)
+            full = whole
+        }
+        try writeCheckpoint(Checkpoint(
+            sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain,
+            baseSequence: full == nil ? start.sequence : 0, state: full ?? delta))
+        Self.dropHistory(&state)
+        return header
+    }
+
+    private func writeCheckpoint(_ checkpoint: Checkpoint) throws(ArchiveError) {
+        try directory.writeAtomically(ArchiveDirectory.checkpointName(sequence: checkpoint.sequence), try CheckpointCodec.encode(checkpoint))
+    }
+
+    /// Trims the live log through the newest segment end that leaves `retainLiveEvents` live and has a
+    /// checkpoint, so that startup, verify and rebuild can start from that checkpoint.
+    private func trimIfDue() throws(ArchiveError) -> UInt64? {
+        guard let retain = configuration.retainLiveEvents, let trim else { return nil }
+        let bounds = try readBounds()
+        guard bounds.lastSequence > retain else { return nil }
+        let limit = bounds.lastSequence - retain
+        let (segments, checkpoints) = try directory.list()
+        let checkpointed = Set(checkpoints.map(\.sequence))
+        guard let entry = segments.last(where: { $0.lastSequence <= limit && checkpointed.contains($0.lastSequence) }),
+              entry.lastSequence > bounds.base.sequence else { return nil }
+        let header = try SegmentCodec.checkedHeader(try directory.read(entry.name), file: directory.filePath(entry.name))
+        do {
+            return try trim(header.lastSequence, header.exitChain).sequence
+        } catch {
+            throw ArchiveError(.io, file: "live log", sequence: header.lastSequence, "trimming: \(error)")
+        }
+    }
+}

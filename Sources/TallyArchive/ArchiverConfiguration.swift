@@ -1,0 +1,27 @@
+/// When and where the archiver seals segments, and how much of the live log it keeps.
+public struct ArchiverConfiguration: Sendable {
+    /// The archive directory (`<data-directory>/archive` by default).
+    public var directory: String
+    /// A segment is sealed as soon as this many events are not yet archived. 100,000 ordinary events
+    /// compress to a few megabytes and replay in well under a second.
+    public var everyEvents: UInt64 = 100_000
+    /// Events older than this are sealed even if fewer than `everyEvents` are pending, so a quiet ledger
+    /// is still archived; nil seals by count only.
+    public var everySeconds: Int64? = 3_600
+    /// When set, the live log is trimmed below the newest sealed segment (and its checkpoint), keeping at
+    /// least this many of the newest events live; nil never trims.
+    public var retainLiveEvents: UInt64?
+    /// Every this many segments the checkpoint holds the whole state; in between it holds only what the
+    /// segment changed (a delta over the previous checkpoint). A checkpoint of the whole state grows with
+    /// the ledger's history (and writing one means holding that history in memory for a moment), so one
+    /// per segment would make the archive grow quadratically. Balance replays read only the working-set
+    /// part of each delta, which stays small, so long runs of deltas cost them little; a full resolution
+    /// (audit, disaster recovery) reads one full checkpoint and at most this many minus one deltas.
+    public var fullCheckpointEverySegments = 32
+    /// How often the background archiver looks at the log.
+    public var pollIntervalMilliseconds: Int64 = 1_000
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+}

@@ -1,0 +1,221 @@
+import TallyCore
+import TallyStore
+
+/// The running state of an audit: the replayed state, where the history has reached, the chain value
+/// there, and what was found so far. A gap or an unreadable segment makes the state unknown from there
+/// on (later checkpoints and the projections are then not compared), but the chain checks continue.
+struct AuditFold {
+    let archive: ArchiveReader
+    let checkpoints: [UInt64: ArchiveDirectory.CheckpointEntry]
+    var spend: SpendLedger
+    let progress: ((UInt64) -> Void)?
+    var state = LedgerState()
+    var stateKnown = true
+    var next: UInt64 = 1
+    var chain: [UInt8]? = EventChain.genesis
+    var lastTimestamp = Int64.min
+    var exitChains: [UInt64: [UInt8]] = [:]
+    /// Entries changed since the last checkpoint compared (what a delta checkpoint there must hold).
+    var touched = TouchedKeys()
+    var lastCheckpoint: UInt64 = 0
+    var findings: [AuditFinding] = []
+    var eventsChecked: UInt64 = 0
+    var checkpointsChecked = 0
+
+    init(archive: ArchiveReader, checkpoints: [ArchiveDirectory.CheckpointEntry], spend: SpendLedger, progress: ((UInt64) -> Void)?) {
+        self.archive = archive
+        self.checkpoints = Dictionary(checkpoints.map { ($0.sequence, $0) }, uniquingKeysWith: { first, _ in first })
+        self.spend = spend
+        self.progress = progress
+    }
+
+    mutating func audit(_ entry: ArchiveDirectory.SegmentEntry) {
+        let file = archive.directory.filePath(entry.name)
+        guard entry.firstSequence >= next else {
+            return note(file, sequence: entry.firstSequence,
+                        "covers \(entry.firstSequence)...\(entry.lastSequence), overlapping events already archived up to \(next - 1)")
+        }
+        if entry.firstSequence > next {
+            note(file, sequence: next, "events \(next)...\(entry.firstSequence - 1) are in no segment (expected a segment starting at \(next), found \(entry.firstSequence))")
+            lose(at: entry.firstSequence)
+        }
+        let decoded: DecodedSegment
+        do { decoded = try archive.segment(entry) } catch {
+            findings.append(AuditFinding(error))
+            return lose(at: entry.lastSequence + 1)
+        }
+        let header = decoded.header
+        if let chain, header.entryChain != chain {
+            note(file, offset: 52, sequence: header.firstSequence,
+                 "entry chain \(hex(header.entryChain)) does not match the chain after event \(next - 1), \(hex(chain)) (a segment from another history?)")
+        }
+        var running = header.entryChain
+        var linkReported = false
+        for (index, record) in decoded.records.enumerated() {
+            let sequence = header.firstSequence + UInt64(index)
+            running = EventChain.link(running, record)
+            let tag = SegmentCodec.chainTag(running)
+            if tag != decoded.chainTags[index] && !linkReported {
+                linkReported = true
+                note(file, sequence: sequence, "the chain breaks at this event: expected tag \(hex32(decoded.chainTags[index])), "
+                     + "found \(hex32(tag)) (an event was changed, removed or reordered)")
+            }
+            fold(record: record, sequence: sequence, chain: running, file: file)
+        }
+        if running != header.exitChain {
+            note(file, offset: 84, sequence: header.lastSequence, "exit chain expected \(hex(header.exitChain)), recomputed \(hex(running))")
+        }
+        chain = header.exitChain
+        exitChains[header.lastSequence] = header.exitChain
+        next = header.lastSequence + 1
+    }
+
+    private mutating func fold(record: [UInt8], sequence: UInt64, chain running: [UInt8], file: String) {
+        do {
+            let event = try EventCodec.decode(record)
+            fold(event, chain: running, file: file)
+        } catch {
+            note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
+            stateKnown = false
+            next = sequence + 1
+        }
+    }
+
+    /// Applies one event at `next` (state, timestamps, spend, checkpoints).
+    mutating func fold(_ event: Event, chain running: [UInt8], file: String) {
+        if event.timestampMilliseconds < lastTimestamp {
+            note(file, sequence: event.sequence, "timestamp \(event.timestampMilliseconds) goes back from \(lastTimestamp)")
+        }
+        lastTimestamp = event.timestampMilliseconds
+        if stateKnown {
+            spend.record(event, in: state)
+            event.body.touch(&touched, in: state)
+            do { try Ledger.apply(event.body, to: &state) } catch {
+                note(file, sequence: event.sequence, "the event does not apply to the replayed state: \(error)")
+                stateKnown = false
+            }
+        }
+        next = event.sequence + 1
+        eventsChecked += 1
+        if eventsChecked % 65_536 == 0 { progress?(eventsChecked) }
+        if let entry = checkpoints[event.sequence] { compare(entry, chain: running) }
+    }
+
+    private mutating func compare(_ entry: ArchiveDirectory.CheckpointEntry, chain running: [UInt8]) {
+        let file = archive.directory.filePath(entry.name)
+        checkpointsChecked += 1
+        let touchedSince = (lastCheckpoint, touched)
+        lastCheckpoint = entry.sequence
+        touched = TouchedKeys()
+        let raw: CheckpointCodec.RawCheckpoint
+        do { raw = try CheckpointCodec.decodePayload(try archive.directory.read(entry.name), file: file) } catch {
+            return findings.append(AuditFinding(error))
+        }
+        if raw.sequence != entry.sequence {
+            note(file, offset: 10, sequence: entry.sequence, "sequence expected \(entry.sequence), found \(raw.sequence)")
+        }
+        if raw.chain != running {
+            note(file, offset: 26, sequence: entry.sequence, "chain expected \(hex(running)), found \(hex(raw.chain))")
+        }
+        if raw.timestamp != lastTimestamp {
+            note(file, offset: 18, sequence: entry.sequence, "timestamp expected \(lastTimestamp), found \(raw.timestamp)")
+        }
+        guard stateKnown else { return }
+        // One state has one encoding, so equal bytes settle it; only a mismatch pays for a decode and a diff.
+        // A delta over the previous checkpoint must hold exactly the entries changed since; any other delta
+        // is resolved over its bases and compared whole.
+        let deltaSinceLast = raw.baseSequence != 0 && raw.baseSequence == touchedSince.0
+        let expected = deltaSinceLast ? Checkpoint.entries(touchedSince.1, of: state) : state
+        if raw.baseSequence == 0 || deltaSinceLast {
+            let (working, history) = CheckpointCodec.payloadBytes(expected)
+            if raw.working == working && raw.history == history { return }
+        }
+        let actual: LedgerState
+        do {
+            actual = deltaSinceLast ? try archive.checkpointFile(entry).state : try archive.checkpoint(entry).state
+        } catch {
+            return findings.append(AuditFinding(error))
+        }
+        let differences = Maintenance.differences(expected: expected, actual: actual)
+        for difference in differences {
+            note(file, sequence: entry.sequence, "differs from the replay: \(difference)")
+        }
+        if differences.isEmpty && (raw.baseSequence == 0 || deltaSinceLast) {
+            note(file, sequence: entry.sequence, "differs from the replay's encoding although every entry compares equal")
+        }
+    }
+
+    /// The live log: its own chain from its base, its agreement with the archive where both hold an event,
+    /// and the events after the archive's end, folded up to `through` (the projections' sequence).
+    mutating func auditLive(_ log: any EventLog, through: UInt64?) throws(ArchiveError) {
+        let bounds: LogBounds
+        do { bounds = try log.bounds() } catch { throw ArchiveError(.io, file: "live log", "\(error)") }
+        let last = min(through ?? bounds.lastSequence, bounds.lastSequence)
+        let base = bounds.base
+        if base.sequence >= next {
+            if base.sequence > next - 1 {
+                note("live log", sequence: next, "events \(next)...\(base.sequence) are in no segment and were trimmed from the live log")
+            }
+            lose(at: base.sequence + 1)
+            chain = base.chain
+        } else if let exit = exitChains[base.sequence], base.sequence > 0, exit != base.chain {
+            note("live log", sequence: base.sequence, "trim base chain \(hex(base.chain)) differs from the segment's exit chain \(hex(exit))")
+        }
+        var liveChain = base.chain
+        var sequence = base.sequence + 1
+        while sequence <= last {
+            let events: [StoredEvent]
+            do { events = try log.events(from: sequence, limit: Replayer.liveChunkEvents) } catch {
+                throw ArchiveError(.io, file: "live log", sequence: sequence, "\(error)")
+            }
+            for stored in events where stored.event.sequence <= last {
+                guard stored.event.sequence == sequence else {
+                    note("live log", sequence: sequence, "event \(sequence) is missing (found \(stored.event.sequence))")
+                    return
+                }
+                checkLive(stored, &liveChain)
+                sequence += 1
+            }
+            if events.isEmpty { return note("live log", sequence: sequence, "the log ends before its recorded last sequence \(last)") }
+        }
+    }
+
+    private mutating func checkLive(_ stored: StoredEvent, _ liveChain: inout [UInt8]) {
+        let sequence = stored.event.sequence
+        if EventChain.link(liveChain, stored.record) != stored.chain {
+            note("live log", sequence: sequence, "chain value does not link to event \(sequence - 1)")
+        }
+        liveChain = stored.chain
+        if sequence < next {
+            if let exit = exitChains[sequence], exit != stored.chain {
+                note("live log", sequence: sequence, "differs from the archive: segment exit chain \(hex(exit)), live chain \(hex(stored.chain))")
+            }
+        } else {
+            if sequence == next, let chain, sequence > 1, exitChains[sequence - 1] != nil, EventChain.link(chain, stored.record) != stored.chain {
+                note("live log", sequence: sequence, "does not link to the archive's last segment")
+            }
+            fold(stored.event, chain: stored.chain, file: "live log")
+            chain = stored.chain
+        }
+    }
+
+    /// Continues after a gap or an unreadable range: the state and chain there are unknown.
+    private mutating func lose(at sequence: UInt64) {
+        stateKnown = false
+        chain = nil
+        next = sequence
+    }
+
+    private mutating func note(_ file: String, offset: Int? = nil, sequence: UInt64?, _ message: String) {
+        findings.append(AuditFinding(file: file, offset: offset, sequence: sequence, message))
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    bytes.prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + "…"
+}
+
+func hex32(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}

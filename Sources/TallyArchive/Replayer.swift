@@ -1,0 +1,140 @@
+import TallyCore
+import TallyStore
+
+/// The state a replay reached and how it got there.
+public struct ReplayResult: Sendable {
+    public var state: LedgerState
+    /// The last event applied (the checkpoint's when no event was needed; 0 for an empty ledger).
+    public var lastSequence: UInt64
+    public var lastTimestampMilliseconds: Int64
+    /// The chain value after `lastSequence`, when the replay ended where one is recorded (a checkpoint,
+    /// a segment's end or a live log entry).
+    public var chain: [UInt8]?
+    /// The checkpoint the replay started from (0: from the first event).
+    public var checkpointSequence: UInt64
+    public var eventsApplied: UInt64
+    /// Checkpoints that were passed over because they could not be read.
+    public var skippedCheckpoints: [ArchiveError]
+}
+
+/// Point-in-time replay: the nearest checkpoint at or before the target, then the events after it from
+/// the segments and the live log. Reads only; the live log is read through its read transactions.
+public struct Replayer: Sendable {
+    public let archive: ArchiveReader
+    public let log: (any EventLog)?
+    /// Live log events read per read transaction.
+    static let liveChunkEvents = 8_192
+
+    public init(archive: ArchiveDirectory, log: (any EventLog)?) {
+        self.archive = ArchiveReader(directory: archive)
+        self.log = log
+    }
+
+    /// Rebuilds the state as of `target`. `progress` is called now and then with the events applied so far.
+    /// With `.workingSet`, the state leaves out terminal reservations and idempotency records (they are
+    /// history, not balances), which spares reading the part of the checkpoints that grows forever; events
+    /// after the checkpoint still add their own.
+    public func replay(
+        to target: ReplayTarget, scope: CheckpointCodec.Scope = .full, progress: ((UInt64) -> Void)? = nil
+    ) throws(ArchiveError) -> ReplayResult {
+        let (segments, checkpoints) = try archive.directory.list()
+        let (checkpoint, skipped) = archive.newestCheckpoint(atOrBefore: target, in: checkpoints, scope: scope)
+        var fold = Fold(
+            state: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,
+            lastTimestamp: checkpoint?.timestampMilliseconds ?? 0,
+            chain: checkpoint?.chain ?? (checkpoint == nil ? EventChain.genesis : nil), target: target,
+            keepsHistory: scope == .full, progress: progress)
+        let plan = Self.segmentsNeeded(segments, from: fold.next, target: target)
+        var prefetch = plan.first.map { SegmentPrefetch(archive, $0, from: fold.next) }
+        for (index, entry) in plan.enumerated() where !fold.done {
+            let decoded = try prefetch!.wait()
+            prefetch = index + 1 < plan.count ? SegmentPrefetch(archive, plan[index + 1], from: plan[index + 1].firstSequence) : nil
+            let file = archive.directory.filePath(entry.name)
+            for event in decoded.events where !fold.done { try fold.apply(event: event, chain: nil, file: file) }
+            if fold.next == decoded.header.lastSequence + 1 { fold.chain = decoded.header.exitChain }
+        }
+        if !fold.done, let log { try replayLive(log, into: &fold) }
+        if !fold.keepsHistory { ArchiveSealer.dropHistory(&fold.state) }
+        if case .sequence(let sequence) = target, fold.next - 1 != sequence {
+            throw ArchiveError(.notFound, file: archive.directory.path, sequence: fold.next,
+                               "the archive and the live log end at sequence \(fold.next - 1), before \(sequence)")
+        }
+        return ReplayResult(
+            state: fold.state, lastSequence: fold.next - 1, lastTimestampMilliseconds: fold.lastTimestamp, chain: fold.chain,
+            checkpointSequence: checkpoint?.sequence ?? 0, eventsApplied: fold.applied, skippedCheckpoints: skipped)
+    }
+
+    /// The segments that follow each other from `next` on, up to the one holding a sequence target; a gap
+    /// ends the list (the live log may still hold what is missing).
+    static func segmentsNeeded(
+        _ segments: [ArchiveDirectory.SegmentEntry], from next: UInt64, target: ReplayTarget
+    ) -> [ArchiveDirectory.SegmentEntry] {
+        var plan: [ArchiveDirectory.SegmentEntry] = []
+        var expected = next
+        for entry in segments where entry.lastSequence >= expected {
+            guard entry.firstSequence <= expected else { break }
+            plan.append(entry)
+            expected = entry.lastSequence + 1
+            if case .sequence(let last) = target, entry.lastSequence >= last { break }
+        }
+        return plan
+    }
+
+    private func replayLive(_ log: any EventLog, into fold: inout Fold) throws(ArchiveError) {
+        let bounds: LogBounds
+        do { bounds = try log.bounds() } catch { throw ArchiveError(.io, file: "live log", "\(error)") }
+        guard bounds.lastSequence >= fold.next else { return }
+        guard bounds.base.sequence < fold.next else {
+            throw ArchiveError(.discontinuous, file: archive.directory.path, sequence: fold.next,
+                               "event \(fold.next) is in no segment and the live log starts after \(bounds.base.sequence)")
+        }
+        while !fold.done && fold.next <= bounds.lastSequence {
+            let events: [StoredEvent]
+            do { events = try log.events(from: fold.next, limit: Self.liveChunkEvents) } catch {
+                throw ArchiveError(.io, file: "live log", sequence: fold.next, "\(error)")
+            }
+            guard let first = events.first, first.event.sequence == fold.next else {
+                throw ArchiveError(.discontinuous, file: "live log", sequence: fold.next, "event \(fold.next) is missing from the live log")
+            }
+            for stored in events where !fold.done {
+                try fold.apply(event: stored.event, chain: stored.chain, file: "live log")
+            }
+        }
+    }
+}
+
+/// The running state of one replay.
+struct Fold {
+    var state: LedgerState
+    var next: UInt64
+    var lastTimestamp: Int64
+    var chain: [UInt8]?
+    let target: ReplayTarget
+    /// False for a working-set replay: settled reservations and idempotency records are dropped as it goes,
+    /// which keeps the dictionaries (and so every apply) small.
+    let keepsHistory: Bool
+    let progress: ((UInt64) -> Void)?
+    var applied: UInt64 = 0
+    var done = false
+
+    mutating func apply(event: Event, chain: [UInt8]?, file: String) throws(ArchiveError) {
+        guard target.includes(sequence: event.sequence, timestamp: event.timestampMilliseconds) else {
+            done = true
+            return
+        }
+        guard event.sequence == next else {
+            throw ArchiveError(.discontinuous, file: file, sequence: event.sequence, "expected event \(next)")
+        }
+        do { try Ledger.apply(event.body, to: &state) } catch {
+            throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")
+        }
+        next += 1
+        lastTimestamp = event.timestampMilliseconds
+        self.chain = chain
+        applied += 1
+        if applied % 8_192 == 0 {
+            if !keepsHistory { ArchiveSealer.dropHistory(&state) }
+            if applied % 65_536 == 0 { progress?(applied) }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import TallyCore
+
+/// A view of a data directory's event log for tools (archive seal, replay, audit). Shared, it takes no lock
+/// and never writes, so it is safe beside `tallyd` (LMDB readers do not block the writer). Exclusive, it
+/// holds the directory like a store does, and may trim the log, but starts no writer: nothing else is
+/// ever written through it.
+public final class LogReader: EventLog {
+    public let directory: String
+    let environment: LMDBEnvironment
+    private let lock: DirectoryLock?
+
+    /// `exclusive` takes the directory's lock (and fails with `.locked` while `tallyd` runs).
+    public init(directory: String, exclusive: Bool = false) throws(StoreError) {
+        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
+        }
+        self.directory = directory
+        lock = exclusive ? try DirectoryLock(directory: directory) : nil
+        do {
+            environment = try LMDBEnvironment(
+                directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all, readOnly: !exclusive)
+        } catch {
+            lock?.release()
+            throw StoreError(error, doing: "opening \(directory)")
+        }
+    }
+
+    deinit {
+        environment.close()
+        lock?.release()
+    }
+
+    /// Removes archived events up to `sequence` from the log, as `LedgerStore.trimLog` does: the chain
+    /// value after `sequence` must be `chain`, or nothing is removed. Only for an exclusive reader.
+    @available(*, noasync, message: "trimming runs write transactions")
+    public func trimLog(through sequence: UInt64, chain: [UInt8]) throws(StoreError) -> LogBase {
+        guard lock != nil else { throw StoreError(.locked, "trimming \(directory) needs an exclusive reader") }
+        let meta = environment.database(StoreLayout.meta)
+        let events = environment.database(StoreLayout.events)
+        do {
+            let last = try environment.read { txn in try LogPosition.read(from: meta, txn).lastSequence }
+            var base = LogBase()
+            var done = false
+            while !done {
+                base = try environment.write { txn in
+                    try LogBase.trimChunk(through: sequence, chain: chain, lastSequence: last, events: events, meta: meta, txn)
+                }
+                done = base.sequence >= sequence
+            }
+            return base
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw StoreError(error, doing: "trimming \(directory)")
+        } catch {
+            throw StoreError(.io, "trimming \(directory): \(error)")
+        }
+    }
+
+    public func events(from sequence: UInt64, limit: Int) throws -> [StoredEvent] {
+        try environment.readEvents(from: sequence, limit: limit)
+    }
+
+    public func bounds() throws -> LogBounds {
+        try environment.readBounds()
+    }
+
+    /// Every projection as stored and the sequence they are at, read in one transaction so they agree
+    /// even while `tallyd` keeps writing.
+    public func storedState() throws -> (state: LedgerState, lastSequence: UInt64) {
+        try environment.read { txn in
+            let position = try LogPosition.read(from: environment.database(StoreLayout.meta), txn)
+            return (try Projections(environment).loadEverything(txn), position.lastSequence)
+        }
+    }
+}
+
+extension LedgerStore: EventLog {
+    public func bounds() throws -> LogBounds {
+        try environment.readBounds()
+    }
+}
+
+extension LMDBEnvironment {
+    func readEvents(from sequence: UInt64, limit: Int) throws -> [StoredEvent] {
+        var result: [StoredEvent] = []
+        let events = database(StoreLayout.events)
+        try read { txn in
+            try txn.scan(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
+                guard result.count < limit else { return false }
+                result.append(try StoredEvent(key: key, value: value))
+                return true
+            }
+        }
+        return result
+    }
+
+    func readBounds() throws -> LogBounds {
+        let meta = database(StoreLayout.meta)
+        return try read { txn in
+            let position = try LogPosition.read(from: meta, txn)
+            return LogBounds(
+                base: try LogBase.read(from: meta, txn), lastSequence: position.lastSequence,
+                chainHead: position.chainHead, lastTimestampMilliseconds: position.lastTimestamp)
+        }
+    }
+}

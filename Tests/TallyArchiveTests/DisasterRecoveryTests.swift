@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import TallyArchive
+import TallyCore
+import TallyStore
+
+/// A new data directory rebuilt from the archive alone opens, continues the chain and audits clean.
+@Suite struct DisasterRecoveryTests {
+    @Test func aDirectoryRestoredFromTheArchiveContinuesTheLedger() throws {
+        let fixture = ArchiveFixture()
+        var store = try fixture.open()
+        var workload = Workload(seed: 51)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 400)
+        _ = try fixture.sealer(store, everyEvents: 150, fullEvery: 2).sealPending(nowMilliseconds: fixture.now, force: true)
+        let state = try store.storedState()
+        let last = try store.lastSequence()
+        store.close()
+
+        let restored = fixture.root + "/restored"
+        let result = try ArchiveMaintenance.restore(archive: fixture.archive, to: restored)
+        #expect(result.lastSequence == last && result.state == state)
+        #expect(throws: StoreError.self) { _ = try ArchiveMaintenance.restore(archive: fixture.archive, to: restored) }
+
+        var options = StoreOptions()
+        options.clock = { [clock = fixture.clock] in clock.now }
+        store = try LedgerStore(directory: restored, options: options)
+        #expect(try store.storedState() == state)
+        #expect(try store.lastSequence() == last)
+        try workload.run(store, fixture: fixture, count: 30)
+        let after = try store.storedState()
+        let newLast = try store.lastSequence()
+        #expect(newLast > last)
+        store.close()
+
+        let copy = ArchiveDirectory(path: ArchiveDirectory.defaultPath(dataDirectory: restored))
+        #expect(try ArchiveMaintenance.verify(dataDirectory: restored, archive: copy).isClean)
+        let reader = try LogReader(directory: restored)
+        let audit = try Auditor(archive: copy, log: reader, storedState: { try reader.storedState() }).run()
+        #expect(audit.isClean, "\(audit.findings)")
+        #expect(audit.lastSequence == newLast)
+        #expect(try Replayer(archive: copy, log: reader).replay(to: .sequence(newLast)).state == after)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import TallyArchive
+import TallyCore
+import TallyStore
+
+/// Sealing a random workload into several segments and replaying it: to the end from the archive alone,
+/// and to many sampled instants (by time and by sequence) from archive plus live log.
+@Suite struct RoundTripTests {
+    @Test func replayOfSealedSegmentsEqualsTheLiveState() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: seed)
+        try workload.setup(store)
+        let sealer = fixture.sealer(store, everyEvents: 500, fullEvery: 3)
+        var samples: [Sample] = []
+        var commands = 0
+        var sampling = Workload(seed: seed &+ 1)
+        try workload.run(store, fixture: fixture, count: 2_500) { time in
+            commands += 1
+            if commands % 700 == 0 { _ = try sealer.sealPending(nowMilliseconds: time) }
+            if sampling.next(100) == 0 {
+                samples.append(Sample(time: time, sequence: try store.lastSequence(), state: try store.storedState()))
+                // The next command may not share this timestamp, or a replay "at this time" would include it.
+                fixture.clock.advance(1)
+            }
+        }
+        let sealed = try sealer.sealPending(nowMilliseconds: fixture.now, force: true)
+        #expect(!sealed.sealed.isEmpty, "seed \(seed)")
+        let last = try store.lastSequence()
+        let (segments, checkpoints) = try fixture.archive.list()
+        #expect(segments.count >= 6 && segments.last?.lastSequence == last, "seed \(seed)")
+        #expect(checkpoints.count == segments.count, "seed \(seed)")
+        let reader = ArchiveReader(directory: fixture.archive)
+        let stored = try checkpoints.map { try reader.checkpointFile($0) }
+        #expect(stored.map(\.isDelta) == stored.indices.map { ($0 + 1) % 3 != 0 && $0 > 0 }, "a full checkpoint every third segment")
+        #expect(stored.indices.dropFirst().allSatisfy { !stored[$0].isDelta || stored[$0].baseSequence == stored[$0 - 1].sequence })
+
+        let fromArchive = try Replayer(archive: fixture.archive, log: nil).replay(to: .sequence(last))
+        #expect(fromArchive.state == (try store.storedState()), "seed \(seed)")
+        #expect(fromArchive.checkpointSequence == last, "the newest checkpoint is exactly at the end")
+
+        let replayer = Replayer(archive: fixture.archive, log: store)
+        #expect(samples.count > 5, "seed \(seed)")
+        for sample in samples {
+            #expect(try replayer.replay(to: .time(sample.time)).state == sample.state, "seed \(seed) time \(sample.time)")
+            #expect(try replayer.replay(to: .sequence(sample.sequence)).state == sample.state, "seed \(seed) sequence \(sample.sequence)")
+            let working = try replayer.replay(to: .time(sample.time), scope: .workingSet).state
+            #expect(working.budgets == sample.state.budgets && working.tenants == sample.state.tenants, "seed \(seed) time \(sample.time)")
+            #expect(working.reservations.filter { $0.value.status == .active } == sample.state.reservations.filter { $0.value.status == .active },
+                    "seed \(seed) time \(sample.time)")
+        }
+        store.close()
+    }
+
+    @Test func liveEventsAfterTheLastSegmentAreReplayedFromTheLog() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 42)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 700)
+        _ = try fixture.sealer(store, everyEvents: 300).sealPending(nowMilliseconds: fixture.now)
+        let sealedThrough = try fixture.archive.list().segments.last?.lastSequence ?? 0
+        let last = try store.lastSequence()
+        #expect(sealedThrough > 0 && sealedThrough < last)
+        let replay = try Replayer(archive: fixture.archive, log: store).replay(to: .sequence(last))
+        #expect(replay.state == (try store.storedState()))
+        #expect(replay.eventsApplied == last - sealedThrough)
+        #expect(throws: ArchiveError.self) { _ = try Replayer(archive: fixture.archive, log: nil).replay(to: .sequence(last)) }
+        store.close()
+    }
+
+    @Test func segmentRecordsRoundTripByteForByte() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 7)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 400)
+        let events = try store.events(from: 1, limit: Int.max)
+        var dictionary = SegmentDictionary()
+        for stored in events { dictionary.add(stored.event.body) }
+        let bytes = try SegmentCodec.encode(
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, dictionary: dictionary.bytes())
+        let decoded = try SegmentCodec.decode(bytes, file: "memory")
+        #expect(decoded.records == events.map(\.record))
+        #expect(decoded.chainTags == events.map { SegmentCodec.chainTag($0.chain) })
+        #expect(decoded.header.exitChain == events.last?.chain)
+        #expect(decoded.header.eventCount == UInt64(events.count))
+        let live = events.reduce(0) { $0 + 8 + $1.chain.count + $1.record.count }
+        #expect(bytes.count * 4 < live, "\(bytes.count) archived bytes for \(live) live bytes")
+        store.close()
+    }
+
+    @Test func checkpointRoundTripsTheWholeState() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 11)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 300)
+        let state = try store.storedState()
+        let checkpoint = Checkpoint(sequence: try store.lastSequence(), timestampMilliseconds: fixture.now, chain: [UInt8](repeating: 7, count: 32), state: state)
+        let bytes = try CheckpointCodec.encode(checkpoint)
+        #expect(try CheckpointCodec.decode(bytes, file: "memory") == checkpoint)
+        #expect(try CheckpointCodec.encode(CheckpointCodec.decode(bytes, file: "memory")) == bytes, "one state, one byte form")
+        let working = try CheckpointCodec.decode(bytes, file: "memory", scope: .workingSet)
+        #expect(working.state.budgets == state.budgets && working.state.idempotency.isEmpty)
+        #expect(working.state.reservations == state.reservations.filter { $0.value.status == .active })
+        #expect(Set(working.closedReservationIDs) == Set(state.reservations.filter { $0.value.status != .active }.keys))
+        store.close()
+    }
+}
