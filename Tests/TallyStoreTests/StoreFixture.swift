@@ -5,7 +5,7 @@ import Synchronization
 
 /// A fresh temporary data directory per test, removed afterwards, and helpers to build commands.
 // Safe: the clock value is a Mutex; the directory path never changes.
-final class StoreFixture: @unchecked Sendable {  // Safe: see the comment below
+final class StoreFixture: @unchecked Sendable {  // Safe: see the comment above
     let directory: String
     let clock = TestClock()
 
