@@ -153,6 +153,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func pushEvents(_ channelContext: ChannelHandlerContext) {
         for (id, subscription) in subscriptions where subscription.credit > 0 {
             guard let events = try? context.store.events(from: subscription.next, limit: Int(min(subscription.credit, 512))) else { continue }
+            // Events below a trim point live only in the archive: a gap is refused, never skipped silently.
+            if let first = events.first, first.event.sequence != subscription.next {
+                subscriptions[id] = nil
+                let message = "events \(subscription.next)-\(first.event.sequence - 1) were trimmed from the live log into the archive; "
+                    + "read them with tally replay or tally audit, then subscribe from \(first.event.sequence)"
+                write(.error(WireError(code: .invalidRequest, message: message)), requestID: id, channelContext)
+                continue
+            }
             for stored in events {
                 write(.event(record: stored.record, chain: stored.chain), requestID: id, channelContext)
             }

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import TallyClient
+import TallyCore
 import TallyWire
 
 /// `tallyd --archive`: the background archiver seals what the server writes, and the offline tools read it.
@@ -50,5 +52,41 @@ import TallyWire
         let (replayStatus, replayOutput) = try Self.tally(["replay", "--data-directory", server.dataDirectory, "--at", "40", "--format", "csv"])
         #expect(replayStatus == 0, "\(replayOutput)")
         #expect(replayOutput.contains("tenant:acme-corp/workspace:w"))
+    }
+
+    @Test func aSubscriptionBelowTheTrimPointIsRefusedNotSkipped() async throws {
+        let server = try ServerProcess(arguments: [
+            "--archive", "--archive-every-events", "10", "--archive-every-seconds", "1", "--retain-live-events", "5",
+        ])
+        defer { server.stop(); server.removeData() }
+        let admin = HTTPTestClient(port: server.adminHTTPPort)
+        for index in 0..<30 {
+            #expect(try admin.admin("POST", "/v1/admin/tenants", #"{"tenant_id": "tenant-\#(index)", "name": "t"}"#).status == 201)
+        }
+        let connection = try await TallyConnection.connect(host: "127.0.0.1", port: server.port, credential: .adminKey(ServerProcess.adminKey))
+        defer { Task { await connection.close() } }
+        // Wait (bounded) until the archiver has trimmed event 1 away: a subscription from 1 then fails.
+        var refusal: WireError?
+        let deadline = Date().addingTimeInterval(20)
+        while refusal == nil && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            do {
+                for try await event in connection.subscribe(from: 1, credit: 1) {
+                    // Event 1 is still live: not trimmed yet.
+                    #expect(try EventCodec.decode(event.record).sequence == 1)
+                    break
+                }
+            } catch let error as WireError {
+                refusal = error
+            }
+        }
+        let error = try #require(refusal, "no refusal within 20 s")
+        #expect(error.message.contains("trimmed"), "\(error)")
+        // From the first live event on, the subscription works.
+        let first = try #require(error.message.split(separator: " ").last.flatMap { UInt64($0) })
+        for try await event in connection.subscribe(from: first, credit: 1) {
+            #expect(try EventCodec.decode(event.record).sequence == first)
+            break
+        }
     }
 }
