@@ -521,6 +521,24 @@ import TallyWire
         #expect(spent >= 40 * 7, "only \(spent / 7) commits before the shutdown")
     }
 
+    @Test func brokenHTTPPeersDoNotDisturbOthers() throws {
+        let f = try Fixture()
+        defer { f.stop() }
+        // Garbage instead of HTTP, a head cut off mid-way, a body shorter than its Content-Length.
+        let garbage = try RawConnection(port: f.server.httpPort)
+        garbage.send(Array(repeating: 0xFF, count: 4096))
+        let cut = try RawConnection(port: f.server.httpPort)
+        cut.send(Array("POST /v1/reservations HTTP/1.1\r\nHost: x\r\nX-Cycles-API".utf8))
+        let short = try RawConnection(port: f.server.httpPort)
+        short.send(Array("POST /v1/reservations HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nX-Cycles-API-Key: \(f.key)\r\n\r\n{\"idem".utf8))
+        let answer = garbage.readUntilClosed()
+        #expect(answer.isEmpty || String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 4"))
+        // Meanwhile a well-behaved client is served as usual, and nothing was held.
+        #expect(try f.reserve(amount: 1).status == 200)
+        #expect(try f.balance(Self.workspace)?.at("reserved", "amount")?.int == 1)
+        withExtendedLifetime((cut, short)) {}
+    }
+
     // MARK: Both fronts on one ledger
 
     @Test func aReservationMadeOverOneProtocolSettlesOverTheOther() async throws {
