@@ -35,7 +35,7 @@ enum CyclesEvents {
             let category = String(type.hasPrefix("custom.") ? "reservation" : type.prefix(while: { $0 != "." }))
             let id = events.isEmpty ? "evt_\(event.sequence)" : "evt_\(event.sequence)_\(events.count)"
             events.append(CyclesEvent(
-                id: id, type: type, category: category == "api_key" ? "api_key" : category, timestampMilliseconds: at,
+                id: id, type: type, category: category, timestampMilliseconds: at,
                 tenant: tenant, scope: scope, actor: actor, source: source, data: data))
         }
         switch event.body {

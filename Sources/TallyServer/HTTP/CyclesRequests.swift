@@ -222,52 +222,48 @@ enum CyclesRequests {
     }
 
     static func quantity(_ fields: inout JSONFields, _ name: String) throws(WireError) -> Quantity? {
-        guard var object = try fields.object(name) else { return nil }
-        let unit = try object.required("unit") { f, n throws(WireError) in try unitField(&f, n) }
-        let amount = try object.required("amount") { f, n throws(WireError) in try f.integer(n) }
-        guard amount >= 0 else { throw JSONFields.invalid("\(object.name("amount")) must be 0 or more, not \(amount)") }
-        try object.finish()
-        return Quantity(unit, Amount(amount))
+        try fields.nested(name) { object throws(WireError) in
+            let unit = try object.required("unit") { f, n throws(WireError) in try unitField(&f, n) }
+            let amount = try object.required("amount") { f, n throws(WireError) in try f.integer(n) }
+            guard amount >= 0 else { throw JSONFields.invalid("\(object.name("amount")) must be 0 or more, not \(amount)") }
+            return Quantity(unit, Amount(amount))
+        }
     }
 
     static func subject(_ fields: inout JSONFields, _ name: String) throws(WireError) -> Subject? {
-        guard var object = try fields.object(name) else { return nil }
-        let subject = Subject(
-            tenant: try object.string("tenant"), workspace: try object.string("workspace"), app: try object.string("app"),
-            workflow: try object.string("workflow"), agent: try object.string("agent"), toolset: try object.string("toolset"),
-            dimensions: try object.stringMap("dimensions") ?? [:])
-        try object.finish()
-        return subject
+        try fields.nested(name) { object throws(WireError) in
+            Subject(
+                tenant: try object.string("tenant"), workspace: try object.string("workspace"), app: try object.string("app"),
+                workflow: try object.string("workflow"), agent: try object.string("agent"), toolset: try object.string("toolset"),
+                dimensions: try object.stringMap("dimensions") ?? [:])
+        }
     }
 
     static func action(_ fields: inout JSONFields, _ name: String) throws(WireError) -> Action? {
-        guard var object = try fields.object(name) else { return nil }
-        let action = Action(
-            kind: try object.required("kind") { f, n throws(WireError) in try f.string(n) },
-            name: try object.required("name") { f, n throws(WireError) in try f.string(n) },
-            tags: try object.strings("tags") ?? [])
-        try object.finish()
-        return action
+        try fields.nested(name) { object throws(WireError) in
+            Action(
+                kind: try object.required("kind") { f, n throws(WireError) in try f.string(n) },
+                name: try object.required("name") { f, n throws(WireError) in try f.string(n) },
+                tags: try object.strings("tags") ?? [])
+        }
     }
 
     static func metrics(_ fields: inout JSONFields, _ name: String) throws(WireError) -> StandardMetrics? {
-        guard var object = try fields.object(name) else { return nil }
-        let metrics = StandardMetrics(
-            tokensInput: try object.integer("tokens_input"), tokensOutput: try object.integer("tokens_output"),
-            latencyMilliseconds: try object.integer("latency_ms"), modelVersion: try object.string("model_version"),
-            custom: try object.freeObject("custom"))
-        try object.finish()
-        return metrics
+        try fields.nested(name) { object throws(WireError) in
+            StandardMetrics(
+                tokensInput: try object.integer("tokens_input"), tokensOutput: try object.integer("tokens_output"),
+                latencyMilliseconds: try object.integer("latency_ms"), modelVersion: try object.string("model_version"),
+                custom: try object.freeObject("custom"))
+        }
     }
 
     static func caps(_ fields: inout JSONFields, _ name: String) throws(WireError) -> Caps? {
-        guard var object = try fields.object(name) else { return nil }
-        let caps = Caps(
-            maxTokens: try object.integer("max_tokens"), maxStepsRemaining: try object.integer("max_steps_remaining"),
-            toolAllowlist: try object.strings("tool_allowlist"), toolDenylist: try object.strings("tool_denylist"),
-            cooldownMilliseconds: try object.integer("cooldown_ms"))
-        try object.finish()
-        return caps
+        try fields.nested(name) { object throws(WireError) in
+            Caps(
+                maxTokens: try object.integer("max_tokens"), maxStepsRemaining: try object.integer("max_steps_remaining"),
+                toolAllowlist: try object.strings("tool_allowlist"), toolDenylist: try object.strings("tool_denylist"),
+                cooldownMilliseconds: try object.integer("cooldown_ms"))
+        }
     }
 
     static func overagePolicy(_ fields: inout JSONFields, _ name: String) throws(WireError) -> OveragePolicy? {

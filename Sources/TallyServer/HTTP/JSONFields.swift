@@ -79,6 +79,14 @@ struct JSONFields {
         return try JSONFields(value, path: name(field))
     }
 
+    /// A nested object read by `read`, whose unknown members are refused like the body's; nil when absent.
+    mutating func nested<T>(_ field: String, _ read: (inout JSONFields) throws(WireError) -> T) throws(WireError) -> T? {
+        guard var inner = try object(field) else { return nil }
+        let value = try read(&inner)
+        try inner.finish()
+        return value
+    }
+
     /// A free JSON object (`metadata`, `metrics.custom`), kept as its compact text.
     mutating func freeObject(_ field: String) throws(WireError) -> JSONText? {
         guard let value = value(field) else { return nil }
