@@ -224,6 +224,14 @@ import TallyWire
         // Unknown reservations and endpoints.
         #expect(try f.runtime.tenant(f.key, "GET", "/v1/reservations/no-such-id").json["error"]?.str == "NOT_FOUND")
         #expect(try f.runtime.tenant(f.key, "GET", "/v1/nothing-here").status == 404)
+        #expect(try f.runtime.tenant(f.key, "GET", "/v1/admin/tenants").status == 404, "admin endpoints live on the admin plane")
+        // A known path with the wrong method: 405 with the methods it takes.
+        let wrongMethod = try f.runtime.tenant(f.key, "DELETE", "/v1/reservations")
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.header("Allow") == "GET, POST")
+        #expect(wrongMethod.json["error"]?.str == "INVALID_REQUEST")
+        #expect(try f.runtime.tenant(f.key, "GET", "/v1/reservations/abc/commit").header("Allow") == "POST")
+        #expect(try f.admin.admin("PUT", "/v1/admin/api-keys/k1").header("Allow") == "PATCH, DELETE")
         // None of it held or spent anything beyond the one accepted boundary reservation.
         #expect(try f.balance(Self.workspace)?.at("reserved", "amount")?.int == 2 * Fixture.dollar)
         #expect(try f.balance(Self.workspace)?.at("spent", "amount")?.int == 0)

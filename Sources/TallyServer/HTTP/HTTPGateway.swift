@@ -74,7 +74,40 @@ struct HTTPGateway: HTTPResponder, Sendable {
                 return response
             }
         }
+        let allowed = Self.methods(for: endpoint, plane: plane)
+        guard allowed.isEmpty else {
+            var response = failure(
+                WireError(code: .invalidRequest, message: "\(method) is not allowed on \(path); use \(allowed.joined(separator: " or "))"),
+                exchange, status: .methodNotAllowed)
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
+        }
         throw WireError(code: .notFound, message: "no such endpoint on the \(plane.rawValue) plane: \(method) \(path)")
+    }
+
+    /// Every endpoint of a plane with its methods (`*` is a path parameter): what a wrong method is told.
+    static let endpoints: [Plane: [([String], [String])]] = [
+        .runtime: [
+            (["reservations"], ["GET", "POST"]), (["reservations", "*"], ["GET"]), (["reservations", "*", "commit"], ["POST"]),
+            (["reservations", "*", "release"], ["POST"]), (["reservations", "*", "extend"], ["POST"]), (["decide"], ["POST"]),
+            (["events"], ["GET", "POST"]), (["balances"], ["GET"]), (["auth", "introspect"], ["GET"]),
+        ],
+        .admin: [
+            (["admin", "tenants"], ["GET", "POST"]), (["admin", "tenants", "*"], ["GET", "PATCH"]),
+            (["admin", "api-keys"], ["GET", "POST"]), (["admin", "api-keys", "*"], ["PATCH", "DELETE"]),
+            (["admin", "budgets"], ["GET", "POST", "PATCH"]), (["admin", "budgets", "lookup"], ["GET"]),
+            (["admin", "budgets", "freeze"], ["POST"]), (["admin", "budgets", "unfreeze"], ["POST"]), (["admin", "budgets", "fund"], ["POST"]),
+            (["admin", "events"], ["GET"]), (["admin", "events", "*"], ["GET"]), (["events"], ["GET"]), (["balances"], ["GET"]),
+            (["auth", "introspect"], ["GET"]),
+        ],
+    ]
+
+    static func methods(for endpoint: [String], plane: Plane) -> [String] {
+        var methods: [String] = []
+        for (pattern, allowed) in endpoints[plane] ?? [] where pattern.count == endpoint.count {
+            if zip(pattern, endpoint).allSatisfy({ $0.0 == "*" || $0.0 == $0.1 }) { methods += allowed.filter { !methods.contains($0) } }
+        }
+        return methods
     }
 
     /// Endpoints both planes serve: introspection, balances and the tenant event feed.
@@ -203,9 +236,9 @@ struct HTTPGateway: HTTPResponder, Sendable {
         }
     }
 
-    private func failure(_ error: WireError, _ exchange: Exchange) -> Response {
+    private func failure(_ error: WireError, _ exchange: Exchange, status: HTTPResponse.Status? = nil) -> Response {
         json(CyclesResponses.error(error, requestID: exchange.trace.requestID, traceID: exchange.trace.traceID),
-             status: HTTPResponse.Status(code: error.code.httpStatus))
+             status: status ?? HTTPResponse.Status(code: error.code.httpStatus))
     }
 }
 
@@ -217,6 +250,7 @@ extension HTTPField.Name {
     static let adminAPIKey = Self("X-Admin-API-Key")!
     static let idempotencyKey = Self("X-Idempotency-Key")!
     static let traceparent = Self("traceparent")!
+    static let allow = Self("Allow")!
 }
 
 /// What both planes' responders share.
