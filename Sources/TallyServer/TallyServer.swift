@@ -82,27 +82,38 @@ public final class TallyServer: Service, Sendable {
         if let port = configuration.adminHTTPPort { planes.append((.admin, port)) }
         let channel = try await bindBinary(context)
         archiver?.start()
-        await withDiscardingTaskGroup { group in
-            for (plane, port) in planes {
-                let application = httpApplication(plane, port: port, gateway)
-                group.addTask { [logger] in
-                    do {
-                        try await application.run()
-                    } catch {
-                        logger.error("the HTTP \(plane.rawValue) plane stopped", metadata: ["error": "\(error)"])
+        // An HTTP plane that cannot start (its port is taken) or stops on its own ends the whole server:
+        // running on with half the listeners would hide the failure from whoever started it.
+        var failure: (any Error)?
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for (plane, port) in planes {
+                    let application = httpApplication(plane, port: port, gateway)
+                    group.addTask { [logger] in
+                        do {
+                            try await application.run()
+                        } catch {
+                            logger.error("the HTTP \(plane.rawValue) plane stopped; shutting down", metadata: ["error": "\(error)"])
+                            gateway.startDraining()
+                            channel.close(promise: nil)
+                            throw error
+                        }
+                    }
+                }
+                group.addTask {
+                    await withGracefulShutdownHandler {
+                        try? await channel.closeFuture.get()
+                    } onGracefulShutdown: {
+                        gateway.startDraining()
+                        channel.close(promise: nil)
                     }
                 }
             }
-            group.addTask {
-                await withGracefulShutdownHandler {
-                    try? await channel.closeFuture.get()
-                } onGracefulShutdown: {
-                    gateway.startDraining()
-                    channel.close(promise: nil)
-                }
-            }
+        } catch {
+            failure = error
         }
         await drain()
+        if let failure { throw failure }
     }
 
     private func bindBinary(_ context: ServerContext) async throws -> Channel {

@@ -547,6 +547,30 @@ import TallyWire
         withExtendedLifetime((cut, short)) {}
     }
 
+    @Test func aTakenHTTPPortStopsTheServerInsteadOfRunningHalfOfIt() throws {
+        let first = try ServerProcess()
+        defer { first.stop(); first.removeData() }
+        // The second server's runtime plane asks for the first one's port: it must exit, not run without it.
+        let process = Process()
+        process.executableURL = try ServerProcess.executable("tallyd")
+        let directory = NSTemporaryDirectory() + "tallyd-test-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        process.arguments = [
+            "--data-directory", directory, "--port", "0", "--http-port", "\(first.httpPort)", "--admin-http-port", "0",
+            "--admin-key", ServerProcess.adminKey, "--log-level", "critical",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0, "tallyd kept running without its HTTP runtime plane")
+        // The first server is untouched.
+        #expect(try HTTPTestClient(port: first.httpPort).admin("GET", "/v1/reservations?tenant=x").status == 200)
+    }
+
     // MARK: Both fronts on one ledger
 
     @Test func aReservationMadeOverOneProtocolSettlesOverTheOther() async throws {

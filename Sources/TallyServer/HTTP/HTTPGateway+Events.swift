@@ -73,19 +73,17 @@ extension HTTPGateway {
         var resume: (UInt64, Int)?
         var lookups: [String: Reservation] = [:]
         let store = shared.store
+        // Commits, releases and expiries name only their reservation: each is read once per page.
         let lookup: CyclesEvents.ReservationLookup = { id in
             if let known = lookups[id] { return known }
             let reservation = try? store.reservation(id)
-            if let reservation { lookups[id] = reservation }
+            if let reservation, lookups.count < 100_000 { lookups[id] = reservation }
             return reservation
         }
         scanning: while resume == nil {
             let chunk = try store.events(from: next.sequence, limit: 1_000)
             if chunk.isEmpty { break }
             for stored in chunk {
-                if case .reserved(let reserved) = stored.event.body, lookups.count < 100_000 {
-                    lookups[reserved.reservationID] = try? store.reservation(reserved.reservationID)
-                }
                 let expanded = CyclesEvents.expand(stored.event, reservation: lookup)
                 for (index, event) in expanded.enumerated() where index >= next.skip && filter.matches(event) {
                     if found.count == limit {

@@ -1,4 +1,3 @@
-import Crypto
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -151,9 +150,9 @@ struct HTTPGateway: HTTPResponder, Sendable {
             throw WireError(code: .unauthorized, message: "send a tenant API key in X-Cycles-API-Key")
         }
         switch shared.keys.check(secret: secret, now: shared.clock()) {
-        case .success(let key):
-            exchange.tenant = key.tenant
-            return .tenant(id: key.tenant, keyID: key.id, permissions: key.permissions)
+        case .success(let principal):
+            if case .tenant(let id, _, _) = principal { exchange.tenant = id }
+            return principal
         case .failure(let error):
             if plane == .admin, error.code == .unauthorized {
                 throw WireError(code: .forbidden, message: "Invalid API key: \(error.message)")
@@ -298,22 +297,22 @@ final class GatewayShared: Sendable {
 /// open connections), so a busy agent does not pay a SHA-256 lookup transaction on every request twice.
 final class KeyCache: Sendable {
     private let authenticator: Authenticator
-    private let entries = Mutex<[String: (key: ApiKey, checkedAt: Int64)]>([:])
+    private let entries = Mutex<[String: (principal: Principal, checkedAt: Int64)]>([:])
     static let entriesMax = 10_000
 
     init(authenticator: Authenticator) { self.authenticator = authenticator }
 
-    func check(secret: String, now: Int64) -> Result<ApiKey, WireError> {
+    /// The principal of a tenant key, as the binary handshake authenticates it.
+    func check(secret: String, now: Int64) -> Result<Principal, WireError> {
         if let cached = entries.withLock({ $0[secret] }), now - cached.checkedAt < ServerContext.keyRecheckMilliseconds, now >= cached.checkedAt {
-            return .success(cached.key)
+            return .success(cached.principal)
         }
-        let hash = SHA256.hash(data: Array(secret.utf8)).withUnsafeBytes { Digest256(bytes: $0) }!
-        let result = authenticator.check(hash, now: now)
+        let result = authenticator.authenticate(.tenantKey(secret), now: now).map(\.0)
         entries.withLock { entries in
             switch result {
-            case .success(let key):
+            case .success(let principal):
                 if entries.count >= Self.entriesMax { entries.removeAll(keepingCapacity: true) }
-                entries[secret] = (key, now)
+                entries[secret] = (principal, now)
             case .failure:
                 entries[secret] = nil
             }
