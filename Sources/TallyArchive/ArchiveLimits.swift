@@ -11,8 +11,6 @@ public enum ArchiveLimits {
     public static let segmentEventsMax: UInt64 = 10_000_000
     /// The preset deflate dictionary; zlib uses at most its last 32 KiB anyway.
     public static let dictionaryBytesMax = 32 * 1024
-    /// Delta checkpoints followed back to a full one; the archiver writes a full one every few segments.
-    public static let checkpointDeltaChainMax = 1_000
     /// The zlib version text recorded in headers (zlib's own are under 16 bytes).
     public static let zlibVersionBytesMax = 64
 }

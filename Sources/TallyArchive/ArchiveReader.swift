@@ -21,28 +21,10 @@ public struct ArchiveReader: Sendable {
         return decoded
     }
 
-    /// The full state of a checkpoint (or its working set only): a full one as it is, a delta resolved
-    /// over its chain of bases.
-    public func checkpoint(_ entry: ArchiveDirectory.CheckpointEntry, scope: CheckpointCodec.Scope = .full) throws(ArchiveError) -> Checkpoint {
-        let top = try checkpointFile(entry, scope: scope)
-        var deltas: [Checkpoint] = []
-        var current = top
-        while current.isDelta {
-            deltas.append(current)
-            guard deltas.count <= ArchiveLimits.checkpointDeltaChainMax else {
-                throw ArchiveError(.corrupt, file: directory.filePath(entry.name), sequence: entry.sequence, "the chain of delta checkpoints is too long")
-            }
-            current = try checkpointFile(ArchiveDirectory.CheckpointEntry(sequence: current.baseSequence), scope: scope)
-        }
-        var state = current.state
-        for delta in deltas.reversed() { Checkpoint.overlay(delta.state, closing: delta.closedReservationIDs, on: &state) }
-        return Checkpoint(sequence: top.sequence, timestampMilliseconds: top.timestampMilliseconds, chain: top.chain, state: state)
-    }
-
-    /// One checkpoint file as it is stored (a delta stays a delta).
-    public func checkpointFile(_ entry: ArchiveDirectory.CheckpointEntry, scope: CheckpointCodec.Scope = .full) throws(ArchiveError) -> Checkpoint {
+    /// One checkpoint, checked and decoded.
+    public func checkpoint(_ entry: ArchiveDirectory.CheckpointEntry) throws(ArchiveError) -> Checkpoint {
         let path = directory.filePath(entry.name)
-        let checkpoint = try CheckpointCodec.decode(try directory.read(entry.name), file: path, scope: scope)
+        let checkpoint = try CheckpointCodec.decode(try directory.read(entry.name), file: path)
         guard checkpoint.sequence == entry.sequence else {
             throw ArchiveError(.corrupt, file: path, offset: 10, sequence: checkpoint.sequence, "the header's sequence is not the one in the name")
         }
@@ -65,7 +47,7 @@ public struct ArchiveReader: Sendable {
     /// The newest checkpoint at or before `target` that decodes, with the checkpoints it skipped because
     /// they were damaged (a damaged checkpoint only costs replay time; the events are in the segments).
     public func newestCheckpoint(
-        atOrBefore target: ReplayTarget, in checkpoints: [ArchiveDirectory.CheckpointEntry], scope: CheckpointCodec.Scope = .full
+        atOrBefore target: ReplayTarget, in checkpoints: [ArchiveDirectory.CheckpointEntry]
     ) -> (checkpoint: Checkpoint?, skipped: [ArchiveError]) {
         var skipped: [ArchiveError] = []
         for entry in checkpoints.reversed() {
@@ -76,7 +58,7 @@ public struct ArchiveReader: Sendable {
                 case .time(let milliseconds):
                     guard try checkpointTimestamp(entry) <= milliseconds else { continue }
                 }
-                return (try checkpoint(entry, scope: scope), skipped)
+                return (try checkpoint(entry), skipped)
             } catch {
                 skipped.append(error)
             }

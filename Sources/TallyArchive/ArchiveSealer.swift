@@ -45,7 +45,6 @@ public final class ArchiveSealer {
                                "the live log was trimmed through \(bounds.base.sequence) but the archive ends at \(sealed.sequence)")
         }
         var pending = bounds.lastSequence - sealed.sequence
-        var segmentCount = try directory.list().segments.count
         while pending > 0 {
             let count: UInt64
             let oldEnough = force ? true : try isOldEnough(sealed.sequence + 1, now: nowMilliseconds)
@@ -56,11 +55,9 @@ public final class ArchiveSealer {
             } else {
                 break
             }
-            segmentCount += 1
-            let full = sealed.sequence == 0 || segmentCount % max(1, configuration.fullCheckpointEverySegments) == 0
             // Only the position is passed along: handing over `sealed` whole would keep a second reference to
             // the state and make the first mutation copy every dictionary.
-            let header = try seal(from: (sealed.sequence, sealed.chain), count: count, state: &sealed.state, fullCheckpoint: full)
+            let header = try seal(from: (sealed.sequence, sealed.chain), count: count, state: &sealed.state)
             sealed = (header.lastSequence, header.lastTimestampMilliseconds, header.exitChain, sealed.state)
             outcome.sealed.append(header)
             pending -= count
@@ -84,27 +81,17 @@ public final class ArchiveSealer {
             return cached
         }
         guard lastSealed > 0 else { return (0, 0, EventChain.genesis, LedgerState()) }
-        // A crash between a segment's rename and its checkpoint's leaves no checkpoint at the end: the
-        // whole state is replayed then, to write it; otherwise the working set is all sealing needs.
+        // A crash between a segment's rename and its checkpoint's leaves no checkpoint at the end: the replay
+        // from the checkpoint before gives the working set to write it.
         let repair = !(try directory.list().checkpoints.contains { $0.sequence == lastSealed })
-        let replay = try Replayer(archive: directory, log: nil).replay(to: .sequence(lastSealed), scope: repair ? .full : .workingSet)
+        let replay = try Replayer(archive: directory, log: nil).replay(to: .sequence(lastSealed), scope: .workingSet)
         guard let chain = replay.chain else {
             throw ArchiveError(.corrupt, file: directory.path, sequence: lastSealed, "no chain value is recorded after the last segment")
         }
         if repair {
             try writeCheckpoint(Checkpoint(sequence: lastSealed, timestampMilliseconds: replay.lastTimestampMilliseconds, chain: chain, state: replay.state))
         }
-        var state = replay.state
-        Self.dropHistory(&state)
-        return (lastSealed, replay.lastTimestampMilliseconds, chain, state)
-    }
-
-    /// Keeps the working set only: terminal reservations and idempotency records are in the checkpoints
-    /// already, `apply` never reads them back, and keeping them would grow the archiver's memory with the
-    /// ledger's whole history (the writer drops them for the same reason).
-    static func dropHistory(_ state: inout LedgerState) {
-        state.reservations = state.reservations.filter { $0.value.status == .active }
-        state.idempotency.removeAll()
+        return (lastSealed, replay.lastTimestampMilliseconds, chain, replay.state)
     }
 
     private func isOldEnough(_ sequence: UInt64, now: Int64) throws(ArchiveError) -> Bool {
@@ -118,10 +105,8 @@ public final class ArchiveSealer {
     /// Reads `count` events after `start` from the live log, checks their chain, folds them into `state`,
     /// and writes the segment and then its checkpoint.
     private func seal(
-        from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState,
-        fullCheckpoint: Bool
+        from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState
     ) throws(ArchiveError) -> SegmentHeader {
-        var touched = TouchedKeys()
         var records: [[UInt8]] = []
         var chains: [[UInt8]] = []
         var bodies: [EventBody] = []
@@ -143,7 +128,6 @@ public final class ArchiveSealer {
                     throw ArchiveError(.discontinuous, file: "live log", sequence: next,
                                        "the live log's chain is broken at event \(next); nothing was sealed")
                 }
-                stored.event.body.touch(&touched, in: state)
                 do { try Ledger.apply(stored.event.body, to: &state) } catch {
                     throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
                 }
@@ -159,19 +143,9 @@ public final class ArchiveSealer {
             records: records, chains: chains, entryChain: start.chain, dictionary: dictionary.bytes(), bodies: bodies)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
-        let delta = Checkpoint.entries(touched, of: state)
-        var full: LedgerState?
-        if fullCheckpoint {
-            // The whole state is the previous checkpoint's, resolved from disk, with this segment's changes.
-            var whole = start.sequence == 0
-                ? LedgerState() : try ArchiveReader(directory: directory).checkpoint(ArchiveDirectory.CheckpointEntry(sequence: start.sequence)).state
-            Checkpoint.overlay(delta, on: &whole)
-            full = whole
-        }
-        try writeCheckpoint(Checkpoint(
-            sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain,
-            baseSequence: full == nil ? start.sequence : 0, state: full ?? delta))
-        Self.dropHistory(&state)
+        // Settled history is in the segment's events; only the working set goes on to the next segment.
+        Checkpoint.dropHistory(&state)
+        try writeCheckpoint(Checkpoint(sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain, state: state))
         return header
     }
 

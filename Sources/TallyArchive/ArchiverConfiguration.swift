@@ -11,13 +11,6 @@ public struct ArchiverConfiguration: Sendable {
     /// When set, the live log is trimmed below the newest sealed segment (and its checkpoint), keeping at
     /// least this many of the newest events live; nil never trims.
     public var retainLiveEvents: UInt64?
-    /// Every this many segments the checkpoint holds the whole state; in between it holds only what the
-    /// segment changed (a delta over the previous checkpoint). A checkpoint of the whole state grows with
-    /// the ledger's history (and writing one means holding that history in memory for a moment), so one
-    /// per segment would make the archive grow quadratically. Balance replays read only the working-set
-    /// part of each delta, which stays small, so long runs of deltas cost them little; a full resolution
-    /// (audit, disaster recovery) reads one full checkpoint and at most this many minus one deltas.
-    public var fullCheckpointEverySegments = 32
     /// How often the background archiver looks at the log.
     public var pollIntervalMilliseconds: Int64 = 1_000
 

@@ -4,6 +4,10 @@ import TallyStore
 /// The running state of an audit: the replayed state, where the history has reached, the chain value
 /// there, and what was found so far. A gap or an unreadable segment makes the state unknown from there
 /// on (later checkpoints and the projections are then not compared), but the chain checks continue.
+///
+/// The state holds the working set and the history written lately: at each checkpoint and every 65,536
+/// events the history is compared with the stored projections, if any, and dropped, so the audit's memory
+/// stays bounded by the working set.
 struct AuditFold {
     let archive: ArchiveReader
     let checkpoints: [UInt64: ArchiveDirectory.CheckpointEntry]
@@ -15,15 +19,18 @@ struct AuditFold {
     var chain: [UInt8]? = EventChain.genesis
     var lastTimestamp = Int64.min
     var exitChains: [UInt64: [UInt8]] = [:]
-    /// Entries changed since the last checkpoint compared (what a delta checkpoint there must hold).
-    var touched = TouchedKeys()
-    var lastCheckpoint: UInt64 = 0
+    /// Compares the history with the stored projections as it is dropped (nil without a live store).
+    var historyCheck: StoredHistoryCheck?
     var findings: [AuditFinding] = []
     var eventsChecked: UInt64 = 0
     var checkpointsChecked = 0
 
-    init(archive: ArchiveReader, checkpoints: [ArchiveDirectory.CheckpointEntry], spend: SpendLedger, progress: ((UInt64) -> Void)?) {
+    init(
+        archive: ArchiveReader, checkpoints: [ArchiveDirectory.CheckpointEntry], spend: SpendLedger,
+        stored: (any StoredProjections)?, progress: ((UInt64) -> Void)?
+    ) {
         self.archive = archive
+        self.historyCheck = stored.map(StoredHistoryCheck.init)
         self.checkpoints = Dictionary(checkpoints.map { ($0.sequence, $0) }, uniquingKeysWith: { first, _ in first })
         self.spend = spend
         self.progress = progress
@@ -89,7 +96,6 @@ struct AuditFold {
         lastTimestamp = event.timestampMilliseconds
         if stateKnown {
             spend.record(event, in: state)
-            event.body.touch(&touched, in: state)
             do { try Ledger.apply(event.body, to: &state) } catch {
                 note(file, sequence: event.sequence, "the event does not apply to the replayed state: \(error)")
                 stateKnown = false
@@ -97,16 +103,18 @@ struct AuditFold {
         }
         next = event.sequence + 1
         eventsChecked += 1
+        if let entry = checkpoints[event.sequence] {
+            compare(entry, chain: running)
+        } else if eventsChecked % 65_536 == 0 {
+            dropHistory()
+        }
         if eventsChecked % 65_536 == 0 { progress?(eventsChecked) }
-        if let entry = checkpoints[event.sequence] { compare(entry, chain: running) }
     }
 
     private mutating func compare(_ entry: ArchiveDirectory.CheckpointEntry, chain running: [UInt8]) {
         let file = archive.directory.filePath(entry.name)
         checkpointsChecked += 1
-        let touchedSince = (lastCheckpoint, touched)
-        lastCheckpoint = entry.sequence
-        touched = TouchedKeys()
+        dropHistory()
         let raw: CheckpointCodec.RawCheckpoint
         do { raw = try CheckpointCodec.decodePayload(try archive.directory.read(entry.name), file: file) } catch {
             return findings.append(AuditFinding(error))
@@ -121,28 +129,31 @@ struct AuditFold {
             note(file, offset: 18, sequence: entry.sequence, "timestamp expected \(lastTimestamp), found \(raw.timestamp)")
         }
         guard stateKnown else { return }
-        // One state has one encoding, so equal bytes settle it; only a mismatch pays for a decode and a diff.
-        // A delta over the previous checkpoint must hold exactly the entries changed since; any other delta
-        // is resolved over its bases and compared whole.
-        let deltaSinceLast = raw.baseSequence != 0 && raw.baseSequence == touchedSince.0
-        let expected = deltaSinceLast ? Checkpoint.entries(touchedSince.1, of: state) : state
-        if raw.baseSequence == 0 || deltaSinceLast {
-            let (working, history) = CheckpointCodec.payloadBytes(expected)
-            if raw.working == working && raw.history == history { return }
-        }
+        // One working set has one encoding, so equal bytes settle it; only a mismatch pays for a decode and a diff.
+        if raw.working == CheckpointCodec.payloadBytes(state) { return }
         let actual: LedgerState
-        do {
-            actual = deltaSinceLast ? try archive.checkpointFile(entry).state : try archive.checkpoint(entry).state
-        } catch {
+        do { actual = try archive.checkpoint(entry).state } catch {
             return findings.append(AuditFinding(error))
         }
-        let differences = Maintenance.differences(expected: expected, actual: actual)
+        let differences = Maintenance.differences(expected: state, actual: actual)
         for difference in differences {
             note(file, sequence: entry.sequence, "differs from the replay: \(difference)")
         }
-        if differences.isEmpty && (raw.baseSequence == 0 || deltaSinceLast) {
+        if differences.isEmpty {
             note(file, sequence: entry.sequence, "differs from the replay's encoding although every entry compares equal")
         }
+    }
+
+    /// Compares the history in `state` with the stored projections and drops it (checkpoints hold the
+    /// working set only).
+    mutating func dropHistory() {
+        if stateKnown, historyCheck != nil {
+            do { try historyCheck!.check(state) } catch {
+                findings.append(AuditFinding(error))
+                historyCheck = nil
+            }
+        }
+        Checkpoint.dropHistory(&state)
     }
 
     /// The live log: its own chain from its base, its agreement with the archive where both hold an event,

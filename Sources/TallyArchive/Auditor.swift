@@ -43,32 +43,37 @@ public struct AuditReport: Sendable {
 public struct Auditor {
     public let archive: ArchiveReader
     public let log: (any EventLog)?
-    /// The stored projections and the sequence they are at, when the live store is audited too.
-    public let storedState: (() throws -> (state: LedgerState, lastSequence: UInt64))?
+    /// The stored projections, when the live store is audited too.
+    public let stored: (any StoredProjections)?
 
-    public init(
-        archive: ArchiveDirectory, log: (any EventLog)?,
-        storedState: (() throws -> (state: LedgerState, lastSequence: UInt64))?
-    ) {
+    public init(archive: ArchiveDirectory, log: (any EventLog)?, stored: (any StoredProjections)?) {
         self.archive = ArchiveReader(directory: archive)
         self.log = log
-        self.storedState = storedState
+        self.stored = stored
     }
 
     /// Runs the audit. Throws only when it cannot run at all (the archive directory cannot be listed, the
     /// live log cannot be opened); everything found in the history is a finding in the report.
     public func run(bucketMilliseconds: Int64 = 3_600_000, progress: ((UInt64) -> Void)? = nil) throws(ArchiveError) -> AuditReport {
         let (segments, checkpoints) = try archive.directory.list()
-        var fold = AuditFold(archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds), progress: progress)
-        for entry in segments { fold.audit(entry) }
-        var stored: (state: LedgerState, lastSequence: UInt64)?
-        if let storedState {
-            do { stored = try storedState() } catch { throw ArchiveError(.io, file: "projections", "\(error)") }
+        // The stored working set is read first: the history is compared with the store as the audit goes,
+        // and the events are folded up to the sequence the projections are at.
+        var storedWorkingSet: StoredWorkingSet?
+        if let stored {
+            do { storedWorkingSet = try stored.storedWorkingSet() } catch { throw ArchiveError(.io, file: "projections", "\(error)") }
         }
-        if let log { try fold.auditLive(log, through: stored?.lastSequence) }
-        if let stored, stored.lastSequence == fold.next - 1 {
-            if fold.stateKnown {
-                for difference in Maintenance.differences(expected: fold.state, actual: stored.state) {
+        var fold = AuditFold(
+            archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds),
+            stored: stored, progress: progress)
+        for entry in segments { fold.audit(entry) }
+        if let log { try fold.auditLive(log, through: storedWorkingSet?.lastSequence) }
+        if let stored = storedWorkingSet, stored.lastSequence == fold.next - 1 {
+            fold.dropHistory()
+            if fold.stateKnown, let check = fold.historyCheck {
+                var differences = Maintenance.differences(expected: fold.state, actual: stored.state)
+                differences += try check.differences(
+                    storedTerminalReservations: stored.terminalReservations, storedIdempotencyRecords: stored.idempotencyRecords)
+                for difference in differences {
                     fold.findings.append(AuditFinding(file: "projections", sequence: stored.lastSequence, difference))
                 }
             } else {

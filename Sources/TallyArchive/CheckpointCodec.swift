@@ -1,107 +1,78 @@
 import TallyCore
 
-/// Encodes checkpoints with `ProjectionCodec` entries in two zlib streams: the working set (tenants, keys,
-/// budgets, ACTIVE reservations) and the history (terminal reservations, idempotency records). Balances as
-/// of an instant need only the first, which stays as small as the ledger's working set while the history
-/// grows forever. Entries are sorted by key, so one state always gives the same bytes.
+/// Encodes checkpoints: the working set's `ProjectionCodec` entries in one zlib stream. Entries are sorted
+/// by key, so one working set always gives the same bytes.
 public enum CheckpointCodec {
-    /// What a reader needs from a checkpoint.
-    public enum Scope: Sendable {
-        /// The whole state.
-        case full
-        /// Tenants, keys, budgets and ACTIVE reservations: all that applying later events and reading
-        /// balances needs.
-        case workingSet
-    }
-
-    /// A checkpoint's header fields and its decompressed, unparsed payloads.
+    /// A checkpoint's header fields and its decompressed, unparsed payload.
     public struct RawCheckpoint: Sendable {
         public var sequence: UInt64
         public var timestamp: Int64
         public var chain: [UInt8]
-        public var baseSequence: UInt64
         public var working: [UInt8]
-        /// Nil when only the working set was asked for.
-        public var history: [UInt8]?
     }
 
     public static func encode(_ checkpoint: Checkpoint) throws(ArchiveError) -> [UInt8] {
-        let (working, history) = payloadBytes(checkpoint.state)
-        guard working.count + history.count <= ArchiveLimits.checkpointPayloadBytesMax else {
+        let working = payloadBytes(checkpoint.state)
+        guard working.count <= ArchiveLimits.checkpointPayloadBytesMax else {
             throw ArchiveError(.limitExceeded, file: "", sequence: checkpoint.sequence, "the checkpoint is over the size limit")
         }
-        let compressedWorking: [UInt8]
-        let compressedHistory: [UInt8]
+        let compressed: [UInt8]
         do {
-            // Level 1: a checkpoint is written at every segment and can be large, so sealing time matters
-            // more than the last fifth of its size.
-            compressedWorking = try Zlib.deflate(working, dictionary: [], level: 1)
-            compressedHistory = try Zlib.deflate(history, dictionary: [], level: 1)
+            // Level 1: a checkpoint is written at every segment, and its entries compress well even so.
+            compressed = try Zlib.deflate(working, dictionary: [], level: 1)
         } catch {
             throw ArchiveError(.io, file: "", sequence: checkpoint.sequence, "\(error)")
         }
         let version = zlibRuntimeVersion
-        var writer = ByteWriter(capacity: compressedWorking.count + compressedHistory.count + 128)
+        var writer = ByteWriter(capacity: compressed.count + 128)
         writer.writeBytes(Checkpoint.magic)
         writer.writeU16(Checkpoint.formatVersion)
         writer.writeU64(checkpoint.sequence)
         writer.writeI64(checkpoint.timestampMilliseconds)
         writer.writeBytes(checkpoint.chain)
-        writer.writeU64(checkpoint.baseSequence)
-        for (plain, compressed) in [(working, compressedWorking), (history, compressedHistory)] {
-            writer.writeU64(UInt64(plain.count))
-            writer.writeU64(UInt64(compressed.count))
-        }
+        writer.writeU64(UInt64(working.count))
+        writer.writeU64(UInt64(compressed.count))
         writer.writeU8(UInt8(version.utf8.count))
         writer.writeBytes(version.utf8)
         writer.writeU32(Zlib.crc32(writer.bytes[...]))
-        writer.writeBytes(compressedWorking)
-        writer.writeBytes(compressedHistory)
+        writer.writeBytes(compressed)
         writer.writeU32(Zlib.crc32(writer.bytes[...]))
         return writer.bytes
     }
 
-    public static func decode(_ bytes: [UInt8], file: String, scope: Scope = .full) throws(ArchiveError) -> Checkpoint {
-        let raw = try decodePayload(bytes, file: file, scope: scope)
+    public static func decode(_ bytes: [UInt8], file: String) throws(ArchiveError) -> Checkpoint {
+        let raw = try decodePayload(bytes, file: file)
         do {
-            let (state, closed) = try state(working: raw.working, history: raw.history)
-            var checkpoint = Checkpoint(
-                sequence: raw.sequence, timestampMilliseconds: raw.timestamp, chain: raw.chain, baseSequence: raw.baseSequence, state: state)
-            checkpoint.closedReservationIDs = raw.history == nil ? closed : []
-            return checkpoint
+            return Checkpoint(sequence: raw.sequence, timestampMilliseconds: raw.timestamp, chain: raw.chain, state: try state(raw.working))
         } catch {
             throw ArchiveError(.corrupt, file: file, offset: error.offset, sequence: raw.sequence, "payload: \(error.reason) (payload offset)")
         }
     }
 
-    /// Checks a checkpoint file (lengths, both CRCs) and returns its header fields and decompressed payloads,
-    /// unparsed; the history stream is only inflated for `.full`.
-    public static func decodePayload(_ bytes: [UInt8], file: String, scope: Scope = .full) throws(ArchiveError) -> RawCheckpoint {
+    /// Checks a checkpoint file (lengths, both CRCs) and returns its header fields and decompressed payload,
+    /// unparsed.
+    public static func decodePayload(_ bytes: [UInt8], file: String) throws(ArchiveError) -> RawCheckpoint {
         func corrupt(_ offset: Int, _ message: String) -> ArchiveError { ArchiveError(.corrupt, file: file, offset: offset, message) }
         guard bytes.count >= Checkpoint.fixedLength + 8 else { throw corrupt(bytes.count, "too short for a checkpoint") }
         guard Array(bytes[0..<8]) == Checkpoint.magic else { throw corrupt(0, "not a Tally checkpoint (bad magic)") }
         var reader = BigEndianReader(bytes, offset: 8)
         let version = reader.u16()
         guard version == Checkpoint.formatVersion else {
-            throw ArchiveError(.unsupportedVersion, file: file, offset: 8, "checkpoint format \(version); this reader knows \(Checkpoint.formatVersion)")
+            throw ArchiveError(.unsupportedVersion, file: file, offset: 8,
+                               "checkpoint format \(version); this reader knows \(Checkpoint.formatVersion) (reseal the archive with this version)")
         }
         let sequence = reader.u64()
         let timestamp = Int64(bitPattern: reader.u64())
         let chain = reader.bytes(32)
-        let baseSequence = reader.u64()
-        guard baseSequence < sequence || baseSequence == 0 else {
-            throw ArchiveError(.corrupt, file: file, offset: 58, sequence: sequence, "delta base \(baseSequence) is not before the checkpoint")
-        }
-        let lengths = (0..<4).map { _ in reader.u64() }
+        let length = reader.u64()
+        let compressedLength = reader.u64()
         let versionLength = Int(reader.u8())
         let headerEnd = Checkpoint.fixedLength + versionLength
-        let limit = UInt64(ArchiveLimits.checkpointPayloadBytesMax)
-        guard lengths[0] <= limit, lengths[2] <= limit - lengths[0], lengths[1] <= UInt64(bytes.count), lengths[3] <= UInt64(bytes.count) else {
-            throw ArchiveError(.limitExceeded, file: file, offset: 66, sequence: sequence, "declared sizes exceed the checkpoint limits")
+        guard length <= UInt64(ArchiveLimits.checkpointPayloadBytesMax), compressedLength <= UInt64(bytes.count) else {
+            throw ArchiveError(.limitExceeded, file: file, offset: 58, sequence: sequence, "declared sizes exceed the checkpoint limits")
         }
         let workingStart = headerEnd + 4
-        let historyStart = workingStart + Int(lengths[1])
-        guard bytes.count == historyStart + Int(lengths[3]) + 4 else {
+        guard bytes.count == workingStart + Int(compressedLength) + 4 else {
             throw corrupt(min(bytes.count, headerEnd), "the file length does not match its header")
         }
         guard Zlib.crc32(bytes[0..<headerEnd]) == BigEndianReader.u32(bytes, at: headerEnd) else {
@@ -111,29 +82,19 @@ public enum CheckpointCodec {
         guard Zlib.crc32(bytes[0..<crcOffset]) == BigEndianReader.u32(bytes, at: crcOffset) else {
             throw ArchiveError(.corrupt, file: file, offset: crcOffset, sequence: sequence, "file CRC mismatch: the checkpoint is damaged")
         }
-        var raw = RawCheckpoint(sequence: sequence, timestamp: timestamp, chain: chain, baseSequence: baseSequence, working: [], history: nil)
         do {
-            raw.working = try Zlib.inflate(bytes[workingStart..<historyStart], dictionary: [], expectedLength: Int(lengths[0]))
+            let working = try Zlib.inflate(bytes[workingStart..<crcOffset], dictionary: [], expectedLength: Int(length))
+            return RawCheckpoint(sequence: sequence, timestamp: timestamp, chain: chain, working: working)
         } catch {
             throw ArchiveError(.corrupt, file: file, offset: workingStart, sequence: sequence, "working set: \(error)")
         }
-        if case .full = scope {
-            do {
-                raw.history = try Zlib.inflate(bytes[historyStart..<crcOffset], dictionary: [], expectedLength: Int(lengths[2]))
-            } catch {
-                throw ArchiveError(.corrupt, file: file, offset: historyStart, sequence: sequence, "history: \(error)")
-            }
-        }
-        return raw
     }
 
-    /// The two payloads of `state`. The working set is five sections (tenants, API keys, budgets, ACTIVE
-    /// reservations, ids of terminal reservations), the history two (terminal reservations, idempotency
-    /// records); a section is a u64 count and then entries, an entry a u32 length and its bytes.
-    static func payloadBytes(_ state: LedgerState) -> (working: [UInt8], history: [UInt8]) {
-        var working = ByteWriter(capacity: 1 << 16)
-        var history = ByteWriter(capacity: 1 << 16)
-        func section<Value>(_ writer: inout ByteWriter, _ values: [Value], _ encode: (Value) -> [UInt8]) {
+    /// The payload of `state`'s working set: four sections (tenants, API keys, budgets, ACTIVE
+    /// reservations); a section is a u64 count and then entries, an entry a u32 length and its bytes.
+    static func payloadBytes(_ state: LedgerState) -> [UInt8] {
+        var writer = ByteWriter(capacity: 1 << 16)
+        func section<Value>(_ values: [Value], _ encode: (Value) -> [UInt8]) {
             writer.writeU64(UInt64(values.count))
             for value in values {
                 let bytes = encode(value)
@@ -141,32 +102,16 @@ public enum CheckpointCodec {
                 writer.writeBytes(bytes)
             }
         }
-        let reservationIDs = state.reservations.keys.sorted()
-        let active = reservationIDs.filter { state.reservations[$0]!.status == .active }
-        let terminal = reservationIDs.filter { state.reservations[$0]!.status != .active }
-        section(&working, state.tenants.keys.sorted()) { ProjectionCodec.encode(state.tenants[$0]!) }
-        section(&working, state.apiKeys.keys.sorted()) { ProjectionCodec.encode(state.apiKeys[$0]!) }
-        section(&working, state.budgets.keys.sorted()) { ProjectionCodec.encode(state.budgets[$0]!) }
-        section(&working, active) { ProjectionCodec.encode(state.reservations[$0]!) }
-        section(&working, terminal) { Array($0.utf8) }
-        section(&history, terminal) { ProjectionCodec.encode(state.reservations[$0]!) }
-        let idempotency = state.idempotency.map { (keyBytes($0.key), $0.value) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }
-        section(&history, idempotency) { $0.0 + ProjectionCodec.encode($0.1) }
-        return (working.bytes, history.bytes)
-    }
-
-    private static func keyBytes(_ key: IdempotencyKey) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.writeString(key.tenant, bytesMax: Int(UInt32.max), field: "tenant")
-        writer.writeU8(key.endpoint.rawValue)
-        writer.writeString(key.qualifier, bytesMax: Int(UInt32.max), field: "qualifier")
-        writer.writeString(key.key, bytesMax: Int(UInt32.max), field: "key")
+        section(state.tenants.keys.sorted()) { ProjectionCodec.encode(state.tenants[$0]!) }
+        section(state.apiKeys.keys.sorted()) { ProjectionCodec.encode(state.apiKeys[$0]!) }
+        section(state.budgets.keys.sorted()) { ProjectionCodec.encode(state.budgets[$0]!) }
+        let active = state.reservations.filter { Checkpoint.isWorking($0.value) }.keys.sorted()
+        section(active) { ProjectionCodec.encode(state.reservations[$0]!) }
         return writer.bytes
     }
 
-    /// The state the payloads hold, and the ids of the terminal reservations (all a working-set load
-    /// knows of them: overlaying a delta drops these from its base).
-    static func state(working: [UInt8], history: [UInt8]?) throws(EventCodecError) -> (LedgerState, closed: [String]) {
+    /// The working set the payload holds.
+    static func state(_ working: [UInt8]) throws(EventCodecError) -> LedgerState {
         var reader = ByteReader(working)
         var state = LedgerState()
         try section(&reader, "tenant") { (bytes: [UInt8]) throws(EventCodecError) in
@@ -186,28 +131,11 @@ public enum CheckpointCodec {
             let reservation = try ProjectionCodec.decodeReservation(bytes)
             state.reservations[reservation.id] = reservation
         }
-        var closed: [String] = []
-        try section(&reader, "terminal reservation id") { (bytes: [UInt8]) throws(EventCodecError) in
-            closed.append(String(decoding: bytes, as: UTF8.self))
-        }
         try reader.expectEnd("the working set")
-        guard let history else { return (state, closed) }
-        var historyReader = ByteReader(history)
-        try section(&historyReader, "terminal reservation") { (bytes: [UInt8]) throws(EventCodecError) in
-            let reservation = try ProjectionCodec.decodeReservation(bytes)
-            state.reservations[reservation.id] = reservation
+        if let settled = state.reservations.values.first(where: { !Checkpoint.isWorking($0) }) {
+            throw EventCodecError(.valueOutOfRange, offset: 0, reason: "reservation \(settled.id) in the working set is not ACTIVE")
         }
-        try section(&historyReader, "idempotency record") { (bytes: [UInt8]) throws(EventCodecError) in
-            var entry = ByteReader(bytes)
-            let tenant = try entry.readString("tenant", bytesMax: bytes.count)
-            let endpoint = try entry.readEnum(IdempotencyEndpoint.self, "endpoint")
-            let qualifier = try entry.readString("qualifier", bytesMax: bytes.count)
-            let key = try entry.readString("key", bytesMax: bytes.count)
-            let record = try ProjectionCodec.decodeIdempotencyRecord(Array(try entry.readRawBytes(entry.remainingCount, "record")))
-            state.idempotency[IdempotencyKey(tenant: tenant, endpoint: endpoint, qualifier: qualifier, key: key)] = record
-        }
-        try historyReader.expectEnd("the history")
-        return (state, closed)
+        return state
     }
 
     private static func section(

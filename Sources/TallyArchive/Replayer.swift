@@ -17,6 +17,17 @@ public struct ReplayResult: Sendable {
     public var skippedCheckpoints: [ArchiveError]
 }
 
+/// How much of the state a replay rebuilds.
+public enum ReplayScope: Sendable, Hashable {
+    /// Tenants, keys, budgets and ACTIVE reservations: balances as of an instant. Reads the newest
+    /// checkpoint before the target and the events after it, and drops history as it goes (bounded memory).
+    case workingSet
+    /// Everything, settled reservations and idempotency records included (disaster recovery, `verify`
+    /// after trimming): every event from the first, since checkpoints hold no history; memory grows with
+    /// the ledger's history.
+    case full
+}
+
 /// Point-in-time replay: the nearest checkpoint at or before the target, then the events after it from
 /// the segments and the live log. Reads only; the live log is read through its read transactions.
 public struct Replayer: Sendable {
@@ -30,15 +41,14 @@ public struct Replayer: Sendable {
         self.log = log
     }
 
-    /// Rebuilds the state as of `target`. `progress` is called now and then with the events applied so far.
-    /// With `.workingSet`, the state leaves out terminal reservations and idempotency records (they are
-    /// history, not balances), which spares reading the part of the checkpoints that grows forever; events
-    /// after the checkpoint still add their own.
+    /// Rebuilds the state as of `target` (see `ReplayScope` for how much of it). `progress` is called now and
+    /// then with the events applied so far.
     public func replay(
-        to target: ReplayTarget, scope: CheckpointCodec.Scope = .full, progress: ((UInt64) -> Void)? = nil
+        to target: ReplayTarget, scope: ReplayScope = .full, progress: ((UInt64) -> Void)? = nil
     ) throws(ArchiveError) -> ReplayResult {
         let (segments, checkpoints) = try archive.directory.list()
-        let (checkpoint, skipped) = archive.newestCheckpoint(atOrBefore: target, in: checkpoints, scope: scope)
+        let (checkpoint, skipped) = scope == .workingSet
+            ? archive.newestCheckpoint(atOrBefore: target, in: checkpoints) : (nil, [])
         var fold = Fold(
             state: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,
             lastTimestamp: checkpoint?.timestampMilliseconds ?? 0,
@@ -54,7 +64,7 @@ public struct Replayer: Sendable {
             if fold.next == decoded.header.lastSequence + 1 { fold.chain = decoded.header.exitChain }
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }
-        if !fold.keepsHistory { ArchiveSealer.dropHistory(&fold.state) }
+        if !fold.keepsHistory { Checkpoint.dropHistory(&fold.state) }
         if case .sequence(let sequence) = target, fold.next - 1 != sequence {
             throw ArchiveError(.notFound, file: archive.directory.path, sequence: fold.next,
                                "the archive and the live log end at sequence \(fold.next - 1), before \(sequence)")
@@ -111,7 +121,7 @@ struct Fold {
     var chain: [UInt8]?
     let target: ReplayTarget
     /// False for a working-set replay: settled reservations and idempotency records are dropped as it goes,
-    /// which keeps the dictionaries (and so every apply) small.
+    /// which keeps memory bounded by the working set.
     let keepsHistory: Bool
     let progress: ((UInt64) -> Void)?
     var applied: UInt64 = 0
@@ -133,7 +143,7 @@ struct Fold {
         self.chain = chain
         applied += 1
         if applied % 8_192 == 0 {
-            if !keepsHistory { ArchiveSealer.dropHistory(&state) }
+            if !keepsHistory { Checkpoint.dropHistory(&state) }
             if applied % 65_536 == 0 { progress?(applied) }
         }
     }

@@ -76,6 +76,51 @@ public final class LogReader: EventLog {
     }
 }
 
+/// The stored working set, with the sequence the projections are at and the size of the stored history,
+/// read in one transaction (what an audit compares without loading the history).
+public struct StoredWorkingSet: Sendable {
+    public var state: LedgerState
+    public var lastSequence: UInt64
+    /// Stored reservations that are not ACTIVE.
+    public var terminalReservations: Int
+    public var idempotencyRecords: Int
+}
+
+extension LogReader {
+    public func storedWorkingSet() throws -> StoredWorkingSet {
+        try environment.read { txn in
+            let projections = Projections(environment)
+            let position = try LogPosition.read(from: environment.database(StoreLayout.meta), txn)
+            let state = try projections.loadWorkingSet(txn)
+            return StoredWorkingSet(
+                state: state, lastSequence: position.lastSequence,
+                terminalReservations: try txn.count(projections.reservations) - state.reservations.count,
+                idempotencyRecords: try txn.count(projections.idempotency))
+        }
+    }
+
+    /// The stored encodings (`ProjectionCodec`) of these reservations, nil where none is stored, read in one
+    /// transaction.
+    public func storedReservations(_ ids: [String]) throws -> [[UInt8]?] {
+        let table = environment.database(StoreLayout.reservations)
+        return try environment.read { txn in
+            try ids.map { id in try txn.get(table, StoreLayout.reservationKey(id)) }
+        }
+    }
+
+    /// The stored idempotency records under these keys, nil where none is stored, read in one transaction.
+    public func storedIdempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyRecord?] {
+        let table = environment.database(StoreLayout.idempotency)
+        return try environment.read { txn in
+            try keys.map { key in
+                guard let bytes = try txn.get(table, StoreLayout.idempotencyKey(key)) else { return nil }
+                let (storedKey, record) = try Projections.idempotencyEntry(bytes)
+                return storedKey == key ? record : nil
+            }
+        }
+    }
+}
+
 extension LedgerStore: EventLog {
     public func bounds() throws -> LogBounds {
         try environment.readBounds()

@@ -16,11 +16,10 @@ public enum ArchiveTool {
     /// (and trimmed when `retainLiveEvents` is set); otherwise it is read beside the server and trimming is
     /// left to the server's own archiver.
     public static func seal(
-        dataDirectory: String, archive: ArchiveDirectory, everyEvents: UInt64, retainLiveEvents: UInt64?, fullCheckpointEverySegments: Int? = nil
+        dataDirectory: String, archive: ArchiveDirectory, everyEvents: UInt64, retainLiveEvents: UInt64?
     ) throws -> SealReport {
         var configuration = ArchiverConfiguration(directory: archive.path)
         configuration.everyEvents = max(1, everyEvents)
-        if let fullCheckpointEverySegments { configuration.fullCheckpointEverySegments = fullCheckpointEverySegments }
         configuration.retainLiveEvents = retainLiveEvents
         let now = StoreOptions.wallClockMilliseconds()
         guard FileManager.default.fileExists(atPath: dataDirectory + "/data.mdb") else {

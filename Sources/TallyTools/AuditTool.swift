@@ -18,8 +18,7 @@ public enum AuditTool {
         let log = try ReplayTool.openLog(dataDirectory: dataDirectory, archive: archive)
         let reporter = ProgressReporter(label: "audit", total: try log?.bounds().lastSequence)
         defer { reporter.finish() }
-        let stored: (() throws -> (state: LedgerState, lastSequence: UInt64))? = log.map { log in { try log.storedState() } }
-        return try Auditor(archive: archive, log: log, storedState: stored).run(bucketMilliseconds: bucketMilliseconds) { reporter.update($0) }
+        return try Auditor(archive: archive, log: log, stored: log).run(bucketMilliseconds: bucketMilliseconds) { reporter.update($0) }
     }
 
     /// The spend rows of one grouping as a table.

@@ -33,17 +33,16 @@ final class ArchiveFixture: Sendable {
         return try LedgerStore(directory: dataDirectory, options: options)
     }
 
-    func configuration(everyEvents: UInt64, retain: UInt64? = nil, fullEvery: Int = 8) -> ArchiverConfiguration {
+    func configuration(everyEvents: UInt64, retain: UInt64? = nil) -> ArchiverConfiguration {
         var configuration = ArchiverConfiguration(directory: archivePath)
-        configuration.fullCheckpointEverySegments = fullEvery
         configuration.everyEvents = everyEvents
         configuration.everySeconds = nil
         configuration.retainLiveEvents = retain
         return configuration
     }
 
-    func sealer(_ store: LedgerStore, everyEvents: UInt64, retain: UInt64? = nil, fullEvery: Int = 8) -> ArchiveSealer {
-        ArchiveSealer(log: store, configuration: configuration(everyEvents: everyEvents, retain: retain, fullEvery: fullEvery)) { sequence, chain in
+    func sealer(_ store: LedgerStore, everyEvents: UInt64, retain: UInt64? = nil) -> ArchiveSealer {
+        ArchiveSealer(log: store, configuration: configuration(everyEvents: everyEvents, retain: retain)) { sequence, chain in
             try store.trimLogBlocking(through: sequence, chain: chain)
         }
     }

@@ -42,7 +42,7 @@ import TallyStore
         archiver.stop()
         #expect(notices.withLock { $0 }.isEmpty, "\(notices.withLock { $0 })")
         store.close()
-        #expect(try Auditor(archive: fixture.archive, log: nil, storedState: nil).run().isClean)
+        #expect(try Auditor(archive: fixture.archive, log: nil, stored: nil).run().isClean)
     }
 
     @Test func sealNowSealsEverythingPending() throws {

@@ -32,7 +32,7 @@ import TallyStore
     }
 
     static func audit(_ archive: ArchiveDirectory) throws -> AuditReport {
-        try Auditor(archive: archive, log: nil, storedState: nil).run()
+        try Auditor(archive: archive, log: nil, stored: nil).run()
     }
 
     /// Re-encodes a segment from edited records (sequence and timestamp rewritten to their positions),

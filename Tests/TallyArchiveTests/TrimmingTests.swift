@@ -46,7 +46,7 @@ import TallyStore
         #expect(sample.sequence < base.sequence)
         #expect(try replayer.replay(to: .time(sample.time)).state == sample.state)
         #expect(try replayer.replay(to: .sequence(last)).state == state)
-        let audit = try Auditor(archive: fixture.archive, log: reader, storedState: { try reader.storedState() }).run()
+        let audit = try Auditor(archive: fixture.archive, log: reader, stored: reader).run()
         #expect(audit.isClean, "\(audit.findings)")
         #expect(audit.lastSequence == last)
     }

@@ -44,15 +44,12 @@ struct ArchiveSeal: ParsableCommand {
     @Option(help: "Events per segment at most.") var everyEvents: UInt64 = 100_000
     @Option(help: "Trim the live log below the newest sealed segment, keeping at least this many events.")
     var retainLiveEvents: UInt64?
-    @Option(help: "Write a full checkpoint (the whole state, history included) every this many segments; the others hold what their segment changed. Full ones need the whole history in memory while they are written.")
-    var fullCheckpointEvery: Int = ArchiverConfiguration(directory: "").fullCheckpointEverySegments
 
     func run() throws {
-        guard fullCheckpointEvery >= 1 else { throw ValidationError("--full-checkpoint-every must be at least 1") }
         do {
             let report = try ArchiveTool.seal(
                 dataDirectory: location.dataDirectory, archive: location.archive, everyEvents: everyEvents,
-                retainLiveEvents: retainLiveEvents, fullCheckpointEverySegments: fullCheckpointEvery)
+                retainLiveEvents: retainLiveEvents)
             print(ArchiveTool.render(report, retainLiveEvents: retainLiveEvents))
         } catch {
             throw couldNotRun("archive seal", error)
