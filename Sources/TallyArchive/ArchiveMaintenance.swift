@@ -35,16 +35,19 @@ public enum ArchiveMaintenance {
 
     /// Disaster recovery: builds a new data directory at `directory` from the archive alone, as of the end
     /// of its last segment, with an empty live log trimmed through it, and copies the archive into
-    /// `<directory>/archive` so the new directory is complete. Returns the replay it started from.
+    /// `<directory>/archive` so the new directory is complete. The replay writes settled history to the new
+    /// store as it goes, so memory stays bounded by the working set. Returns the replay (its state is the
+    /// working set).
     public static func restore(archive: ArchiveDirectory, to directory: String, progress: ((UInt64) -> Void)? = nil) throws -> ReplayResult {
         let (segments, checkpoints) = try archive.list()
         guard let last = segments.last else { throw ArchiveError(.notFound, file: archive.path, "the archive holds no segment") }
-        let replay = try Replayer(archive: archive, log: nil).replay(to: .sequence(last.lastSequence), progress: progress)
+        let restoring = try RestoringStore(directory: directory)
+        let replay = try Replayer(archive: archive, log: nil).replay(
+            to: .sequence(last.lastSequence), history: { try restoring.writeHistory($0) }, progress: progress)
         guard let chain = replay.chain else {
             throw ArchiveError(.corrupt, file: archive.filePath(last.name), sequence: last.lastSequence, "no chain value after the last segment")
         }
-        try Maintenance.restore(
-            directory: directory,
+        try restoring.finish(
             origin: ReplayOrigin(base: LogBase(sequence: last.lastSequence, chain: chain),
                                  lastTimestampMilliseconds: replay.lastTimestampMilliseconds, state: replay.state))
         let copy = ArchiveDirectory(path: ArchiveDirectory.defaultPath(dataDirectory: directory))

@@ -42,9 +42,12 @@ public struct Replayer: Sendable {
     }
 
     /// Rebuilds the state as of `target` (see `ReplayScope` for how much of it). `progress` is called now and
-    /// then with the events applied so far.
+    /// then with the events applied so far. With `history`, a full replay hands the state to it every few
+    /// thousand events and then drops the settled history from memory (a restore writes it to disk), so the
+    /// result holds the working set and what was written since the last hand-over.
     public func replay(
-        to target: ReplayTarget, scope: ReplayScope = .full, progress: ((UInt64) -> Void)? = nil
+        to target: ReplayTarget, scope: ReplayScope = .full, history: ((LedgerState) throws -> Void)? = nil,
+        progress: ((UInt64) -> Void)? = nil
     ) throws(ArchiveError) -> ReplayResult {
         let (segments, checkpoints) = try archive.directory.list()
         let (checkpoint, skipped) = scope == .workingSet
@@ -53,7 +56,7 @@ public struct Replayer: Sendable {
             state: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,
             lastTimestamp: checkpoint?.timestampMilliseconds ?? 0,
             chain: checkpoint?.chain ?? (checkpoint == nil ? EventChain.genesis : nil), target: target,
-            keepsHistory: scope == .full, progress: progress)
+            keepsHistory: scope == .full, historySink: scope == .full ? history : nil, progress: progress)
         let plan = Self.segmentsNeeded(segments, from: fold.next, target: target)
         var prefetch = plan.first.map { SegmentPrefetch(archive, $0, from: fold.next) }
         for (index, entry) in plan.enumerated() where !fold.done {
@@ -65,6 +68,7 @@ public struct Replayer: Sendable {
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }
         if !fold.keepsHistory { Checkpoint.dropHistory(&fold.state) }
+        if fold.historySink != nil { try fold.flushHistory() }
         if case .sequence(let sequence) = target, fold.next - 1 != sequence {
             throw ArchiveError(.notFound, file: archive.directory.path, sequence: fold.next,
                                "the archive and the live log end at sequence \(fold.next - 1), before \(sequence)")
@@ -123,6 +127,8 @@ struct Fold {
     /// False for a working-set replay: settled reservations and idempotency records are dropped as it goes,
     /// which keeps memory bounded by the working set.
     let keepsHistory: Bool
+    /// Takes the history before it is dropped (a full replay into a restore).
+    let historySink: ((LedgerState) throws -> Void)?
     let progress: ((UInt64) -> Void)?
     var applied: UInt64 = 0
     var done = false
@@ -143,8 +149,18 @@ struct Fold {
         self.chain = chain
         applied += 1
         if applied % 8_192 == 0 {
-            if !keepsHistory { Checkpoint.dropHistory(&state) }
+            try flushHistory()
             if applied % 65_536 == 0 { progress?(applied) }
+        }
+    }
+
+    /// Hands the history to the sink, if any, and drops it unless the replay keeps it.
+    mutating func flushHistory() throws(ArchiveError) {
+        if let historySink {
+            do { try historySink(state) } catch { throw ArchiveError(.io, file: "restore", sequence: next - 1, "writing history: \(error)") }
+            Checkpoint.dropHistory(&state)
+        } else if !keepsHistory {
+            Checkpoint.dropHistory(&state)
         }
     }
 }

@@ -108,36 +108,9 @@ public enum Maintenance {
     /// Creates a new data directory whose live log is empty and trimmed through `origin` (disaster
     /// recovery from archives): the projections are the origin's state and the log continues after its
     /// base, linking to its chain. Refuses a directory that already holds a store.
+    @available(*, noasync, message: "a restore runs write transactions")
     public static func restore(directory: String, origin: ReplayOrigin) throws(StoreError) {
-        guard !FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
-            throw StoreError(.io, "\(directory) already holds a Tally store; restore into a new directory")
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(.io, "cannot create \(directory): \(error)")
-        }
-        let lock = try DirectoryLock(directory: directory)
-        defer { lock.release() }
-        do {
-            let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all)
-            defer { environment.close() }
-            let state = origin.state
-            try environment.write { txn in
-                try Projections(environment).write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
-                let meta = environment.database(StoreLayout.meta)
-                try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
-                try origin.base.write(to: meta, txn)
-                try LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
-                    .write(to: meta, txn)
-            }
-        } catch let error as StoreError {
-            throw error
-        } catch let error as LMDBError {
-            throw StoreError(error, doing: "restoring into \(directory)")
-        } catch {
-            throw StoreError(.io, "restoring into \(directory): \(error)")
-        }
+        try RestoringStore(directory: directory).finish(origin: origin)
     }
 
     /// Every key of every projection in `state`, to write a state out whole.

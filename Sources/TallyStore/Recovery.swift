@@ -10,6 +10,12 @@ enum Recovery {
             if hasFormat == nil {
                 let empty = try environment.read { txn in try txn.count(events) == 0 }
                 guard empty else { throw StoreError(.corrupt, "the log has events but no format version; the directory is damaged") }
+                let projected = try environment.read { txn in
+                    try txn.count(projections.reservations) + txn.count(projections.idempotency) + txn.count(projections.budgets)
+                }
+                guard projected == 0 else {
+                    throw StoreError(.corrupt, "the directory holds projections but no format version: a restore that did not finish? Restore again into a new directory")
+                }
                 try environment.write { txn in
                     try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
                     try LogPosition().write(to: meta, txn)

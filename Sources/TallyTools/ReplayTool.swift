@@ -28,7 +28,7 @@ public enum ReplayTool {
         let reporter = ProgressReporter(label: "replay", total: total)
         defer { reporter.finish() }
         // Balances need only the working set of the checkpoints, not the history that grows forever.
-        return try Replayer(archive: archive, log: log).replay(to: target, scope: .workingSet) { reporter.update($0) }
+        return try Replayer(archive: archive, log: log).replay(to: target, scope: .workingSet, progress: { reporter.update($0) })
     }
 
     /// The live log of `dataDirectory` (read-only) when it exists; nil when only the archive is there. With

@@ -48,8 +48,8 @@ struct Tallyd: AsyncParsableCommand {
     @Option(help: "Trim the live log below the newest sealed segment and checkpoint, keeping at least this many newest events live (off when not given).")
     var retainLiveEvents: UInt64?
 
-    @Flag(help: "Seal the log into compressed archive segments and checkpoints in the background (see README: archives).")
-    var archive = false
+    @Flag(inversion: .prefixedNo, help: "Seal the log into compressed archive segments and checkpoints in the background (on by default; see README: archives).")
+    var archive = true
 
     @Option(help: "The admin key (at least 16 characters); overrides TALLY_ADMIN_KEY.")
     var adminKey: String?
@@ -82,7 +82,7 @@ struct Tallyd: AsyncParsableCommand {
             settings.retainLiveEvents = retainLiveEvents
             configuration.archive = settings
         } else if retainLiveEvents != nil || archiveDirectory != nil {
-            throw ValidationError("--retain-live-events and --archive-directory need --archive")
+            throw ValidationError("--retain-live-events and --archive-directory have no effect with --no-archive")
         }
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {

@@ -19,7 +19,8 @@ import TallyStore
 
         let restored = fixture.root + "/restored"
         let result = try ArchiveMaintenance.restore(archive: fixture.archive, to: restored)
-        #expect(result.lastSequence == last && result.state == state)
+        #expect(result.lastSequence == last && result.state.budgets == state.budgets)
+        #expect(result.state.idempotency.isEmpty, "the history went to disk as the replay went, not into memory")
         #expect(throws: StoreError.self) { _ = try ArchiveMaintenance.restore(archive: fixture.archive, to: restored) }
 
         var options = StoreOptions()
@@ -40,5 +41,26 @@ import TallyStore
         #expect(audit.isClean, "\(audit.findings)")
         #expect(audit.lastSequence == newLast)
         #expect(try Replayer(archive: copy, log: reader).replay(to: .sequence(newLast)).state == after)
+    }
+
+    @Test func aRestoreThatDidNotFinishIsNeverOpenedAsAStore() throws {
+        let fixture = ArchiveFixture()
+        var store = try fixture.open()
+        var workload = Workload(seed: 52)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 200)
+        let state = try store.storedState()
+        store.close()
+        #expect(state.reservations.values.contains { $0.status != .active })
+
+        let interrupted = fixture.root + "/interrupted"
+        do {
+            let restoring = try RestoringStore(directory: interrupted)
+            try restoring.writeHistory(state)
+        }
+        var options = StoreOptions()
+        options.clock = { [clock = fixture.clock] in clock.now }
+        let error = try #require(throws: StoreError.self) { store = try LedgerStore(directory: interrupted, options: options) }
+        #expect(error.kind == .corrupt && "\(error)".contains("a restore that did not finish"))
     }
 }

@@ -4,7 +4,7 @@ import TallyClient
 import TallyCore
 import TallyWire
 
-/// `tallyd --archive`: the background archiver seals what the server writes, and the offline tools read it.
+/// `tallyd` (archiving by default): the background archiver seals what the server writes, and the offline tools read it.
 @Suite struct ServerArchiverTests {
     /// Runs `tally` with `arguments`; answers the exit status and standard output.
     static func tally(_ arguments: [String]) throws -> (Int32, String) {
@@ -21,7 +21,8 @@ import TallyWire
     }
 
     @Test func theServerSealsInTheBackgroundAndTheArchiveAuditsAndReplays() throws {
-        let server = try ServerProcess(arguments: ["--archive", "--archive-every-events", "25", "--archive-every-seconds", "1"])
+        // The archiver is on by default: no flag turns it on.
+        let server = try ServerProcess(arguments: ["--archive-every-events", "25", "--archive-every-seconds", "1"])
         defer { server.removeData() }
         let admin = HTTPTestClient(port: server.adminHTTPPort)
         let runtime = HTTPTestClient(port: server.httpPort)

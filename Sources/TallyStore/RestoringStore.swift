@@ -1,0 +1,97 @@
+import Foundation
+import TallyCore
+
+/// A new data directory being filled from archives (disaster recovery): settled history first, in batches
+/// as a replay drops it, then the working set and the log's base. Nothing but the restore ever held it, and
+/// it becomes a store only when `finish` writes its metadata, so an interrupted restore is a directory
+/// without a store format that `LedgerStore` refuses to open rather than a store with missing history.
+@available(*, noasync, message: "a restore runs write transactions")
+public final class RestoringStore {
+    public let directory: String
+    private let lock: DirectoryLock
+    private let environment: LMDBEnvironment
+    private var finished = false
+    /// The map grows by doubling up to this size as history is written.
+    static let mapSizeBytesMax = 1 << 40
+
+    /// Creates the directory; refuses one that already holds a store.
+    public init(directory: String) throws(StoreError) {
+        guard !FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw StoreError(.io, "\(directory) already holds a Tally store; restore into a new directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.io, "cannot create \(directory): \(error)")
+        }
+        self.directory = directory
+        lock = try DirectoryLock(directory: directory)
+        do {
+            environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all)
+        } catch {
+            lock.release()
+            throw StoreError(error, doing: "restoring into \(directory)")
+        }
+    }
+
+    deinit {
+        environment.close()
+        lock.release()
+    }
+
+    /// Writes the settled reservations and idempotency records of `history` (later batches overwrite
+    /// earlier ones, as a reused idempotency key does in the ledger).
+    public func writeHistory(_ history: LedgerState) throws(StoreError) {
+        var keys = TouchedKeys()
+        keys.reservations = Set(history.reservations.filter { $0.value.status != .active }.keys)
+        keys.idempotency = Set(history.idempotency.keys)
+        try write(keys, from: history) { _ in }
+    }
+
+    /// Writes the working set of `origin` (its history too, if it still holds any) and the log's base and
+    /// position, which makes the directory a store.
+    public func finish(origin: ReplayOrigin) throws(StoreError) {
+        precondition(!finished, "a restore finishes once")
+        let state = origin.state
+        var keys = TouchedKeys()
+        keys.tenants = Set(state.tenants.keys)
+        keys.apiKeys = Set(state.apiKeys.keys)
+        keys.budgets = Set(state.budgets.keys)
+        keys.reservations = Set(state.reservations.keys)
+        keys.idempotency = Set(state.idempotency.keys)
+        try write(keys, from: state) { [environment] txn in
+            let meta = environment.database(StoreLayout.meta)
+            try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+            try origin.base.write(to: meta, txn)
+            try LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
+                .write(to: meta, txn)
+        }
+        finished = true
+    }
+
+    /// One write transaction; the map is doubled and the transaction retried when it is full.
+    private func write(_ keys: TouchedKeys, from state: LedgerState, then: (borrowing LMDBWriteTransaction) throws -> Void) throws(StoreError) {
+        precondition(!finished, "nothing is written after a restore finished")
+        // Each retry doubles the map, so a few dozen reach any size the limit allows.
+        for _ in 0..<64 {
+            do {
+                try environment.write { txn in
+                    try Projections(environment).write(keys, from: state, oldDeadlines: [:], in: txn)
+                    try then(txn)
+                }
+                return
+            } catch let error as LMDBError where error.isMapFull {
+                let grown: Bool
+                do { grown = try environment.growMap(limitBytes: Self.mapSizeBytesMax) } catch { throw StoreError(error, doing: "restoring into \(directory)") }
+                guard grown else { throw StoreError(error, doing: "restoring into \(directory)") }
+            } catch let error as StoreError {
+                throw error
+            } catch let error as LMDBError {
+                throw StoreError(error, doing: "restoring into \(directory)")
+            } catch {
+                throw StoreError(.io, "restoring into \(directory): \(error)")
+            }
+        }
+        throw StoreError(.io, "restoring into \(directory): the map did not grow enough")
+    }
+}
