@@ -128,7 +128,7 @@ public final class ArchiveSealer {
                     throw ArchiveError(.discontinuous, file: "live log", sequence: next,
                                        "the live log's chain is broken at event \(next); nothing was sealed")
                 }
-                do { try Ledger.apply(stored.event.body, to: &state) } catch {
+                do { try Ledger.apply(stored.event.body, to: &state, keepingHistory: false) } catch {
                     throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
                 }
                 dictionary.add(stored.event.body)

@@ -96,7 +96,7 @@ struct AuditFold {
         lastTimestamp = event.timestampMilliseconds
         if stateKnown {
             spend.record(event, in: state)
-            do { try Ledger.apply(event.body, to: &state) } catch {
+            do { try Ledger.apply(event.body, to: &state, keepingHistory: historyCheck != nil) } catch {
                 note(file, sequence: event.sequence, "the event does not apply to the replayed state: \(error)")
                 stateKnown = false
             }

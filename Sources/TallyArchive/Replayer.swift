@@ -141,7 +141,7 @@ struct Fold {
         guard event.sequence == next else {
             throw ArchiveError(.discontinuous, file: file, sequence: event.sequence, "expected event \(next)")
         }
-        do { try Ledger.apply(event.body, to: &state) } catch {
+        do { try Ledger.apply(event.body, to: &state, keepingHistory: keepsHistory || historySink != nil) } catch {
             throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")
         }
         next += 1

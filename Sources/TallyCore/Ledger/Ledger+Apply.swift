@@ -3,7 +3,12 @@ extension Ledger {
     ///
     /// Also writes the idempotency records and settlement replies that the event implies, built from the
     /// state right after the event, so that a replayed log reproduces every stored reply exactly.
-    public static func apply(_ event: EventBody, to state: inout LedgerState) throws(InconsistentEvent) {
+    ///
+    /// With `keepingHistory` false it keeps the working set only: no idempotency records or replies are
+    /// built and a settled reservation is removed instead of being marked. The tenants, keys, budgets and
+    /// ACTIVE reservations come out exactly the same (nothing in them depends on history), which is what
+    /// point-in-time balance replays and archive sealing need, at a fraction of the allocations.
+    public static func apply(_ event: EventBody, to state: inout LedgerState, keepingHistory: Bool = true) throws(InconsistentEvent) {
         switch event {
         case .tenantCreated(let tenant), .tenantUpdated(let tenant):
             state.tenants[tenant.id] = tenant
@@ -24,7 +29,7 @@ extension Ledger {
         case .budgetCreated(let budget):
             state.budgets[budget.key] = budget
         case .budgetFunded(let funded):
-            try applyFunded(funded, to: &state)
+            try applyFunded(funded, to: &state, keepingHistory: keepingHistory)
         case .budgetUpdated(let updated):
             guard var budget = state.budgets[updated.key] else { throw InconsistentEvent("BudgetUpdated for unknown budget \(updated.key)") }
             budget.overdraftLimit = updated.overdraftLimit
@@ -36,20 +41,22 @@ extension Ledger {
             budget.updatedAtMilliseconds = updated.atMilliseconds
             state.budgets[budget.key] = budget
         case .reserved(let reserved):
-            try applyReserved(reserved, to: &state)
+            try applyReserved(reserved, to: &state, keepingHistory: keepingHistory)
         case .committed(let committed):
-            try applyCommitted(committed, to: &state)
+            try applyCommitted(committed, to: &state, keepingHistory: keepingHistory)
         case .released(let released):
-            try applyReleased(released, to: &state)
+            try applyReleased(released, to: &state, keepingHistory: keepingHistory)
         case .extended(let extended):
-            try applyExtended(extended, to: &state)
+            try applyExtended(extended, to: &state, keepingHistory: keepingHistory)
         case .expired(let expired):
             let hold = try activeHold(expired.reservationID, in: state, event: "Expired")
             try requireWholeHold(expired.amount, of: hold, event: "Expired")
             try applyDeltas(holdReturned(hold.budgetedScopes, amount: expired.amount), unit: hold.unit, to: &state)
+            guard keepingHistory else { return forget(hold, in: &state) }
             settle(hold, in: &state, status: .expired, .expired(atMilliseconds: expired.atMilliseconds))
         case .debitRecorded(let debit):
             try applyDeltas(debit.deltas, unit: debit.unit, to: &state)
+            guard keepingHistory else { return }
             let reply = DebitReply(
                 eventID: debit.eventID,
                 charged: debit.charged < debit.actual ? Quantity(debit.unit, debit.charged) : nil,
@@ -59,6 +66,7 @@ extension Ledger {
                     payloadHash: debit.idempotency.payloadHash,
                     retainUntilMilliseconds: debit.replayRetainUntilMilliseconds, reply: .debit(reply))
         case .evaluationRecorded(let evaluation):
+            guard keepingHistory else { return }
             let endpoint: IdempotencyEndpoint = evaluation.reply.kind == .decide ? .decide : .reserve
             state.idempotency[IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, key: evaluation.idempotency.key)] =
                 IdempotencyRecord(
@@ -67,7 +75,7 @@ extension Ledger {
         }
     }
 
-    private static func applyFunded(_ funded: BudgetFunded, to state: inout LedgerState) throws(InconsistentEvent) {
+    private static func applyFunded(_ funded: BudgetFunded, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
         guard var budget = state.budgets[funded.key] else { throw InconsistentEvent("BudgetFunded for unknown budget \(funded.key)") }
         budget.allocated = funded.after.allocated
         budget.remaining = funded.after.remaining
@@ -77,7 +85,7 @@ extension Ledger {
         budget.isOverLimit = funded.isOverLimitAfter
         budget.updatedAtMilliseconds = funded.atMilliseconds
         state.budgets[budget.key] = budget
-        if let stamp = funded.idempotency {
+        if keepingHistory, let stamp = funded.idempotency {
             state.idempotency[IdempotencyKey(tenant: budget.tenant, endpoint: .fund, key: stamp.key)] = IdempotencyRecord(
                 payloadHash: stamp.payloadHash, retainUntilMilliseconds: funded.replayRetainUntilMilliseconds,
                 reply: .funding(fundingReply(funded)))
@@ -90,7 +98,7 @@ extension Ledger {
             atMilliseconds: funded.atMilliseconds)
     }
 
-    private static func applyReserved(_ reserved: Reserved, to state: inout LedgerState) throws(InconsistentEvent) {
+    private static func applyReserved(_ reserved: Reserved, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
         if state.reservations[reserved.reservationID] != nil {
             throw InconsistentEvent("Reserved reuses reservation id \(reserved.reservationID)")
         }
@@ -107,6 +115,7 @@ extension Ledger {
             graceMilliseconds: reserved.graceMilliseconds, overagePolicy: reserved.overagePolicy,
             maxExtensions: reserved.maxExtensions, idempotencyKey: reserved.idempotency.key, caps: reserved.caps,
             metadata: reserved.metadata, createdBy: reserved.caller)
+        guard keepingHistory else { return }
         let reply = ReserveReply(
             decision: reserved.caps == nil ? .allow : .allowWithCaps, reservationID: reserved.reservationID,
             reserved: Quantity(reserved.unit, reserved.amount), expiresAtMilliseconds: reserved.expiresAtMilliseconds,
@@ -118,9 +127,10 @@ extension Ledger {
                 retainUntilMilliseconds: reserved.replayRetainUntilMilliseconds, reply: .reserve(reply))
     }
 
-    private static func applyCommitted(_ committed: Committed, to state: inout LedgerState) throws(InconsistentEvent) {
+    private static func applyCommitted(_ committed: Committed, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
         let hold = try activeHold(committed.reservationID, in: state, event: "Committed")
         try applyDeltas(committed.deltas, unit: hold.unit, to: &state)
+        guard keepingHistory else { return forget(hold, in: &state) }
         let released = hold.estimate.value - committed.actual.value
         let reply = CommitReply(
             charged: Quantity(hold.unit, committed.charged),
@@ -132,10 +142,11 @@ extension Ledger {
             reply: reply)))
     }
 
-    private static func applyReleased(_ released: Released, to state: inout LedgerState) throws(InconsistentEvent) {
+    private static func applyReleased(_ released: Released, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
         let hold = try activeHold(released.reservationID, in: state, event: "Released")
         try requireWholeHold(released.amount, of: hold, event: "Released")
         try applyDeltas(holdReturned(hold.budgetedScopes, amount: released.amount), unit: hold.unit, to: &state)
+        guard keepingHistory else { return forget(hold, in: &state) }
         let reply = ReleaseReply(
             released: Quantity(hold.unit, released.amount),
             balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
@@ -145,10 +156,11 @@ extension Ledger {
             payloadHash: released.idempotency?.payloadHash, reply: reply)))
     }
 
-    private static func applyExtended(_ extended: Extended, to state: inout LedgerState) throws(InconsistentEvent) {
+    private static func applyExtended(_ extended: Extended, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
         let hold = try activeHold(extended.reservationID, in: state, event: "Extended")
         state.reservations.values[hold.index].expiresAtMilliseconds = extended.newExpiresAtMilliseconds
         state.reservations.values[hold.index].extensionCount = extended.extensionCount
+        guard keepingHistory else { return }
         let reply = ExtendReply(
             reservationID: extended.reservationID, expiresAtMilliseconds: extended.newExpiresAtMilliseconds,
             balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
@@ -189,6 +201,11 @@ extension Ledger {
     ) {
         state.reservations.values[hold.index].status = status
         state.reservations.values[hold.index].settlement = settlement
+    }
+
+    /// Removes a reservation that settled, for a replay that keeps the working set only.
+    private static func forget(_ hold: ActiveHold, in state: inout LedgerState) {
+        state.reservations.remove(at: hold.index)
     }
 
     private static func requireWholeHold(_ amount: Amount, of hold: ActiveHold, event: String) throws(InconsistentEvent) {

@@ -23,5 +23,11 @@ public enum ScopeLevel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         self = level
     }
 
+    /// The level whose name these UTF-8 bytes spell, without building a string.
+    init?(name bytes: UnsafeBufferPointer<UInt8>) {
+        guard let level = ScopeLevel.allCases.first(where: { $0.name.utf8.elementsEqual(bytes) }) else { return nil }
+        self = level
+    }
+
     public static func < (lhs: ScopeLevel, rhs: ScopeLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }

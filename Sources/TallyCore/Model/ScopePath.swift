@@ -103,25 +103,44 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     /// damaged input): known levels in canonical order, tenant first, values of `[a-z0-9._-]` only (what
     /// both derivation and the admin grammar can produce).
     public init(decoding text: String) throws(Refusal) {
-        let bytes = Array(text.utf8)
-        if bytes.isEmpty || bytes.count > Limits.scopePathLengthMax {
-            throw Refusal(.invalidRequest, "stored scope has an invalid length")
-        }
-        var previous: ScopeLevel?
-        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            guard let colon = segment.firstIndex(of: UInt8(ascii: ":")),
-                  let level = ScopeLevel(name: String(decoding: segment[..<colon], as: UTF8.self)) else {
-                throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
-            }
-            let value = segment[(colon + 1)...]
-            let canonicalValue = !value.isEmpty && value.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x5f || byte == 0x2d
-            }
-            guard canonicalValue, previous.map({ level > $0 }) ?? (level == .tenant) else {
-                throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
-            }
-            previous = level
+        // Checked in place over the UTF-8 bytes: every event that names a scope comes through here when
+        // the log or an archive is replayed, so it allocates nothing.
+        var contiguous = text
+        switch contiguous.withUTF8(Self.check) {
+        case .valid: break
+        case .invalidLength: throw Refusal(.invalidRequest, "stored scope has an invalid length")
+        case .unknownLevel: throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
+        case .notCanonical: throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
         }
         self.init(unchecked: text)
+    }
+
+    private enum Check { case valid, invalidLength, unknownLevel, notCanonical }
+
+    private static func check(_ bytes: UnsafeBufferPointer<UInt8>) -> Check {
+        guard !bytes.isEmpty, bytes.count <= Limits.scopePathLengthMax else { return .invalidLength }
+        var previous: ScopeLevel?
+        var index = 0
+        while index < bytes.count {
+            let nameStart = index
+            while index < bytes.count && bytes[index] != UInt8(ascii: ":") && bytes[index] != UInt8(ascii: "/") { index += 1 }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":"),
+                  let level = ScopeLevel(name: UnsafeBufferPointer(rebasing: bytes[nameStart..<index])) else { return .unknownLevel }
+            index += 1
+            let valueStart = index
+            while index < bytes.count && bytes[index] != UInt8(ascii: "/") {
+                let byte = bytes[index]
+                let allowed = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x5f || byte == 0x2d
+                guard allowed else { return .notCanonical }
+                index += 1
+            }
+            guard index > valueStart, previous.map({ level > $0 }) ?? (level == .tenant) else { return .notCanonical }
+            previous = level
+            if index == bytes.count { return .valid }
+            index += 1
+            // A trailing '/' leaves an empty last segment, which names no level.
+            if index == bytes.count { return .unknownLevel }
+        }
+        return .valid
     }
 }

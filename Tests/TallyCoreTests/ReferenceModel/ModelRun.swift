@@ -200,6 +200,14 @@ struct ModelRun {
         do {
             let rebuilt = try LedgerState().applying(events)
             if rebuilt != state { return "seed \(seed): replaying \(events.count) events does not rebuild the final state" }
+            // A working-set replay (no history kept) reaches the same tenants, keys, budgets and ACTIVE
+            // reservations, and nothing else.
+            var working = LedgerState()
+            for event in events { try Ledger.apply(event, to: &working, keepingHistory: false) }
+            var expected = state
+            expected.reservations = expected.reservations.filter { $0.value.status == .active }
+            expected.idempotency.removeAll()
+            if working != expected { return "seed \(seed): a working-set replay differs from the final state's working set" }
         } catch {
             return "seed \(seed): replaying the events failed: \(error)"
         }
