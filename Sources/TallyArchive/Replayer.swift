@@ -58,13 +58,14 @@ public struct Replayer: Sendable {
             chain: checkpoint?.chain ?? (checkpoint == nil ? EventChain.genesis : nil), target: target,
             keepsHistory: scope == .full, historySink: scope == .full ? history : nil, progress: progress)
         let plan = Self.segmentsNeeded(segments, from: fold.next, target: target)
-        var prefetch = plan.first.map { SegmentPrefetch(archive, $0, from: fold.next) }
-        for (index, entry) in plan.enumerated() where !fold.done {
-            let decoded = try prefetch!.wait()
-            prefetch = index + 1 < plan.count ? SegmentPrefetch(archive, plan[index + 1], from: plan[index + 1].firstSequence) : nil
-            let file = archive.directory.filePath(entry.name)
-            for event in decoded.events where !fold.done { try fold.apply(event: event, chain: nil, file: file) }
-            if fold.next == decoded.header.lastSequence + 1 { fold.chain = decoded.header.exitChain }
+        if !plan.isEmpty {
+            let last: UInt64? = if case .sequence(let sequence) = target { sequence } else { nil }
+            let stream = SegmentStream(archive, plan, from: fold.next, through: last)
+            defer { stream.cancel() }
+            while !fold.done, let chunk = try stream.next() {
+                for event in chunk.events where !fold.done { try fold.apply(event: event, chain: nil, file: chunk.file) }
+                if let header = chunk.finished, fold.next == header.lastSequence + 1 { fold.chain = header.exitChain }
+            }
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }
         if !fold.keepsHistory { Checkpoint.dropHistory(&fold.state) }

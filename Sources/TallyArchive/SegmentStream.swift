@@ -1,0 +1,92 @@
+import Dispatch
+import Synchronization
+import TallyCore
+
+/// The events of consecutive segments, decoded on another thread in chunks a bounded distance ahead of the
+/// fold: inflating and decoding overlap with applying, the part that must stay sequential, even inside a
+/// single segment (a point-in-time query often needs just one).
+final class SegmentStream: Sendable {
+    /// A run of decoded events. `finished` is the segment's header on the last chunk of a segment.
+    struct Chunk: Sendable {
+        var events: [Event]
+        var file: String
+        var finished: SegmentHeader?
+    }
+
+    /// Events decoded per chunk, and chunks decoded ahead of the fold at most.
+    static let chunkEvents = 4_096
+    static let chunksAhead = 16
+
+    private struct Queue {
+        var ready: [Chunk] = []
+        var failure: ArchiveError?
+        var cancelled = false
+    }
+
+    private let queue = Mutex(Queue())
+    private let available = DispatchSemaphore(value: 0)
+    private let space = DispatchSemaphore(value: chunksAhead)
+
+    /// Starts decoding `plan` from event `sequence` on, up to `last` at most.
+    init(_ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?) {
+        DispatchQueue.global().async { [self] in
+            let outcome = Result { () throws(ArchiveError) in try produce(archive, plan, from: sequence, through: last) }
+            if case .failure(let error) = outcome { queue.withLock { $0.failure = error } }
+            // One more signal than chunks: it wakes the `next` that finds the queue empty at the end.
+            available.signal()
+        }
+    }
+
+    /// The next chunk, nil after the last one. Not to be called again after nil or an error.
+    func next() throws(ArchiveError) -> Chunk? {
+        available.wait()
+        let (chunk, failure) = queue.withLock { queue -> (Chunk?, ArchiveError?) in
+            queue.ready.isEmpty ? (nil, queue.failure) : (queue.ready.removeFirst(), nil)
+        }
+        if let chunk {
+            space.signal()
+            return chunk
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    /// Stops the producer when the fold needs no more events.
+    func cancel() {
+        queue.withLock { $0.cancelled = true }
+        for _ in 0..<Self.chunksAhead { space.signal() }
+    }
+
+    private func produce(
+        _ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?
+    ) throws(ArchiveError) {
+        for entry in plan {
+            let segment = try archive.segment(entry)
+            let file = archive.directory.filePath(entry.name)
+            let first = segment.header.firstSequence
+            let skip = Int(min(UInt64(segment.records.count), sequence - min(sequence, first)))
+            let end = last.map { Int(min(UInt64(segment.records.count), $0 >= first ? $0 - first + 1 : 0)) } ?? segment.records.count
+            var start = skip
+            repeat {
+                let stop = min(end, start + Self.chunkEvents)
+                var events: [Event] = []
+                events.reserveCapacity(stop - start)
+                for index in start..<max(start, stop) {
+                    do { events.append(try EventCodec.decode(segment.records[index])) } catch {
+                        throw ArchiveError(.corrupt, file: file, sequence: first + UInt64(index), "event record: \(error.reason)")
+                    }
+                }
+                space.wait()
+                let cancelled = queue.withLock { queue -> Bool in
+                    guard !queue.cancelled else { return true }
+                    queue.ready.append(Chunk(events: events, file: file, finished: stop == segment.records.count ? segment.header : nil))
+                    return false
+                }
+                if cancelled { return }
+                available.signal()
+                start = stop
+            } while start < end
+            if end < segment.records.count { return }
+        }
+    }
+}
