@@ -103,7 +103,8 @@ public final class ArchiveSealer {
     }
 
     /// Reads `count` events after `start` from the live log, checks their chain, folds them into `state`,
-    /// and writes the segment and then its checkpoint.
+    /// and writes the segment and then its checkpoints (inside it every `checkpointEveryEvents`, and at its
+    /// end).
     private func seal(
         from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState
     ) throws(ArchiveError) -> SegmentHeader {
@@ -117,6 +118,9 @@ public final class ArchiveSealer {
         var chain = start.chain
         var next = start.sequence + 1
         let last = start.sequence + count
+        let every = max(1, configuration.checkpointEveryEvents)
+        // Checkpoints inside the segment are written after it, so none ever points past the archive's end.
+        var inner: [Checkpoint] = []
         while next <= last {
             let events: [StoredEvent]
             do { events = try log.events(from: next, limit: min(Self.readChunkEvents, Int(last - next + 1))) } catch {
@@ -136,6 +140,9 @@ public final class ArchiveSealer {
                 chains.append(stored.chain)
                 bodies.append(stored.event.body)
                 chain = stored.chain
+                if (next - start.sequence) % every == 0 && next != last {
+                    inner.append(Checkpoint(sequence: next, timestampMilliseconds: stored.event.timestampMilliseconds, chain: chain, state: state))
+                }
                 next += 1
             }
         }
@@ -143,6 +150,7 @@ public final class ArchiveSealer {
             records: records, chains: chains, entryChain: start.chain, dictionary: dictionary.bytes(), bodies: bodies)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
+        for checkpoint in inner { try writeCheckpoint(checkpoint) }
         // Settled history is in the segment's events; only the working set goes on to the next segment.
         Checkpoint.dropHistory(&state)
         try writeCheckpoint(Checkpoint(sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain, state: state))

@@ -5,6 +5,10 @@ public struct ArchiverConfiguration: Sendable {
     /// A segment is sealed as soon as this many events are not yet archived. 100,000 ordinary events
     /// compress to a few megabytes and replay in well under a second.
     public var everyEvents: UInt64 = 100_000
+    /// Besides the one at each segment's end, a checkpoint every this many events inside a segment, so a
+    /// point-in-time query replays at most this many events. A checkpoint is the working set only (a few
+    /// kilobytes to a few megabytes), so they are cheap.
+    public var checkpointEveryEvents: UInt64 = 25_000
     /// Events older than this are sealed even if fewer than `everyEvents` are pending, so a quiet ledger
     /// is still archived; nil seals by count only.
     public var everySeconds: Int64? = 3_600

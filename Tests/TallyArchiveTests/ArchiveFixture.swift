@@ -33,16 +33,17 @@ final class ArchiveFixture: Sendable {
         return try LedgerStore(directory: dataDirectory, options: options)
     }
 
-    func configuration(everyEvents: UInt64, retain: UInt64? = nil) -> ArchiverConfiguration {
+    func configuration(everyEvents: UInt64, retain: UInt64? = nil, checkpointEvery: UInt64 = 25_000) -> ArchiverConfiguration {
         var configuration = ArchiverConfiguration(directory: archivePath)
+        configuration.checkpointEveryEvents = checkpointEvery
         configuration.everyEvents = everyEvents
         configuration.everySeconds = nil
         configuration.retainLiveEvents = retain
         return configuration
     }
 
-    func sealer(_ store: LedgerStore, everyEvents: UInt64, retain: UInt64? = nil) -> ArchiveSealer {
-        ArchiveSealer(log: store, configuration: configuration(everyEvents: everyEvents, retain: retain)) { sequence, chain in
+    func sealer(_ store: LedgerStore, everyEvents: UInt64, retain: UInt64? = nil, checkpointEvery: UInt64 = 25_000) -> ArchiveSealer {
+        ArchiveSealer(log: store, configuration: configuration(everyEvents: everyEvents, retain: retain, checkpointEvery: checkpointEvery)) { sequence, chain in
             try store.trimLogBlocking(through: sequence, chain: chain)
         }
     }

@@ -13,7 +13,7 @@ import TallyStore
         let store = try fixture.open()
         var workload = Workload(seed: seed)
         try workload.setup(store)
-        let sealer = fixture.sealer(store, everyEvents: 500)
+        let sealer = fixture.sealer(store, everyEvents: 500, checkpointEvery: 120)
         var samples: [Sample] = []
         var commands = 0
         var sampling = Workload(seed: seed &+ 1)
@@ -31,7 +31,10 @@ import TallyStore
         let last = try store.lastSequence()
         let (segments, checkpoints) = try fixture.archive.list()
         #expect(segments.count >= 6 && segments.last?.lastSequence == last, "seed \(seed)")
-        #expect(checkpoints.count == segments.count, "seed \(seed)")
+        // One at each segment's end and one every 120 events inside it.
+        let inner = segments.reduce(0) { $0 + Int(($1.lastSequence - $1.firstSequence) / 120) }
+        #expect(checkpoints.count == segments.count + inner && inner > 0, "seed \(seed)")
+        #expect(Set(segments.map(\.lastSequence)).isSubset(of: Set(checkpoints.map(\.sequence))))
         let reader = ArchiveReader(directory: fixture.archive)
         let stored = try checkpoints.map { try reader.checkpoint($0) }
         // Checkpoints hold the whole working set and no history: settled reservations and idempotency
@@ -45,6 +48,9 @@ import TallyStore
         #expect(fromArchive.checkpointSequence == 0, "the whole state is replayed from the first event")
         #expect(try Replayer(archive: fixture.archive, log: nil).replay(to: .sequence(last), scope: .workingSet).checkpointSequence == last,
                 "balances start from the newest checkpoint")
+
+        let audit = try Auditor(archive: fixture.archive, log: nil, stored: nil).run()
+        #expect(audit.isClean && audit.checkpointsChecked == checkpoints.count, "seed \(seed): \(audit.findings)")
 
         let replayer = Replayer(archive: fixture.archive, log: store)
         #expect(samples.count > 5, "seed \(seed)")

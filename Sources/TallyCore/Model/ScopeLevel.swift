@@ -23,10 +23,22 @@ public enum ScopeLevel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         self = level
     }
 
-    /// The level whose name these UTF-8 bytes spell, without building a string.
+    /// The level whose name these UTF-8 bytes spell, without building a string. The six names have six
+    /// different lengths, so the length picks the only candidate.
     init?(name bytes: UnsafeBufferPointer<UInt8>) {
-        guard let level = ScopeLevel.allCases.first(where: { $0.name.utf8.elementsEqual(bytes) }) else { return nil }
-        self = level
+        let candidate: ScopeLevel
+        switch bytes.count {
+        case 6: candidate = .tenant
+        case 9: candidate = .workspace
+        case 3: candidate = .app
+        case 8: candidate = .workflow
+        case 5: candidate = .agent
+        case 7: candidate = .toolset
+        default: return nil
+        }
+        var name = candidate.name
+        guard name.withUTF8({ $0.elementsEqual(bytes) }) else { return nil }
+        self = candidate
     }
 
     public static func < (lhs: ScopeLevel, rhs: ScopeLevel) -> Bool { lhs.rawValue < rhs.rawValue }
