@@ -36,7 +36,8 @@ struct AuditFold {
         self.progress = progress
     }
 
-    mutating func audit(_ entry: ArchiveDirectory.SegmentEntry) {
+    /// Checks one segment (prepared by `SegmentPreparer`) and folds its events.
+    mutating func audit(_ entry: ArchiveDirectory.SegmentEntry, _ prepared: PreparedSegment) {
         let file = archive.directory.filePath(entry.name)
         guard entry.firstSequence >= next else {
             return note(file, sequence: entry.firstSequence,
@@ -47,7 +48,9 @@ struct AuditFold {
             lose(at: entry.firstSequence)
         }
         let decoded: DecodedSegment
-        do { decoded = try archive.segment(entry) } catch {
+        switch prepared.decoded {
+        case .success(let segment): decoded = segment
+        case .failure(let error):
             findings.append(AuditFinding(error))
             return lose(at: entry.lastSequence + 1)
         }
@@ -58,16 +61,22 @@ struct AuditFold {
         }
         var running = header.entryChain
         var linkReported = false
-        for (index, record) in decoded.records.enumerated() {
+        for index in decoded.records.indices {
             let sequence = header.firstSequence + UInt64(index)
-            running = EventChain.link(running, record)
+            running = prepared.chains[index]
             let tag = SegmentCodec.chainTag(running)
             if tag != decoded.chainTags[index] && !linkReported {
                 linkReported = true
                 note(file, sequence: sequence, "the chain breaks at this event: expected tag \(hex32(decoded.chainTags[index])), "
                      + "found \(hex32(tag)) (an event was changed, removed or reordered)")
             }
-            fold(record: record, sequence: sequence, chain: running, file: file)
+            switch prepared.events[index] {
+            case .success(let event): fold(event, chain: running, file: file)
+            case .failure(let error):
+                note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
+                stateKnown = false
+                next = sequence + 1
+            }
         }
         if running != header.exitChain {
             note(file, offset: 84, sequence: header.lastSequence, "exit chain expected \(hex(header.exitChain)), recomputed \(hex(running))")
@@ -75,17 +84,6 @@ struct AuditFold {
         chain = header.exitChain
         exitChains[header.lastSequence] = header.exitChain
         next = header.lastSequence + 1
-    }
-
-    private mutating func fold(record: [UInt8], sequence: UInt64, chain running: [UInt8], file: String) {
-        do {
-            let event = try EventCodec.decode(record)
-            fold(event, chain: running, file: file)
-        } catch {
-            note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
-            stateKnown = false
-            next = sequence + 1
-        }
     }
 
     /// Applies one event at `next` (state, timestamps, spend, checkpoints).

@@ -65,7 +65,8 @@ public struct Auditor {
         var fold = AuditFold(
             archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds),
             stored: stored, progress: progress)
-        for entry in segments { fold.audit(entry) }
+        let preparer = SegmentPreparer(archive, segments)
+        for entry in segments { fold.audit(entry, preparer.next()) }
         if let log { try fold.auditLive(log, through: storedWorkingSet?.lastSequence) }
         if let stored = storedWorkingSet, stored.lastSequence == fold.next - 1 {
             fold.dropHistory()
