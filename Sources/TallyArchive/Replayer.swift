@@ -44,13 +44,14 @@ public struct Replayer: Sendable {
     /// Rebuilds the state as of `target` (see `ReplayScope` for how much of it). `progress` is called now and
     /// then with the events applied so far. With `history`, a full replay hands the state to it every few
     /// thousand events and then drops the settled history from memory (a restore writes it to disk), so the
-    /// result holds the working set and what was written since the last hand-over.
+    /// result holds the working set and what was written since the last hand-over. `fromFirstEvent` ignores
+    /// the checkpoints (to measure replay, or to get balances without trusting them).
     public func replay(
         to target: ReplayTarget, scope: ReplayScope = .full, history: ((LedgerState) throws -> Void)? = nil,
-        progress: ((UInt64) -> Void)? = nil
+        fromFirstEvent: Bool = false, progress: ((UInt64) -> Void)? = nil
     ) throws(ArchiveError) -> ReplayResult {
         let (segments, checkpoints) = try archive.directory.list()
-        let (checkpoint, skipped) = scope == .workingSet
+        let (checkpoint, skipped) = scope == .workingSet && !fromFirstEvent
             ? archive.newestCheckpoint(atOrBefore: target, in: checkpoints) : (nil, [])
         var fold = Fold(
             state: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,

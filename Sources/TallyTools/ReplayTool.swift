@@ -22,13 +22,16 @@ public enum ReplayTool {
 
     /// Replays the working set (tenants, keys, budgets, ACTIVE reservations) to `target`. The live log of `dataDirectory` is read when it exists (read-only, safe beside
     /// `tallyd`); otherwise the archive alone answers.
-    public static func replay(dataDirectory: String, archive: ArchiveDirectory, target: ReplayTarget) throws -> ReplayResult {
+    public static func replay(
+        dataDirectory: String, archive: ArchiveDirectory, target: ReplayTarget, fromFirstEvent: Bool = false
+    ) throws -> ReplayResult {
         let log = try openLog(dataDirectory: dataDirectory, archive: archive)
         let total: UInt64? = if case .sequence(let sequence) = target { sequence } else { try log?.bounds().lastSequence }
         let reporter = ProgressReporter(label: "replay", total: total)
         defer { reporter.finish() }
         // Balances need only the working set of the checkpoints, not the history that grows forever.
-        return try Replayer(archive: archive, log: log).replay(to: target, scope: .workingSet, progress: { reporter.update($0) })
+        return try Replayer(archive: archive, log: log).replay(
+            to: target, scope: .workingSet, fromFirstEvent: fromFirstEvent, progress: { reporter.update($0) })
     }
 
     /// The live log of `dataDirectory` (read-only) when it exists; nil when only the archive is there. With

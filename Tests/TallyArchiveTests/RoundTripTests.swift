@@ -81,6 +81,8 @@ import TallyStore
         let balances = try Replayer(archive: fixture.archive, log: store).replay(to: .sequence(last), scope: .workingSet)
         #expect(balances.eventsApplied == last - sealedThrough, "balances replay only the live events after the checkpoint")
         #expect(balances.state.budgets == replay.state.budgets)
+        let distrusting = try Replayer(archive: fixture.archive, log: store).replay(to: .sequence(last), scope: .workingSet, fromFirstEvent: true)
+        #expect(distrusting.eventsApplied == last && distrusting.checkpointSequence == 0 && distrusting.state == balances.state)
         #expect(throws: ArchiveError.self) { _ = try Replayer(archive: fixture.archive, log: nil).replay(to: .sequence(last)) }
         store.close()
     }

@@ -20,6 +20,8 @@ struct Replay: ParsableCommand {
     @Option(help: "Only budgets whose scope starts with this prefix.") var scope: String?
     @Option(help: "Output format: table, json or csv.") var format = "table"
     @Option(help: "Build a new data directory here from the archive alone.") var toDirectory: String?
+    @Flag(help: "Replay from the first event, ignoring checkpoints (slower; measures replay, or checks balances without trusting checkpoints).")
+    var fromFirstEvent = false
 
     func validate() throws {
         guard (at == nil) != (toDirectory == nil) else { throw ValidationError("give exactly one of --at and --to-directory") }
@@ -40,7 +42,8 @@ struct Replay: ParsableCommand {
                 return
             }
             let target = ReplayTool.parseTarget(at!)!
-            let result = try ReplayTool.replay(dataDirectory: location.dataDirectory, archive: location.archive, target: target)
+            let result = try ReplayTool.replay(
+                dataDirectory: location.dataDirectory, archive: location.archive, target: target, fromFirstEvent: fromFirstEvent)
             let balances = ReplayTool.balances(result.state, scopePrefix: scope)
             print(ReplayTool.render(result, balances: balances, format: ReplayTool.Format(rawValue: format)!))
         } catch {
