@@ -105,11 +105,10 @@ public struct ByteReader: Sendable {
                 reason: "\(field()) at offset \(start) declares \(length) bytes, over its limit of \(bytesMax)")
         }
         let utf8 = try readRawBytes(Int(length), field())
-        if let bad = ByteReader.firstInvalidUTF8Index(utf8) {
-            throw EventCodecError(
-                .invalidUTF8, offset: bad, reason: "\(field()) has invalid UTF-8 at offset \(bad)")
-        }
-        return String(decoding: utf8, as: UTF8.self)
+        // The standard library validates and copies in one pass; only a failure pays for finding the offset.
+        if let text = String(validating: utf8, as: UTF8.self) { return text }
+        let bad = ByteReader.firstInvalidUTF8Index(utf8) ?? utf8.startIndex
+        throw EventCodecError(.invalidUTF8, offset: bad, reason: "\(field()) has invalid UTF-8 at offset \(bad)")
     }
 
     /// The index of the first byte that does not start a well-formed scalar, or nil if all are well formed.
