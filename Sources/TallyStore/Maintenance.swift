@@ -114,7 +114,7 @@ public enum Maintenance {
     }
 
     /// Every key of every projection in `state`, to write a state out whole.
-    private static func everything(in state: LedgerState) -> TouchedKeys {
+    static func everything(in state: LedgerState) -> TouchedKeys {
         var keys = TouchedKeys()
         keys.tenants = Set(state.tenants.keys)
         keys.apiKeys = Set(state.apiKeys.keys)

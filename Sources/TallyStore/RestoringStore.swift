@@ -52,14 +52,7 @@ public final class RestoringStore {
     /// position, which makes the directory a store.
     public func finish(origin: ReplayOrigin) throws(StoreError) {
         precondition(!finished, "a restore finishes once")
-        let state = origin.state
-        var keys = TouchedKeys()
-        keys.tenants = Set(state.tenants.keys)
-        keys.apiKeys = Set(state.apiKeys.keys)
-        keys.budgets = Set(state.budgets.keys)
-        keys.reservations = Set(state.reservations.keys)
-        keys.idempotency = Set(state.idempotency.keys)
-        try write(keys, from: state) { [environment] txn in
+        try write(Maintenance.everything(in: origin.state), from: origin.state) { [environment] txn in
             let meta = environment.database(StoreLayout.meta)
             try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
             try origin.base.write(to: meta, txn)
