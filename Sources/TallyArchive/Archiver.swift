@@ -1,5 +1,8 @@
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import TallyStore
 
@@ -62,11 +65,29 @@ public final class Archiver: Sendable {
         }
         guard first else { return }
         let thread = Thread { [self] in
+            Self.yieldToRequests()
             loop()
             finished.signal()
         }
         thread.name = "tally-archiver"
         thread.start()
+    }
+
+    /// Sealing is background work: the archiver thread runs at a nice value 10 above the server's, so the
+    /// writer and the event loops get the cores first when they are busy (Linux sets nice per thread).
+    static let niceIncrement: Int32 = 10
+
+    private static func yieldToRequests() {
+        #if os(Linux)
+        // Named in the kernel too (`top -H`, `/proc/<pid>/task/*/comm`), which Foundation does not do here.
+        if let comm = fopen("/proc/thread-self/comm", "w") {
+            fputs("tally-archiver", comm)
+            fclose(comm)
+        }
+        // `who` 0 is the calling thread: under NPTL the nice value belongs to each thread.
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        _ = setpriority(which, 0, getpriority(which, 0) + niceIncrement)
+        #endif
     }
 
     /// Asks the thread to seal everything pending on its next turn, without waiting for it.

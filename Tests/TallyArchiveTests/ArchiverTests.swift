@@ -100,4 +100,34 @@ import TallyStore
         #expect(failures.withLock { $0.first?.kind } == .io)
         store.close()
     }
+
+    /// The nice value of this process's thread named `name` (Linux `/proc`), nil when there is none.
+    static func niceValue(ofThreadNamed name: String) -> Int? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for task in tasks {
+            guard let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "pid (comm)", field 3 is the state; the nice value is field 19.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 16 ? Int(fields[16]) : nil
+        }
+        return nil
+    }
+
+    #if os(Linux)
+    @Test func theArchiverThreadYieldsTheCoresToRequests() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        let archiver = Archiver(store: store, configuration: fixture.configuration(everyEvents: 100), clock: { [clock = fixture.clock] in clock.now }) { _ in }
+        archiver.start()
+        defer { archiver.stop() }
+        let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        var nice: Int?
+        #expect(Self.eventually { nice = Self.niceValue(ofThreadNamed: "tally-archiver"); return nice != nil })
+        #expect(nice == min(19, own + 10), "the archiver runs 10 nice levels below the server's threads")
+    }
+    #endif
 }
