@@ -23,5 +23,14 @@ public enum ScopeLevel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         self = level
     }
 
+    /// The level whose name is exactly these UTF-8 bytes (for decoders that check paths in place).
+    init?(name bytes: UnsafeBufferPointer<UInt8>) {
+        for level in ScopeLevel.allCases where level.name.utf8.elementsEqual(bytes) {
+            self = level
+            return
+        }
+        return nil
+    }
+
     public static func < (lhs: ScopeLevel, rhs: ScopeLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
