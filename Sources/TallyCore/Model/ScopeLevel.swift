@@ -25,12 +25,20 @@ public enum ScopeLevel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
 
     /// The level whose name is exactly these UTF-8 bytes (for decoders that check paths in place).
     init?(name bytes: UnsafeBufferPointer<UInt8>) {
-        for level in ScopeLevel.allCases where level.name.utf8.elementsEqual(bytes) {
-            self = level
-            return
+        for (level, name) in ScopeLevel.nameBytes where name.count == bytes.count {
+            var equal = true
+            for index in 0..<name.count where name[index] != bytes[index] { equal = false }
+            if equal {
+                self = level
+                return
+            }
         }
         return nil
     }
+
+    /// The names as bytes, compared directly: a generic `elementsEqual` against `String.UTF8View` was the
+    /// slowest step of checking a stored path.
+    private static let nameBytes: [(ScopeLevel, [UInt8])] = allCases.map { ($0, Array($0.name.utf8)) }
 
     public static func < (lhs: ScopeLevel, rhs: ScopeLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
