@@ -134,8 +134,16 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
             let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
-            let batch = Array(queue.prefix(take))
-            queue.removeFirst(take)
+            let batch: [Pending]
+            if take == queue.count {
+                // The usual case under load: take the whole queue without copying every command out of it.
+                batch = queue
+                queue = []
+                queue.reserveCapacity(batch.count)
+            } else {
+                batch = Array(queue.prefix(take))
+                queue.removeFirst(take)
+            }
             let trim = held && !stopping ? nil : trims.first
             if trim != nil { trims.removeFirst() }
             done = stopping && queue.isEmpty && trims.isEmpty && trim == nil
