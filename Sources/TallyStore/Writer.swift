@@ -256,7 +256,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         let now = max(options.clock(), position.lastTimestamp)
         var answers: [Flusher.Answer] = []
         answers.reserveCapacity(batch.count)
-        var writes = WriteSet()
+        var writes = WriteSet(commands: batch.count)
         var touched = TouchedKeys()
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]

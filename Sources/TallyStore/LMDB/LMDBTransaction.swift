@@ -41,21 +41,25 @@ public struct LMDBWriteTransaction: ~Copyable {
 
     public func put(_ database: LMDBDatabase, _ key: [UInt8], _ value: [UInt8], append: Bool = false) throws(LMDBError) {
         let code = key.withUnsafeBytes { keyBytes in
-            value.withUnsafeBytes { valueBytes in
-                var keyValue = mdbValue(keyBytes)
-                var dataValue = mdbValue(valueBytes)
-                return mdb_put(txn, database.handle, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0)
-            }
+            value.withUnsafeBytes { valueBytes in lmdbPut(txn, database, keyBytes, valueBytes, append: append) }
         }
         try check(code, "writing to \(database.name)")
     }
 
+    /// The same from bytes the caller keeps alive for the call (the flusher's batch buffer).
+    func put(_ database: LMDBDatabase, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool) throws(LMDBError) {
+        try check(lmdbPut(txn, database, key, value, append: append), "writing to \(database.name)")
+    }
+
     /// Deletes a key; deleting an absent key is not an error.
     public func delete(_ database: LMDBDatabase, _ key: [UInt8]) throws(LMDBError) {
-        let code = key.withUnsafeBytes { bytes in
-            var keyValue = mdbValue(bytes)
-            return mdb_del(txn, database.handle, &keyValue, nil)
-        }
+        let code = key.withUnsafeBytes { bytes in lmdbDelete(txn, database, bytes) }
+        if code == MDB_NOTFOUND { return }
+        try check(code, "deleting from \(database.name)")
+    }
+
+    func delete(_ database: LMDBDatabase, _ key: UnsafeRawBufferPointer) throws(LMDBError) {
+        let code = lmdbDelete(txn, database, key)
         if code == MDB_NOTFOUND { return }
         try check(code, "deleting from \(database.name)")
     }
@@ -77,6 +81,19 @@ public struct LMDBWriteTransaction: ~Copyable {
         }
         return result.map { (key: $0.0, value: $0.1) }
     }
+}
+
+private func lmdbPut(
+    _ txn: OpaquePointer, _ database: LMDBDatabase, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool
+) -> Int32 {
+    var keyValue = mdbValue(key)
+    var dataValue = mdbValue(value)
+    return mdb_put(txn, database.handle, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0)
+}
+
+private func lmdbDelete(_ txn: OpaquePointer, _ database: LMDBDatabase, _ key: UnsafeRawBufferPointer) -> Int32 {
+    var keyValue = mdbValue(key)
+    return mdb_del(txn, database.handle, &keyValue, nil)
 }
 
 /// An `MDB_val` over bytes the caller keeps alive. `mv_data` is a mutable pointer in C, but LMDB only reads
