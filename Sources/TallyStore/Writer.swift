@@ -222,8 +222,26 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             recover()
             return fail(batch, error)
         }
+        if isQueueEmpty {
+            // Nothing to decide meanwhile (a lone request, light load): flush here rather than pay a thread
+            // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
+            switch flusher.flushInline(decided.job) {
+            case .success:
+                durablePosition = decided.position
+                evict(decided.keys, keeping: nil)
+            case .failure:
+                recover()  // the flusher answered the batch's callers with the error
+            }
+            return
+        }
         flusher.flush(decided.job)
         inFlight = InFlight(position: decided.position, keys: decided.keys)
+    }
+
+    private var isQueueEmpty: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.isEmpty
     }
 
     /// Waits for the batch in flight, if any. Once it is durable, drops what it loaded or settled, except
