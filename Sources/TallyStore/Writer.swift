@@ -222,7 +222,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             recover()
             return fail(batch, error)
         }
-        if isQueueEmpty {
+        if batch.count <= Self.inlineBatchCommandsMax && isQueueEmpty {
             // Nothing to decide meanwhile (a lone request, light load): flush here rather than pay a thread
             // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
             switch flusher.flushInline(decided.job) {
@@ -237,6 +237,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         flusher.flush(decided.job)
         inFlight = InFlight(position: decided.position, keys: decided.keys)
     }
+
+    /// A batch this small with nothing queued behind it is flushed by the writer itself: at such low
+    /// concurrency the hand-off to the flusher costs more latency than overlapping the next batch saves,
+    /// while a larger batch means requests keep arriving and pipelining pays.
+    private static let inlineBatchCommandsMax = 4
 
     private var isQueueEmpty: Bool {
         condition.lock()
