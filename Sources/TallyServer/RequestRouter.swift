@@ -272,5 +272,5 @@ struct RequestRouter: Sendable {
     }
 
     /// Server-generated ids (reservations, debit events, keys): random UUIDs, lower-case, as Cycles does.
-    static func newID() -> String { UUID().uuidString.lowercased() }
+    static func newID() -> String { RandomUUID.make() }
 }

@@ -55,8 +55,9 @@ public final class LedgerStore: Sendable {
         try body()
     }
 
-    /// Hands a command to the writer. The completion runs on the writer thread once the command's events
-    /// are durable (or it was refused, or the batch failed); keep it short.
+    /// Hands a command to the writer. The completion runs on one of the store's threads (the flusher, or
+    /// the writer for a small batch) once the command's events are durable (or it was refused, or the
+    /// batch failed); keep it short and never wait for the store in it.
     public func submit(_ command: Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
         writer.submit(command, completion: completion)
     }

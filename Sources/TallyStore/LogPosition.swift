@@ -11,6 +11,12 @@ struct LogPosition: Sendable, Equatable {
         try txn.put(meta, StoreLayout.metaLastTimestamp, StoreLayout.bigEndian(lastTimestamp))
     }
 
+    func write(to meta: LMDBDatabase, _ writes: inout WriteSet) {
+        writes.put(meta, StoreLayout.metaLastSequence, StoreLayout.bigEndian(lastSequence))
+        writes.put(meta, StoreLayout.metaChainHead, chainHead)
+        writes.put(meta, StoreLayout.metaLastTimestamp, StoreLayout.bigEndian(lastTimestamp))
+    }
+
     static func read(from meta: LMDBDatabase, _ txn: borrowing LMDBReadTransaction) throws -> LogPosition {
         var position = LogPosition()
         if let bytes = try txn.get(meta, StoreLayout.metaLastSequence) {

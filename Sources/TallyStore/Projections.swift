@@ -19,27 +19,35 @@ struct Projections {
     /// keeps the expiry index in step: the old deadline of each touched reservation is removed and the new
     /// one added while it is ACTIVE.
     func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], in txn: borrowing LMDBWriteTransaction) throws {
+        var writes = WriteSet()
+        write(touched, from: state, oldDeadlines: oldDeadlines, into: &writes)
+        try writes.apply(txn)
+    }
+
+    /// The same entries as bytes to write later (the writer hands them to the flusher).
+    func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], into writes: inout WriteSet) {
         for id in touched.tenants {
-            if let tenant = state.tenants[id] { try txn.put(tenants, StoreLayout.tenantKey(id), ProjectionCodec.encode(tenant)) }
+            if let tenant = state.tenants[id] { writes.put(tenants, StoreLayout.tenantKey(id), ProjectionCodec.encode(tenant)) }
         }
         for id in touched.apiKeys {
-            if let key = state.apiKeys[id] { try txn.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash), ProjectionCodec.encode(key)) }
+            if let key = state.apiKeys[id] { writes.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash), ProjectionCodec.encode(key)) }
         }
         for key in touched.budgets {
-            if let budget = state.budgets[key] { try txn.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
+            if let budget = state.budgets[key] { writes.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
         }
         for id in touched.reservations {
-            guard let index = state.reservations.index(forKey: id) else { continue }
-            try txn.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(state.reservations.values[index]))
-            if let old = oldDeadlines[id] { try txn.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
-            if state.reservations.values[index].status == .active {
-                let deadline = state.reservations.values[index].settleDeadlineMilliseconds
-                try txn.put(expiry, StoreLayout.expiryKey(deadline: deadline, id: id), Array(id.utf8))
+            // One copy of the reservation: each `values[index]` read would copy the whole value again.
+            guard let reservation = state.reservations[id] else { continue }
+            writes.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(reservation))
+            if let old = oldDeadlines[id] { writes.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
+            if reservation.status == .active {
+                let deadline = reservation.settleDeadlineMilliseconds
+                writes.put(expiry, StoreLayout.expiryKey(deadline: deadline, id: id), Array(id.utf8))
             }
         }
         for key in touched.idempotency {
             if let record = state.idempotency[key] {
-                try txn.put(idempotency, StoreLayout.idempotencyKey(key), Projections.idempotencyValue(key, record))
+                writes.put(idempotency, StoreLayout.idempotencyKey(key), Projections.idempotencyValue(key, record))
             }
         }
     }
@@ -48,9 +56,10 @@ struct Projections {
     /// already there. Records what it loaded in `added`, so the writer can drop it again after the batch.
     func hydrate(
         _ lookups: TouchedKeys, into state: inout LedgerState, adding added: inout TouchedKeys,
-        from txn: borrowing LMDBWriteTransaction
+        from txn: borrowing LMDBReadTransaction
     ) throws {
-        for id in lookups.reservations where state.reservations[id] == nil {
+        // `index(forKey:)` tests presence without copying the value out.
+        for id in lookups.reservations where state.reservations.index(forKey: id) == nil {
             if let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) {
                 let reservation = try ProjectionCodec.decodeReservation(bytes)
                 guard reservation.id == id else { continue }  // a hashed long key that collided
@@ -58,7 +67,7 @@ struct Projections {
                 added.reservations.insert(id)
             }
         }
-        for key in lookups.idempotency where state.idempotency[key] == nil {
+        for key in lookups.idempotency where state.idempotency.index(forKey: key) == nil {
             if let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) {
                 let (storedKey, record) = try Projections.idempotencyEntry(bytes)
                 guard storedKey == key else { continue }  // a hashed long key that collided

@@ -2,9 +2,13 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// The single writer: the only thread that decides commands, applies events, starts write transactions
-/// and flushes. Commands arrive from any thread; the writer drains them in batches and answers each caller
-/// only after the write transaction holding its events is durable (group commit: one fsync per batch).
+/// The single writer: the only thread that decides commands and applies events. Commands arrive from any
+/// thread; the writer drains them in batches, decides and applies each batch in memory, encodes what it
+/// changes, and hands the bytes to the `Flusher`, which writes them in one transaction, flushes (group
+/// commit: one fsync per batch) and only then answers the batch's callers. While the flusher makes batch N
+/// durable the writer already decides batch N+1 on top of it (pipelined group commit); should N fail,
+/// N+1 is failed too and the state is reloaded from the store, so nothing is ever acknowledged that was
+/// decided on effects that did not become durable.
 // Safe: the queue is guarded by `condition`; every other field belongs to the writer thread alone.
 final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all else writer-thread only
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
@@ -21,8 +25,23 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         var completion: @Sendable (Result<LogBase, StoreError>) -> Void
     }
 
+    /// What the writer keeps of a batch while the flusher has it: the entries to evict once it is durable.
+    private struct InFlight {
+        var position: LogPosition
+        var keys: TouchedKeys
+    }
+
+    /// One batch decided and applied in memory, with its bytes, ready for the flusher.
+    private struct Decided {
+        var job: Flusher.Job
+        var position: LogPosition
+        /// Reservations and idempotency records the batch changed or loaded.
+        var keys: TouchedKeys
+    }
+
     private let environment: LMDBEnvironment
     private let projections: Projections
+    private let flusher: Flusher
     private let events: LMDBDatabase
     private let meta: LMDBDatabase
     private let options: StoreOptions
@@ -35,21 +54,27 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private let finished = DispatchSemaphore(value: 0)
 
     private var state: LedgerState
+    /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
-    private let counters = Mutex(StoreStatistics())
+    /// The end of the log as durable: where `position` returns when a batch fails.
+    private var durablePosition: LogPosition
+    private var inFlight: InFlight?
     private var nextSweep: Int64 = 0
 
     init(environment: LMDBEnvironment, state: LedgerState, position: LogPosition, options: StoreOptions) {
         self.environment = environment
         projections = Projections(environment)
+        flusher = Flusher(environment: environment, options: options)
         events = environment.database(StoreLayout.events)
         meta = environment.database(StoreLayout.meta)
         self.options = options
         self.state = state
         self.position = position
+        durablePosition = position
     }
 
     func start() {
+        flusher.start()
         let thread = Thread { [self] in
             run()
             finished.signal()
@@ -87,7 +112,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         if !wasStopping { finished.wait() }
     }
 
-    var statistics: StoreStatistics { counters.withLock { $0 } }
+    var statistics: StoreStatistics { flusher.statistics }
 
     func submitTrim(through sequence: UInt64, chain: [UInt8], completion: @escaping @Sendable (Result<LogBase, StoreError>) -> Void) {
         condition.lock()
@@ -109,19 +134,32 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
             let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
-            let batch = Array(queue.prefix(take))
-            queue.removeFirst(take)
+            let batch: [Pending]
+            if take == queue.count {
+                // The usual case under load: take the whole queue without copying every command out of it.
+                batch = queue
+                queue = []
+                queue.reserveCapacity(batch.count)
+            } else {
+                batch = Array(queue.prefix(take))
+                queue.removeFirst(take)
+            }
             let trim = held && !stopping ? nil : trims.first
             if trim != nil { trims.removeFirst() }
             done = stopping && queue.isEmpty && trims.isEmpty && trim == nil
             condition.unlock()
             if !batch.isEmpty { process(batch) }
-            if let trim { trimChunk(trim) }
+            if let trim {
+                drain()  // a trim writes on this thread: the flusher must be idle
+                trimChunk(trim)
+            }
             if options.clock() >= nextSweep {
                 sweep()
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
             }
         }
+        drain()
+        flusher.stop()
     }
 
     /// Expires what the expiry index says is past its deadline, as an ordinary command of the writer.
@@ -166,110 +204,172 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         }
     }
 
+    /// Decides a batch while the previous one may still be flushing, then hands it to the flusher once the
+    /// previous one is durable. A batch decided on top of one that failed is failed with it.
     private func process(_ batch: [Pending]) {
-        var outcome = flush(batch)
-        if case .failure(let error) = outcome, error.kind == .storageFull,
-           (try? environment.growMap(limitBytes: options.mapSizeBytesMax)) == true {
-            outcome = flush(batch)
+        if inFlight != nil && flusher.hasOutcome, case .failure = finishInFlight(keeping: nil) {
+            recover()  // the failed batch's callers have their error; start the next batch from the store
         }
-        switch outcome {
-        case .success(let results):
-            for (pending, result) in zip(batch, results) { pending.completion?(.success(result)) }
-        case .failure(let error):
-            for pending in batch { pending.completion?(.failure(error)) }
+        let decided: Decided
+        do {
+            decided = try decide(batch)
+        } catch {
+            _ = finishInFlight(keeping: nil)
+            recover()
+            return fail(batch, Self.storeError(error, doing: "deciding a batch"))
         }
+        if case .failure(let error) = finishInFlight(keeping: decided.keys) {
+            recover()
+            return fail(batch, error)
+        }
+        if batch.count <= Self.inlineBatchCommandsMax && isQueueEmpty {
+            // Nothing to decide meanwhile (a lone request, light load): flush here rather than pay a thread
+            // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
+            switch flusher.flushInline(decided.job) {
+            case .success:
+                durablePosition = decided.position
+                evict(decided.keys, keeping: nil)
+            case .failure:
+                recover()  // the flusher answered the batch's callers with the error
+            }
+            return
+        }
+        flusher.flush(decided.job)
+        inFlight = InFlight(position: decided.position, keys: decided.keys)
     }
 
-    /// Decides, applies and makes durable one batch. On any failure the write transaction is aborted,
-    /// the in-memory state is reloaded from the (untouched) store, and every caller gets the error.
-    private func flush(_ batch: [Pending]) -> Result<[Result<Decision, Refusal>], StoreError> {
+    /// A batch this small with nothing queued behind it is flushed by the writer itself: at such low
+    /// concurrency the hand-off to the flusher costs more latency than overlapping the next batch saves,
+    /// while a larger batch means requests keep arriving and pipelining pays.
+    private static let inlineBatchCommandsMax = 4
+
+    private var isQueueEmpty: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.isEmpty
+    }
+
+    /// Waits for the batch in flight, if any. Once it is durable, drops what it loaded or settled, except
+    /// what `keeping` (the batch decided after it) still needs in memory until it is durable in turn.
+    private func finishInFlight(keeping: TouchedKeys?) -> Result<Void, StoreError> {
+        guard let flushing = inFlight else { return .success(()) }
+        inFlight = nil
+        let outcome = flusher.awaitOutcome()
+        if case .success = outcome {
+            durablePosition = flushing.position
+            evict(flushing.keys, keeping: keeping)
+        }
+        return outcome
+    }
+
+    /// Waits until nothing is in flight (before a trim, and when stopping).
+    private func drain() {
+        if case .failure = finishInFlight(keeping: nil) { recover() }
+    }
+
+    private func fail(_ batch: [Pending], _ error: StoreError) {
+        for pending in batch { pending.completion?(.failure(error)) }
+    }
+
+    /// Decides and applies one batch in memory and encodes what it changes. Reservations and idempotency
+    /// records that are not in memory are read from the store: whatever the batch in flight changed is
+    /// still in memory (it is evicted only once durable), so the last durable version is the right one.
+    /// On a thrown error `state` may hold part of the batch: the caller reloads it.
+    private func decide(_ batch: [Pending]) throws -> Decided {
         let now = max(options.clock(), position.lastTimestamp)
-        var results: [Result<Decision, Refusal>] = []
+        var answers: [Flusher.Answer] = []
+        answers.reserveCapacity(batch.count)
+        var writes = WriteSet(commands: batch.count)
         var touched = TouchedKeys()
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
         var seen = Set<String>()
         var next = position
-        do {
-            try environment.write { txn in
-                for pending in batch {
-                    let lookups = pending.command.lookups(in: state)
-                    try projections.hydrate(lookups, into: &state, adding: &hydrated, from: txn)
-                    // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
-                    // after its events, which is what `decide` would return without its scratch copy.
-                    switch Ledger.draft(state, pending.command, now: now) {
-                    case .failure(let refusal):
-                        results.append(.failure(refusal))
-                    case .success(.replay(let decision)):
-                        results.append(.success(decision))
-                    case .success(.fresh(let events)):
-                        for body in events {
-                            if let id = body.reservationID, seen.insert(id).inserted,
-                               let deadline = Self.activeDeadline(id, in: state) {
-                                oldDeadlines[id] = deadline
-                            }
-                            body.touch(&touched, in: state)
-                            do { try Ledger.apply(body, to: &state) } catch {
-                                preconditionFailure("decide produced an event apply refuses: \(error)")
-                            }
-                            try append(body, at: now, to: &next, txn)
+        try environment.read { txn in
+            for pending in batch {
+                let lookups = pending.command.lookups(in: state)
+                try projections.hydrate(lookups, into: &state, adding: &hydrated, from: txn)
+                // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
+                // after its events, which is what `decide` would return without its scratch copy.
+                let result: Result<Decision, Refusal>
+                switch Ledger.draft(state, pending.command, now: now) {
+                case .failure(let refusal):
+                    result = .failure(refusal)
+                case .success(.replay(let decision)):
+                    result = .success(decision)
+                case .success(.fresh(let events)):
+                    for body in events {
+                        if let id = body.reservationID, seen.insert(id).inserted, let deadline = activeDeadline(id) {
+                            oldDeadlines[id] = deadline
                         }
-                        let reply = Ledger.reply(
-                            to: pending.command, events: events, after: state, base: state, now: now)
-                        results.append(.success(Decision(events: events, reply: reply)))
+                        body.touch(&touched, in: state)
+                        do { try Ledger.apply(body, to: &state) } catch {
+                            preconditionFailure("decide produced an event apply refuses: \(error)")
+                        }
+                        append(body, at: now, to: &next, &writes)
                     }
+                    let reply = Ledger.reply(
+                        to: pending.command, events: events, after: state, base: state, now: now)
+                    result = .success(Decision(events: events, reply: reply))
                 }
-                try projections.write(touched, from: state, oldDeadlines: oldDeadlines, in: txn)
-                try next.write(to: meta, txn)
+                answers.append(Flusher.Answer(completion: pending.completion, result: result))
             }
-        } catch {
-            reload()
-            if let error = error as? LMDBError { return .failure(StoreError(error, doing: "writing a batch")) }
-            if let error = error as? StoreError { return .failure(error) }
-            return .failure(StoreError(.io, "writing a batch: \(error)"))
         }
+        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &writes)
+        next.write(to: meta, &writes)
         position = next
-        evict(touched, hydrated)
-        counters.withLock {
-            $0.flushes += 1
-            $0.commands += UInt64(batch.count)
-            $0.lastSequence = next.lastSequence
-            $0.largestBatch = max($0.largestBatch, batch.count)
-        }
-        return .success(results)
+        var keys = TouchedKeys()
+        keys.reservations = touched.reservations.union(hydrated.reservations)
+        keys.idempotency = touched.idempotency.union(hydrated.idempotency)
+        return Decided(
+            job: Flusher.Job(writes: writes, answers: answers, lastSequence: next.lastSequence), position: next, keys: keys)
     }
 
-    private func append(_ body: EventBody, at now: Int64, to position: inout LogPosition, _ txn: borrowing LMDBWriteTransaction) throws {
+    /// After a failed batch: the in-memory state and log position go back to what the store holds.
+    private func recover() {
+        position = durablePosition
+        reload()
+    }
+
+    private static func storeError(_ error: any Error, doing context: String) -> StoreError {
+        if let error = error as? LMDBError { return StoreError(error, doing: context) }
+        if let error = error as? StoreError { return error }
+        return StoreError(.io, "\(context): \(error)")
+    }
+
+    private func append(_ body: EventBody, at now: Int64, to position: inout LogPosition, _ writes: inout WriteSet) {
         position.lastSequence += 1
         position.lastTimestamp = now
         let record = EventCodec.encode(Event(sequence: position.lastSequence, timestampMilliseconds: now, body: body))
         position.chainHead = EventChain.link(position.chainHead, record)
-        try txn.put(events, StoreLayout.sequenceKey(position.lastSequence), position.chainHead + record, append: true)
+        writes.put(events, StoreLayout.sequenceKey(position.lastSequence), position.chainHead + record, append: true)
     }
 
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the
-    /// store and are loaded again when a command needs them.
-    private func evict(_ touched: TouchedKeys, _ hydrated: TouchedKeys) {
-        for id in touched.reservations { evictIfTerminal(id) }
-        for id in hydrated.reservations { evictIfTerminal(id) }
-        state.idempotency.removeAll(keepingCapacity: true)
+    /// store and are loaded again when a command needs them. Entries in `keeping` belong to a batch that is
+    /// not durable yet and stay until it is.
+    private func evict(_ keys: TouchedKeys, keeping: TouchedKeys?) {
+        guard let keeping else {
+            for id in keys.reservations { evictIfTerminal(id) }
+            state.idempotency.removeAll(keepingCapacity: true)
+            return
+        }
+        for id in keys.reservations where !keeping.reservations.contains(id) { evictIfTerminal(id) }
+        for key in keys.idempotency where !keeping.idempotency.contains(key) { state.idempotency[key] = nil }
     }
 
-    /// Drops a terminal reservation, reading only its status where it is stored (one hash, no copy of the
-    /// whole value).
+    /// Drops a terminal reservation, reading its status in place (no copy of the whole value).
     private func evictIfTerminal(_ id: String) {
-        guard let index = state.reservations.index(forKey: id), state.reservations.values[index].status.isTerminal else { return }
+        guard let index = state.reservations.index(forKey: id),
+              state.peekReservation(at: index, { $0.status.isTerminal }) else { return }
         state.reservations.remove(at: index)
     }
 
-    /// The settle deadline of an ACTIVE reservation (`expires_at + grace`, saturating, as
-    /// `Reservation.settleDeadlineMilliseconds`), from three fields read in place rather than a copy of the
-    /// whole reservation.
-    private static func activeDeadline(_ id: String, in state: LedgerState) -> Int64? {
-        guard let index = state.reservations.index(forKey: id), state.reservations.values[index].status == .active else { return nil }
-        let (sum, overflow) = state.reservations.values[index].expiresAtMilliseconds
-            .addingReportingOverflow(state.reservations.values[index].graceMilliseconds)
-        return overflow ? Int64.max : sum
+    /// The settle deadline of an ACTIVE reservation (`Reservation.settleDeadlineMilliseconds`), read in
+    /// place rather than from a copy of the whole reservation.
+    private func activeDeadline(_ id: String) -> Int64? {
+        guard let index = state.reservations.index(forKey: id) else { return nil }
+        return state.peekReservation(at: index) { $0.status == .active ? $0.settleDeadlineMilliseconds : nil }
     }
 
     private func reload() {

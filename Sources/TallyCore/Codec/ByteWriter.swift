@@ -16,21 +16,16 @@ public struct ByteWriter: Sendable {
 
     public mutating func writeU8(_ value: UInt8) { bytes.append(value) }
 
-    public mutating func writeU16(_ value: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: value))
-    }
+    // Wider integers are appended as one block of their big-endian bytes: one capacity check and one copy
+    // instead of one per byte (these are the hottest calls of every codec).
+    public mutating func writeU16(_ value: UInt16) { appendBigEndian(value) }
 
-    public mutating func writeU32(_ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
-        }
-    }
+    public mutating func writeU32(_ value: UInt32) { appendBigEndian(value) }
 
-    public mutating func writeU64(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
-        }
+    public mutating func writeU64(_ value: UInt64) { appendBigEndian(value) }
+
+    private mutating func appendBigEndian<Value: FixedWidthInteger>(_ value: Value) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// Two's complement, so `Int64.min` and `Int64.max` need no special case.

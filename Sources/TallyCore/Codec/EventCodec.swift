@@ -21,7 +21,8 @@ public enum EventCodec {
     /// Precondition: every field is within the bounds `decide` enforces (see `FieldLimit`); a value past
     /// them is a broken invariant and crashes here rather than producing a record nobody can read back.
     public static func encode(_ event: Event) -> [UInt8] {
-        var writer = ByteWriter()
+        // Lifecycle events are a few hundred bytes: start big enough that the array never regrows.
+        var writer = ByteWriter(capacity: 1_024)
         encode(event, into: &writer)
         return writer.bytes
     }

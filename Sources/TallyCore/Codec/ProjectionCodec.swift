@@ -38,7 +38,8 @@ public enum ProjectionCodec {
     }
 
     private static func encode(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
-        var writer = ByteWriter()
+        // A settled reservation is most of a kilobyte: start big enough that the array never regrows.
+        var writer = ByteWriter(capacity: 1_024)
         writer.writeU8(formatVersion)
         body(&writer)
         return writer.bytes

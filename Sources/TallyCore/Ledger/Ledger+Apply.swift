@@ -49,7 +49,7 @@ extension Ledger {
         case .extended(let extended):
             try applyExtended(extended, to: &state, keepingHistory: keepingHistory)
         case .expired(let expired):
-            let hold = try activeHold(expired.reservationID, in: state, event: "Expired")
+            let hold = try activeHold(expired.reservationID, in: &state, event: "Expired")
             try requireWholeHold(expired.amount, of: hold, event: "Expired")
             try applyDeltas(holdReturned(hold.budgetedScopes, amount: expired.amount), unit: hold.unit, to: &state)
             guard keepingHistory else { return forget(hold, in: &state) }
@@ -128,7 +128,7 @@ extension Ledger {
     }
 
     private static func applyCommitted(_ committed: Committed, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
-        let hold = try activeHold(committed.reservationID, in: state, event: "Committed")
+        let hold = try activeHold(committed.reservationID, in: &state, event: "Committed")
         try applyDeltas(committed.deltas, unit: hold.unit, to: &state)
         guard keepingHistory else { return forget(hold, in: &state) }
         let released = hold.estimate.value - committed.actual.value
@@ -143,7 +143,7 @@ extension Ledger {
     }
 
     private static func applyReleased(_ released: Released, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
-        let hold = try activeHold(released.reservationID, in: state, event: "Released")
+        let hold = try activeHold(released.reservationID, in: &state, event: "Released")
         try requireWholeHold(released.amount, of: hold, event: "Released")
         try applyDeltas(holdReturned(hold.budgetedScopes, amount: released.amount), unit: hold.unit, to: &state)
         guard keepingHistory else { return forget(hold, in: &state) }
@@ -157,7 +157,7 @@ extension Ledger {
     }
 
     private static func applyExtended(_ extended: Extended, to state: inout LedgerState, keepingHistory: Bool) throws(InconsistentEvent) {
-        let hold = try activeHold(extended.reservationID, in: state, event: "Extended")
+        let hold = try activeHold(extended.reservationID, in: &state, event: "Extended")
         state.reservations.values[hold.index].expiresAtMilliseconds = extended.newExpiresAtMilliseconds
         state.reservations.values[hold.index].extensionCount = extended.extensionCount
         guard keepingHistory else { return }
@@ -171,10 +171,10 @@ extension Ledger {
             retainUntilMilliseconds: extended.replayRetainUntilMilliseconds, reply: .extend(reply))
     }
 
-    /// The facts of an ACTIVE reservation that settling or extending it needs, read field by field where
-    /// it is stored: binding the whole `Reservation` would copy (retain and release) every string, array
-    /// and the settlement of it on each event. `index` stays valid until the dictionary's keys change, and
-    /// `settle` writes through it in place.
+    /// The facts of an ACTIVE reservation that settling or extending it needs, read in place where it is
+    /// stored (`peekReservation`): a copy of the whole `Reservation` would retain and release every string,
+    /// array and the settlement of it on each event. `index` stays valid until the dictionary's keys
+    /// change, and `settle` writes through it in place.
     private struct ActiveHold {
         let id: String
         let index: Dictionary<String, Reservation>.Index
@@ -183,16 +183,17 @@ extension Ledger {
         let budgetedScopes: [ScopePath]
     }
 
-    private static func activeHold(_ id: String, in state: LedgerState, event: String) throws(InconsistentEvent) -> ActiveHold {
+    private static func activeHold(_ id: String, in state: inout LedgerState, event: String) throws(InconsistentEvent) -> ActiveHold {
         guard let index = state.reservations.index(forKey: id) else { throw InconsistentEvent("\(event) for unknown reservation \(id)") }
-        let status = state.reservations.values[index].status
+        let (status, hold) = state.peekReservation(at: index) { reservation in
+            (reservation.status, ActiveHold(
+                id: id, index: index, unit: reservation.unit, estimate: reservation.estimate,
+                budgetedScopes: reservation.budgetedScopes))
+        }
         guard status == .active else {
             throw InconsistentEvent("\(event) for reservation \(id), which is already \(status.cyclesName)")
         }
-        return ActiveHold(
-            id: id, index: index, unit: state.reservations.values[index].unit,
-            estimate: state.reservations.values[index].estimate,
-            budgetedScopes: state.reservations.values[index].budgetedScopes)
+        return hold
     }
 
     /// Moves a reservation to a terminal status in place (no copy-out and copy-in of the whole value).

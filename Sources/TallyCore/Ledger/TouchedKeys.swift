@@ -26,10 +26,9 @@ extension EventBody {
     public func touch(_ keys: inout TouchedKeys, in state: LedgerState) {
         func reservation(_ id: String) {
             keys.reservations.insert(id)
-            // Two fields read where they are stored, not a copy of the whole reservation.
-            if let index = state.reservations.index(forKey: id) {
-                let unit = state.reservations.values[index].unit
-                for scope in state.reservations.values[index].budgetedScopes { keys.budgets.insert(BudgetKey(scope, unit)) }
+            // One copy of the reservation: each `values[index]` read would copy the whole value again.
+            if let reservation = state.reservations[id] {
+                for scope in reservation.budgetedScopes { keys.budgets.insert(BudgetKey(scope, reservation.unit)) }
             }
         }
         switch self {

@@ -23,23 +23,22 @@ public enum ScopeLevel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         self = level
     }
 
-    /// The level whose name these UTF-8 bytes spell, without building a string. The six names have six
-    /// different lengths, so the length picks the only candidate.
+    /// The level whose name is exactly these UTF-8 bytes (for decoders that check paths in place).
     init?(name bytes: UnsafeBufferPointer<UInt8>) {
-        let candidate: ScopeLevel
-        switch bytes.count {
-        case 6: candidate = .tenant
-        case 9: candidate = .workspace
-        case 3: candidate = .app
-        case 8: candidate = .workflow
-        case 5: candidate = .agent
-        case 7: candidate = .toolset
-        default: return nil
+        for (level, name) in ScopeLevel.nameBytes where name.count == bytes.count {
+            var equal = true
+            for index in 0..<name.count where name[index] != bytes[index] { equal = false }
+            if equal {
+                self = level
+                return
+            }
         }
-        var name = candidate.name
-        guard name.withUTF8({ $0.elementsEqual(bytes) }) else { return nil }
-        self = candidate
+        return nil
     }
+
+    /// The names as bytes, compared directly: a generic `elementsEqual` against `String.UTF8View` was the
+    /// slowest step of checking a stored path.
+    private static let nameBytes: [(ScopeLevel, [UInt8])] = allCases.map { ($0, Array($0.name.utf8)) }
 
     public static func < (lhs: ScopeLevel, rhs: ScopeLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }

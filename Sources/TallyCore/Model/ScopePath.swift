@@ -102,45 +102,58 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Rebuilds a path read back from the log, checking the invariants again byte by byte (hostile or
     /// damaged input): known levels in canonical order, tenant first, values of `[a-z0-9._-]` only (what
     /// both derivation and the admin grammar can produce).
+    ///
+    /// Every reply and every event carries several paths, so the check is one pass over the UTF-8 bytes
+    /// in place, without splitting them into arrays or strings.
     public init(decoding text: String) throws(Refusal) {
-        // Checked in place over the UTF-8 bytes: every event that names a scope comes through here when
-        // the log or an archive is replayed, so it allocates nothing.
-        var contiguous = text
-        switch contiguous.withUTF8(Self.check) {
-        case .valid: break
-        case .invalidLength: throw Refusal(.invalidRequest, "stored scope has an invalid length")
-        case .unknownLevel: throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
-        case .notCanonical: throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
+        let count = text.utf8.count
+        if count == 0 || count > Limits.scopePathLengthMax {
+            throw Refusal(.invalidRequest, "stored scope has an invalid length")
         }
-        self.init(unchecked: text)
+        let defect = text.utf8.withContiguousStorageIfAvailable(ScopePath.canonicalDefect)
+            ?? Array(text.utf8).withUnsafeBufferPointer(ScopePath.canonicalDefect)
+        switch defect {
+        case nil: self.init(unchecked: text)
+        case .unknownLevel?: throw Refusal(.invalidRequest, "stored scope '\(text)' has an unknown level")
+        case .notCanonical?: throw Refusal(.invalidRequest, "stored scope '\(text)' is not canonical")
+        }
     }
 
-    private enum Check { case valid, invalidLength, unknownLevel, notCanonical }
+    private enum Defect {
+        case unknownLevel
+        case notCanonical
+    }
 
-    private static func check(_ bytes: UnsafeBufferPointer<UInt8>) -> Check {
-        guard !bytes.isEmpty, bytes.count <= Limits.scopePathLengthMax else { return .invalidLength }
+    /// What is wrong with a stored path, segment by segment, or `nil` when it is canonical.
+    private static func canonicalDefect(_ bytes: UnsafeBufferPointer<UInt8>) -> Defect? {
         var previous: ScopeLevel?
-        var index = 0
-        while index < bytes.count {
-            let nameStart = index
-            while index < bytes.count && bytes[index] != UInt8(ascii: ":") && bytes[index] != UInt8(ascii: "/") { index += 1 }
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":"),
-                  let level = ScopeLevel(name: UnsafeBufferPointer(rebasing: bytes[nameStart..<index])) else { return .unknownLevel }
-            index += 1
-            let valueStart = index
-            while index < bytes.count && bytes[index] != UInt8(ascii: "/") {
-                let byte = bytes[index]
-                let allowed = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x5f || byte == 0x2d
-                guard allowed else { return .notCanonical }
-                index += 1
+        var start = 0
+        var done = false
+        while !done {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+            done = end == bytes.count
+            var colon = start
+            while colon < end && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+            guard colon < end, let level = ScopeLevel(name: UnsafeBufferPointer(rebasing: bytes[start..<colon])) else {
+                return .unknownLevel
             }
-            guard index > valueStart, previous.map({ level > $0 }) ?? (level == .tenant) else { return .notCanonical }
+            guard colon + 1 < end, isCanonicalValue(UnsafeBufferPointer(rebasing: bytes[(colon + 1)..<end])),
+                  previous.map({ level > $0 }) ?? (level == .tenant) else {
+                return .notCanonical
+            }
             previous = level
-            if index == bytes.count { return .valid }
-            index += 1
-            // A trailing '/' leaves an empty last segment, which names no level.
-            if index == bytes.count { return .unknownLevel }
+            start = end + 1
         }
-        return .valid
+        return nil
+    }
+
+    private static func isCanonicalValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in value {
+            let allowed = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7a) || byte == 0x2e || byte == 0x5f
+                || byte == 0x2d
+            if !allowed { return false }
+        }
+        return true
     }
 }

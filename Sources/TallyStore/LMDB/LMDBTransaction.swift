@@ -40,25 +40,26 @@ public struct LMDBWriteTransaction: ~Copyable {
     }
 
     public func put(_ database: LMDBDatabase, _ key: [UInt8], _ value: [UInt8], append: Bool = false) throws(LMDBError) {
-        var keyCopy = key
-        var valueCopy = value
-        let code = keyCopy.withUnsafeMutableBytes { keyBytes in
-            valueCopy.withUnsafeMutableBytes { valueBytes in
-                var keyValue = MDB_val(mv_size: keyBytes.count, mv_data: keyBytes.baseAddress)
-                var dataValue = MDB_val(mv_size: valueBytes.count, mv_data: valueBytes.baseAddress)
-                return mdb_put(txn, database.handle, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0)
-            }
+        let code = key.withUnsafeBytes { keyBytes in
+            value.withUnsafeBytes { valueBytes in lmdbPut(txn, database, keyBytes, valueBytes, append: append) }
         }
         try check(code, "writing to \(database.name)")
     }
 
+    /// The same from bytes the caller keeps alive for the call (the flusher's batch buffer).
+    func put(_ database: LMDBDatabase, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool) throws(LMDBError) {
+        try check(lmdbPut(txn, database, key, value, append: append), "writing to \(database.name)")
+    }
+
     /// Deletes a key; deleting an absent key is not an error.
     public func delete(_ database: LMDBDatabase, _ key: [UInt8]) throws(LMDBError) {
-        var copy = key
-        let code = copy.withUnsafeMutableBytes { bytes in
-            var keyValue = MDB_val(mv_size: bytes.count, mv_data: bytes.baseAddress)
-            return mdb_del(txn, database.handle, &keyValue, nil)
-        }
+        let code = key.withUnsafeBytes { bytes in lmdbDelete(txn, database, bytes) }
+        if code == MDB_NOTFOUND { return }
+        try check(code, "deleting from \(database.name)")
+    }
+
+    func delete(_ database: LMDBDatabase, _ key: UnsafeRawBufferPointer) throws(LMDBError) {
+        let code = lmdbDelete(txn, database, key)
         if code == MDB_NOTFOUND { return }
         try check(code, "deleting from \(database.name)")
     }
@@ -82,16 +83,34 @@ public struct LMDBWriteTransaction: ~Copyable {
     }
 }
 
+private func lmdbPut(
+    _ txn: OpaquePointer, _ database: LMDBDatabase, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool
+) -> Int32 {
+    var keyValue = mdbValue(key)
+    var dataValue = mdbValue(value)
+    return mdb_put(txn, database.handle, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0)
+}
+
+private func lmdbDelete(_ txn: OpaquePointer, _ database: LMDBDatabase, _ key: UnsafeRawBufferPointer) -> Int32 {
+    var keyValue = mdbValue(key)
+    return mdb_del(txn, database.handle, &keyValue, nil)
+}
+
+/// An `MDB_val` over bytes the caller keeps alive. `mv_data` is a mutable pointer in C, but LMDB only reads
+/// keys and values passed to get, put (without `MDB_RESERVE`) and del, so the bytes need no private copy.
+private func mdbValue(_ bytes: UnsafeRawBufferPointer) -> MDB_val {
+    MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+}
+
 private func copy(_ value: MDB_val) -> [UInt8] {
     guard value.mv_size > 0, let data = value.mv_data else { return [] }
     return Array(UnsafeRawBufferPointer(start: data, count: value.mv_size))
 }
 
 private func lmdbGet(_ txn: OpaquePointer, _ database: LMDBDatabase, _ key: [UInt8]) throws(LMDBError) -> [UInt8]? {
-    var keyCopy = key
     var found = MDB_val()
-    let code = keyCopy.withUnsafeMutableBytes { bytes in
-        var keyValue = MDB_val(mv_size: bytes.count, mv_data: bytes.baseAddress)
+    let code = key.withUnsafeBytes { bytes in
+        var keyValue = mdbValue(bytes)
         return mdb_get(txn, database.handle, &keyValue, &found)
     }
     if code == MDB_NOTFOUND { return nil }

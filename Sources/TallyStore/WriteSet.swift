@@ -1,0 +1,77 @@
+/// The puts and deletes of one batch, as bytes, in the order they were decided.
+///
+/// The writer builds it while it decides (encoding events and projections on its own thread) and the
+/// flusher replays it inside one write transaction: building and writing are separate steps so that the
+/// writer can decide the next batch while this one is being made durable. Replaying a write set is
+/// idempotent within a fresh transaction, which is what lets a batch be retried after the map has grown.
+///
+/// Keys and values are copied into one byte buffer as they are added. The encoders' arrays are then freed
+/// on the writer thread that allocated them, and the flusher walks plain offsets: no reference counting
+/// per operation, and no thousands of small arrays freed on another thread than the one that made them.
+struct WriteSet: Sendable {
+    private struct Entry: Sendable {
+        var database: LMDBDatabase
+        var keyStart: Int
+        var keyCount: Int
+        /// Where the value starts; the value's length is `valueCount` (0 for a delete).
+        var valueStart: Int
+        var valueCount: Int
+        var kind: Kind
+    }
+
+    private enum Kind: Sendable {
+        case put
+        case append
+        case delete
+    }
+
+    private var bytes: [UInt8] = []
+    private var entries: [Entry] = []
+
+    var isEmpty: Bool { entries.isEmpty }
+
+    /// Room for about `commands` lifecycle commands (each puts a few kilobytes in five or six tables), so the
+    /// buffer of a large batch is not copied over and over while it grows.
+    init(commands: Int = 0) {
+        bytes.reserveCapacity(commands * 2_048)
+        entries.reserveCapacity(commands * 6)
+    }
+
+    mutating func put(_ database: LMDBDatabase, _ key: [UInt8], _ value: [UInt8], append: Bool = false) {
+        let keyStart = bytes.count
+        bytes.append(contentsOf: key)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value)
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart, valueCount: value.count,
+            kind: append ? .append : .put))
+    }
+
+    mutating func delete(_ database: LMDBDatabase, _ key: [UInt8]) {
+        let keyStart = bytes.count
+        bytes.append(contentsOf: key)
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: key.count, valueStart: bytes.count, valueCount: 0, kind: .delete))
+    }
+
+    func apply(_ txn: borrowing LMDBWriteTransaction) throws(LMDBError) {
+        let failure: LMDBError? = bytes.withUnsafeBytes { buffer in
+            do throws(LMDBError) {
+                for entry in entries {
+                    let key = UnsafeRawBufferPointer(rebasing: buffer[entry.keyStart..<(entry.keyStart + entry.keyCount)])
+                    switch entry.kind {
+                    case .delete:
+                        try txn.delete(entry.database, key)
+                    case .put, .append:
+                        let value = UnsafeRawBufferPointer(rebasing: buffer[entry.valueStart..<(entry.valueStart + entry.valueCount)])
+                        try txn.put(entry.database, key, value, append: entry.kind == .append)
+                    }
+                }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+}
