@@ -102,22 +102,14 @@ extension LogReader {
     /// The stored encodings (`ProjectionCodec`) of these reservations, nil where none is stored, read in one
     /// transaction.
     public func storedReservations(_ ids: [String]) throws -> [[UInt8]?] {
-        let table = environment.database(StoreLayout.reservations)
-        return try environment.read { txn in
-            try ids.map { id in try txn.get(table, StoreLayout.reservationKey(id)) }
-        }
+        let projections = Projections(environment)
+        return try environment.read { txn in try projections.storedReservations(ids, txn) }
     }
 
     /// The stored idempotency records under these keys, nil where none is stored, read in one transaction.
     public func storedIdempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyRecord?] {
-        let table = environment.database(StoreLayout.idempotency)
-        return try environment.read { txn in
-            try keys.map { key in
-                guard let bytes = try txn.get(table, StoreLayout.idempotencyKey(key)) else { return nil }
-                let (storedKey, record) = try Projections.idempotencyEntry(bytes)
-                return storedKey == key ? record : nil
-            }
-        }
+        let projections = Projections(environment)
+        return try environment.read { txn in try projections.storedRecords(keys, txn) }
     }
 }
 

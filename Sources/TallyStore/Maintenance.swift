@@ -40,7 +40,8 @@ public enum Maintenance {
     }
 
     /// Replays the log read-only and compares it with the stored projections. Safe while `tallyd` runs:
-    /// it only reads (LMDB readers never block the writer).
+    /// it only reads (LMDB readers never block the writer). Memory stays bounded by the working set: the
+    /// settled history is compared with the store as the replay goes.
     public static func verify(
         directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> VerifyReport {
@@ -49,7 +50,16 @@ public enum Maintenance {
         report.progress = progress
         do {
             try environment.read { txn in
-                let (state, position) = try replay(txn, environment, origin, &report)
+                let projections = Projections(environment)
+                // The history is compared with the store chunk by chunk and dropped, so verifying a long
+                // log needs memory for its working set only.
+                var history = HistoryComparison()
+                let (state, position) = try replay(txn, environment, origin, &report) { state in
+                    try history.compare(
+                        state, reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
+                    state.reservations = state.reservations.filter { $0.value.status == .active }
+                    state.idempotency.removeAll()
+                }
                 let meta = environment.database(StoreLayout.meta)
                 try Recovery.checkFormat(txn, meta)
                 let stored = try LogPosition.read(from: meta, txn)
@@ -59,9 +69,12 @@ public enum Maintenance {
                 if stored.chainHead != position.chainHead {
                     report.findings.append("meta.chain_head does not match the chain computed over the log")
                 }
-                let projections = Projections(environment)
-                let actual = try projections.loadEverything(txn)
+                let actual = try projections.loadWorkingSet(txn)
                 report.findings += differences(expected: state, actual: actual)
+                report.findings += try history.differences(
+                    storedSettledReservations: try txn.count(projections.reservations) - actual.reservations.count,
+                    storedRecords: try txn.count(projections.idempotency),
+                    reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
                 report.findings += try expiryIndexDifferences(state, projections, txn)
             }
         } catch let error as StoreError {
@@ -137,8 +150,11 @@ public enum Maintenance {
 
     /// Folds the whole live log onto the origin, checking sequence continuity, timestamps and the chain
     /// as it goes. A trimmed log needs the origin at its base: anything else cannot link.
+    /// Replays the live log from `origin` in `txn`, checking its chain. `everyChunk` sees the state every
+    /// 8,192 events and at the end (it may drop history from it).
     static func replay(
-        _ txn: borrowing LMDBReadTransaction, _ environment: LMDBEnvironment, _ origin: ReplayOrigin, _ report: inout VerifyReport
+        _ txn: borrowing LMDBReadTransaction, _ environment: LMDBEnvironment, _ origin: ReplayOrigin, _ report: inout VerifyReport,
+        everyChunk: (inout LedgerState) throws -> Void = { _ in }
     ) throws -> (LedgerState, LogPosition) {
         let base = try LogBase.read(from: environment.database(StoreLayout.meta), txn)
         guard base == origin.base else {
@@ -172,9 +188,11 @@ public enum Maintenance {
             }
             position.lastSequence = sequence
             position.chainHead = chain
+            if (sequence - base.sequence) % 8_192 == 0 { try everyChunk(&state) }
             if let progress = report.progress, (sequence - base.sequence) % 65_536 == 0 { progress(sequence - base.sequence) }
             return true
         }
+        try everyChunk(&state)
         report.eventsChecked = position.lastSequence - base.sequence
         report.findings += findings
         return (state, position)

@@ -131,6 +131,21 @@ struct Projections {
         return state
     }
 
+    /// The stored encodings of these reservations, nil where none is stored.
+    func storedReservations(_ ids: [String], _ txn: borrowing LMDBReadTransaction) throws -> [[UInt8]?] {
+        try ids.map { id in try txn.get(reservations, StoreLayout.reservationKey(id)) }
+    }
+
+    /// The stored idempotency records under these keys, nil where none is stored (or a shortened table key
+    /// holds another key's record).
+    func storedRecords(_ keys: [IdempotencyKey], _ txn: borrowing LMDBReadTransaction) throws -> [IdempotencyRecord?] {
+        try keys.map { key in
+            guard let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) else { return nil }
+            let (storedKey, record) = try Projections.idempotencyEntry(bytes)
+            return storedKey == key ? record : nil
+        }
+    }
+
     /// An idempotency entry stores its full key before the record, because the table key may be shortened.
     /// Written into one pre-sized buffer: u64 big-endian key length, `tenant 0 endpoint qualifier 0 key`,
     /// then the encoded record.

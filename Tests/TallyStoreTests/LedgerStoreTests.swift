@@ -221,6 +221,41 @@ import Testing
         #expect(try reopened.budget(Self.key)?.reserved == 100)
     }
 
+    @Test func verifyComparesALongHistoryChunkByChunkAndNamesWhatDiffers() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        // 8,400 events: the settled history is compared with the store (and dropped) past the first 8,192.
+        for index in 0..<4_200 {
+            _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10)).get()
+            _ = try store.executeBlocking(StoreFixture.commit("r\(index)", 7)).get()
+        }
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+        do {
+            let environment = try LMDBEnvironment(directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.all)
+            let reservations = environment.database(StoreLayout.reservations)
+            var settled = try #require(try environment.read { txn in
+                try txn.get(reservations, StoreLayout.reservationKey("r5")).map(ProjectionCodec.decodeReservation)
+            })
+            settled.estimate = Amount(11)
+            var forged = settled
+            forged.id = "forged"
+            try environment.write { txn in
+                try txn.put(reservations, StoreLayout.reservationKey("r5"), ProjectionCodec.encode(settled))
+                try txn.put(reservations, StoreLayout.reservationKey("forged"), ProjectionCodec.encode(forged))
+                try txn.delete(environment.database(StoreLayout.idempotency),
+                               StoreLayout.idempotencyKey(IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "key-r4100")))
+            }
+        }
+        let report = try Maintenance.verify(directory: fixture.directory)
+        #expect(Set(report.findings) == [
+            "reservation r5: differs from the replayed log",
+            "idempotency record acme/reserve/key-r4100: missing from the projection",
+            "reservations: 1 settled ones in the projection were not produced by the log",
+        ])
+    }
+
     @Test func aFullMapFailsTheBatchCleanlyAndReadsKeepWorking() throws {
         let fixture = StoreFixture()
         let options = fixture.options(mapSizeBytes: 256 * 1024, mapSizeBytesMax: 256 * 1024)

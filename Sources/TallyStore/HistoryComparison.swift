@@ -1,0 +1,71 @@
+import TallyCore
+
+/// Compares the history a replay writes (settled reservations, idempotency records) with the stored
+/// projections batch by batch, so a replay can drop the history from memory as it goes (`verify`, the
+/// archive audit). A settled reservation never changes again, so it is compared once; an idempotency
+/// record can be written again under the same key after it aged out, so a record that differs is kept
+/// pending until a later write of its key matches the store. What is still pending at the end, and any
+/// difference in counts, is a difference.
+public struct HistoryComparison: Sendable {
+    /// Reads the stored encodings (`ProjectionCodec`) of reservations by id, nil where none is stored.
+    public typealias ReservationLookup = ([String]) throws -> [[UInt8]?]
+    /// Reads stored idempotency records by key, nil where none is stored.
+    public typealias RecordLookup = ([IdempotencyKey]) throws -> [IdempotencyRecord?]
+
+    private var matchedReservations = 0
+    private var matchedRecords = 0
+    /// Expected encodings the store did not match (yet).
+    private var pendingReservations: [String: [UInt8]] = [:]
+    private var pendingRecords: [IdempotencyKey: IdempotencyRecord] = [:]
+
+    public init() {}
+
+    /// Compares the history entries of `state` with the store.
+    public mutating func compare(_ state: LedgerState, reservations: ReservationLookup, records: RecordLookup) rethrows {
+        let settled = state.reservations.values.filter { $0.status != .active }
+        let keys = Array(state.idempotency.keys)
+        for (reservation, found) in zip(settled, try reservations(settled.map(\.id))) {
+            let expected = ProjectionCodec.encode(reservation)
+            if found == expected {
+                matchedReservations += 1
+                pendingReservations.removeValue(forKey: reservation.id)
+            } else {
+                pendingReservations[reservation.id] = expected
+            }
+        }
+        for (key, found) in zip(keys, try records(keys)) {
+            let expected = state.idempotency[key]!
+            if found == expected {
+                matchedRecords += 1
+                pendingRecords.removeValue(forKey: key)
+            } else {
+                pendingRecords[key] = expected
+            }
+        }
+    }
+
+    /// The differences left once the whole history was compared, given the size of the stored history.
+    public func differences(
+        storedSettledReservations: Int, storedRecords: Int, reservations: ReservationLookup, records: RecordLookup
+    ) rethrows -> [String] {
+        var differences: [String] = []
+        let ids = pendingReservations.keys.sorted()
+        for (id, found) in zip(ids, try reservations(ids)) {
+            differences.append("reservation \(id): " + (found == nil ? "missing from the projection" : "differs from the replayed log"))
+        }
+        let keys = pendingRecords.keys.sorted { ($0.tenant, $0.endpoint.rawValue, $0.key) < ($1.tenant, $1.endpoint.rawValue, $1.key) }
+        for (key, found) in zip(keys, try records(keys)) {
+            differences.append("idempotency record \(key.tenant)/\(key.endpoint)/\(key.key): "
+                               + (found == nil ? "missing from the projection" : "differs from the replayed log"))
+        }
+        let expectedReservations = matchedReservations + pendingReservations.count
+        if storedSettledReservations > expectedReservations {
+            differences.append("reservations: \(storedSettledReservations - expectedReservations) settled ones in the projection were not produced by the log")
+        }
+        let expectedRecords = matchedRecords + pendingRecords.count
+        if storedRecords > expectedRecords {
+            differences.append("idempotency records: \(storedRecords - expectedRecords) in the projection were not produced by the log")
+        }
+        return differences
+    }
+}
