@@ -36,7 +36,6 @@ public struct Checkpoint: Sendable, Hashable {
     /// Keeps the working set only. `Ledger.apply` never reads settled reservations or idempotency records
     /// back, so a replay that drops them as it goes reaches the same working set in bounded memory.
     public static func dropHistory(_ state: inout LedgerState) {
-        state.reservations = state.reservations.filter { isWorking($0.value) }
-        state.idempotency.removeAll()
+        state.dropHistory()
     }
 }

@@ -57,8 +57,7 @@ public enum Maintenance {
                 let (state, position) = try replay(txn, environment, origin, &report) { state in
                     try history.compare(
                         state, reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
-                    state.reservations = state.reservations.filter { $0.value.status == .active }
-                    state.idempotency.removeAll()
+                    state.dropHistory()
                 }
                 let meta = environment.database(StoreLayout.meta)
                 try Recovery.checkFormat(txn, meta)
@@ -86,7 +85,13 @@ public enum Maintenance {
     }
 
     /// Drops every projection and rebuilds it from the log. Refuses while another process holds the
-    /// directory, and refuses a log whose chain or events do not check out.
+    /// directory, and refuses a log whose chain or events do not check out (then nothing is changed).
+    ///
+    /// Two passes, each in memory bounded by the working set: the first checks the log; the second clears
+    /// the projections and the format version, writes the settled history chunk by chunk as the replay
+    /// drops it, and writes the working set and the format version last. Until that last transaction the
+    /// directory has no format version, so an interrupted rebuild is refused at open and is run again.
+    @available(*, noasync, message: "a rebuild runs write transactions")
     public static func rebuild(
         directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> UInt64 {
@@ -95,16 +100,41 @@ public enum Maintenance {
         let environment = try openExisting(directory, readOnly: false)
         var report = VerifyReport()
         report.progress = progress
+        let doing = "rebuilding \(directory)"
         do {
-            let (state, position) = try environment.read { txn in try replay(txn, environment, origin, &report) }
+            let (_, position) = try environment.read { txn in
+                try replay(txn, environment, origin, &report) { state in state.dropHistory() }
+            }
             guard report.isClean else {
                 throw StoreError(.corrupt, "the log itself is damaged, nothing was rebuilt:\n" + report.findings.joined(separator: "\n"))
             }
             let projections = Projections(environment)
-            try environment.write { txn in
+            let meta = environment.database(StoreLayout.meta)
+            try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
                 for name in StoreLayout.projections { try txn.clear(environment.database(name)) }
+                try txn.delete(meta, StoreLayout.metaFormat)
+            }
+            var state = origin.state
+            var next = origin.base.sequence + 1
+            while next <= position.lastSequence {
+                let events = try environment.readEvents(from: next, limit: 8_192)
+                guard let last = events.last?.event.sequence, events.first?.event.sequence == next else {
+                    throw StoreError(.corrupt, "event \(next) is missing from the log on the second pass")
+                }
+                for stored in events where stored.event.sequence <= position.lastSequence {
+                    try Ledger.apply(stored.event.body, to: &state)
+                }
+                next = last + 1
+                var settled = TouchedKeys()
+                settled.reservations = Set(state.reservations.filter { $0.value.status != .active }.keys)
+                settled.idempotency = Set(state.idempotency.keys)
+                try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
+                    try projections.write(settled, from: state, oldDeadlines: [:], in: txn)
+                }
+                state.dropHistory()
+            }
+            try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
                 try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
-                let meta = environment.database(StoreLayout.meta)
                 try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
                 try position.write(to: meta, txn)
             }
@@ -112,11 +142,14 @@ public enum Maintenance {
         } catch let error as StoreError {
             throw error
         } catch let error as LMDBError {
-            throw StoreError(error, doing: "rebuilding \(directory)")
+            throw StoreError(error, doing: doing)
         } catch {
-            throw StoreError(.io, "rebuilding \(directory): \(error)")
+            throw StoreError(.io, "\(doing): \(error)")
         }
     }
+
+    /// How far a rebuild may grow the map.
+    static let rebuildMapSizeBytesMax = 1 << 40
 
     /// Creates a new data directory whose live log is empty and trimmed through `origin` (disaster
     /// recovery from archives): the projections are the origin's state and the log continues after its

@@ -9,7 +9,9 @@ enum Recovery {
             let hasFormat = try environment.read { txn in try txn.get(meta, StoreLayout.metaFormat) }
             if hasFormat == nil {
                 let empty = try environment.read { txn in try txn.count(events) == 0 }
-                guard empty else { throw StoreError(.corrupt, "the log has events but no format version; the directory is damaged") }
+                guard empty else {
+                    throw StoreError(.corrupt, "the log has events but no format version: a tally rebuild that did not finish? Run tally rebuild again")
+                }
                 let projected = try environment.read { txn in
                     try txn.count(projections.reservations) + txn.count(projections.idempotency) + txn.count(projections.budgets)
                 }

@@ -62,29 +62,38 @@ public final class RestoringStore {
         finished = true
     }
 
-    /// One write transaction; the map is doubled and the transaction retried when it is full.
     private func write(_ keys: TouchedKeys, from state: LedgerState, then: (borrowing LMDBWriteTransaction) throws -> Void) throws(StoreError) {
         precondition(!finished, "nothing is written after a restore finished")
+        try environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Self.mapSizeBytesMax) { txn in
+            try Projections(environment).write(keys, from: state, oldDeadlines: [:], in: txn)
+            try then(txn)
+        }
+    }
+}
+
+extension LMDBEnvironment {
+    /// One write transaction for tools that fill a store in many batches (restore, rebuild): when the map is
+    /// full it is doubled (up to `limitBytes`) and the transaction retried. Only where no other transaction
+    /// of this environment is open (growing waits for them).
+    @available(*, noasync, message: "runs write transactions")
+    func writeGrowing(doing: String, limitBytes: Int, _ body: (borrowing LMDBWriteTransaction) throws -> Void) throws(StoreError) {
         // Each retry doubles the map, so a few dozen reach any size the limit allows.
         for _ in 0..<64 {
             do {
-                try environment.write { txn in
-                    try Projections(environment).write(keys, from: state, oldDeadlines: [:], in: txn)
-                    try then(txn)
-                }
+                try write { txn in try body(txn) }
                 return
             } catch let error as LMDBError where error.isMapFull {
                 let grown: Bool
-                do { grown = try environment.growMap(limitBytes: Self.mapSizeBytesMax) } catch { throw StoreError(error, doing: "restoring into \(directory)") }
-                guard grown else { throw StoreError(error, doing: "restoring into \(directory)") }
+                do { grown = try growMap(limitBytes: limitBytes) } catch { throw StoreError(error, doing: doing) }
+                guard grown else { throw StoreError(error, doing: doing) }
             } catch let error as StoreError {
                 throw error
             } catch let error as LMDBError {
-                throw StoreError(error, doing: "restoring into \(directory)")
+                throw StoreError(error, doing: doing)
             } catch {
-                throw StoreError(.io, "restoring into \(directory): \(error)")
+                throw StoreError(.io, "\(doing): \(error)")
             }
         }
-        throw StoreError(.io, "restoring into \(directory): the map did not grow enough")
+        throw StoreError(.io, "\(doing): the map did not grow enough")
     }
 }

@@ -254,6 +254,24 @@ import Testing
             "idempotency record acme/reserve/key-r4100: missing from the projection",
             "reservations: 1 settled ones in the projection were not produced by the log",
         ])
+
+        // A rebuild that stopped after clearing the projections leaves no format version: the store is
+        // refused at open with what to do, and running the rebuild again repairs everything.
+        do {
+            let environment = try LMDBEnvironment(directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.all)
+            try environment.write { txn in
+                for name in StoreLayout.projections { try txn.clear(environment.database(name)) }
+                try txn.delete(environment.database(StoreLayout.meta), StoreLayout.metaFormat)
+            }
+        }
+        let refusal = try #require(throws: StoreError.self) { try fixture.open().close() }
+        #expect("\(refusal)".contains("Run tally rebuild again"))
+        #expect(try Maintenance.rebuild(directory: fixture.directory) == 2 + 8_400)
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+        let reopened = try fixture.open()
+        defer { reopened.close() }
+        #expect(try reopened.reservation("r5")?.estimate == Amount(10) && reopened.reservation("forged") == nil)
+        #expect(try reopened.budget(Self.key)?.spent == Amount(7 * 4_200))
     }
 
     @Test func aFullMapFailsTheBatchCleanlyAndReadsKeepWorking() throws {

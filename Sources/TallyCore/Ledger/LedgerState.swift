@@ -14,6 +14,14 @@ public struct LedgerState: Sendable, Hashable {
 
     public init() {}
 
+    /// Keeps the working set only (tenants, keys, budgets, ACTIVE reservations): settled reservations and
+    /// idempotency records are history, which `Ledger.apply` never reads back, so replays that compare or
+    /// store it elsewhere drop it as they go.
+    public mutating func dropHistory() {
+        reservations = reservations.filter { $0.value.status == .active }
+        idempotency.removeAll()
+    }
+
     /// The live idempotency record for a key, or `nil` if none was kept or it has aged out.
     public func idempotencyRecord(_ key: IdempotencyKey, now: Int64) -> IdempotencyRecord? {
         guard let record = idempotency[key], now <= record.retainUntilMilliseconds else { return nil }
