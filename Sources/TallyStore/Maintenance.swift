@@ -110,7 +110,7 @@ public enum Maintenance {
             }
             let projections = Projections(environment)
             let meta = environment.database(StoreLayout.meta)
-            try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
+            try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                 for name in StoreLayout.projections { try txn.clear(environment.database(name)) }
                 try txn.delete(meta, StoreLayout.metaFormat)
             }
@@ -128,12 +128,12 @@ public enum Maintenance {
                 var settled = TouchedKeys()
                 settled.reservations = Set(state.reservations.filter { $0.value.status != .active }.keys)
                 settled.idempotency = Set(state.idempotency.keys)
-                try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
+                try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                     try projections.write(settled, from: state, oldDeadlines: [:], in: txn)
                 }
                 state.dropHistory()
             }
-            try environment.writeGrowing(doing: doing, limitBytes: rebuildMapSizeBytesMax) { txn in
+            try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                 try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
                 try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
                 try position.write(to: meta, txn)
@@ -148,8 +148,8 @@ public enum Maintenance {
         }
     }
 
-    /// How far a rebuild may grow the map.
-    static let rebuildMapSizeBytesMax = 1 << 40
+    /// How far a rebuild or a restore may grow the map.
+    static let toolMapSizeBytesMax = 1 << 40
 
     /// Creates a new data directory whose live log is empty and trimmed through `origin` (disaster
     /// recovery from archives): the projections are the origin's state and the log continues after its

@@ -11,8 +11,6 @@ public final class RestoringStore {
     private let lock: DirectoryLock
     private let environment: LMDBEnvironment
     private var finished = false
-    /// The map grows by doubling up to this size as history is written.
-    static let mapSizeBytesMax = 1 << 40
 
     /// Creates the directory; refuses one that already holds a store.
     public init(directory: String) throws(StoreError) {
@@ -64,7 +62,7 @@ public final class RestoringStore {
 
     private func write(_ keys: TouchedKeys, from state: LedgerState, then: (borrowing LMDBWriteTransaction) throws -> Void) throws(StoreError) {
         precondition(!finished, "nothing is written after a restore finished")
-        try environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Self.mapSizeBytesMax) { txn in
+        try environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
             try Projections(environment).write(keys, from: state, oldDeadlines: [:], in: txn)
             try then(txn)
         }
