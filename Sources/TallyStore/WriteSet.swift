@@ -28,8 +28,6 @@ struct WriteSet: Sendable {
     private var bytes: [UInt8] = []
     private var entries: [Entry] = []
 
-    var isEmpty: Bool { entries.isEmpty }
-
     /// Room for about `commands` lifecycle commands (each puts a few kilobytes in five or six tables), so the
     /// buffer of a large batch is not copied over and over while it grows.
     init(commands: Int = 0) {
