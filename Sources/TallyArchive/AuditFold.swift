@@ -173,39 +173,54 @@ struct AuditFold {
         var liveChain = base.chain
         var sequence = base.sequence + 1
         while sequence <= last {
-            let events: [StoredEvent]
-            do { events = try log.events(from: sequence, limit: Replayer.liveChunkEvents) } catch {
+            // Undecoded: the part the archive already holds needs only its chain checked; records are
+            // decoded where they are folded.
+            let entries: [RawStoredEvent]
+            do { entries = try log.rawEvents(from: sequence, limit: Replayer.liveChunkEvents) } catch {
                 throw ArchiveError(.io, file: "live log", sequence: sequence, "\(error)")
             }
-            for stored in events where stored.event.sequence <= last {
-                guard stored.event.sequence == sequence else {
-                    note("live log", sequence: sequence, "event \(sequence) is missing (found \(stored.event.sequence))")
+            for entry in entries where entry.sequence <= last {
+                guard entry.sequence == sequence else {
+                    note("live log", sequence: sequence, "event \(sequence) is missing (found \(entry.sequence))")
                     return
                 }
-                checkLive(stored, &liveChain)
+                checkLive(entry, &liveChain)
                 sequence += 1
             }
-            if events.isEmpty { return note("live log", sequence: sequence, "the log ends before its recorded last sequence \(last)") }
+            if entries.isEmpty { return note("live log", sequence: sequence, "the log ends before its recorded last sequence \(last)") }
         }
     }
 
-    private mutating func checkLive(_ stored: StoredEvent, _ liveChain: inout [UInt8]) {
-        let sequence = stored.event.sequence
-        if EventChain.link(liveChain, stored.record) != stored.chain {
+    private mutating func checkLive(_ entry: RawStoredEvent, _ liveChain: inout [UInt8]) {
+        let sequence = entry.sequence
+        if EventChain.link(liveChain, entry.record) != entry.chain {
             note("live log", sequence: sequence, "chain value does not link to event \(sequence - 1)")
         }
-        liveChain = stored.chain
+        liveChain = entry.chain
         if sequence < next {
-            if let exit = exitChains[sequence], exit != stored.chain {
-                note("live log", sequence: sequence, "differs from the archive: segment exit chain \(hex(exit)), live chain \(hex(stored.chain))")
+            if let exit = exitChains[sequence], exit != entry.chain {
+                note("live log", sequence: sequence, "differs from the archive: segment exit chain \(hex(exit)), live chain \(hex(entry.chain))")
             }
-        } else {
-            if sequence == next, let chain, sequence > 1, exitChains[sequence - 1] != nil, EventChain.link(chain, stored.record) != stored.chain {
-                note("live log", sequence: sequence, "does not link to the archive's last segment")
-            }
-            fold(stored.event, chain: stored.chain, file: "live log")
-            chain = stored.chain
+            return
         }
+        if sequence == next, let chain, sequence > 1, exitChains[sequence - 1] != nil, EventChain.link(chain, entry.record) != entry.chain {
+            note("live log", sequence: sequence, "does not link to the archive's last segment")
+        }
+        chain = entry.chain
+        let event: Event
+        do { event = try EventCodec.decode(entry.record) } catch {
+            note("live log", sequence: sequence, "the event record does not decode: \(error.reason)")
+            stateKnown = false
+            next = sequence + 1
+            return
+        }
+        guard event.sequence == sequence else {
+            note("live log", sequence: sequence, "the entry at this sequence holds event \(event.sequence)")
+            stateKnown = false
+            next = sequence + 1
+            return
+        }
+        fold(event, chain: entry.chain, file: "live log")
     }
 
     /// Continues after a gap or an unreadable range: the state and chain there are unknown.

@@ -100,6 +100,11 @@ extension LedgerStore {
         try environment.readEvents(from: sequence, limit: limit)
     }
 
+    /// Log entries from `sequence` on, undecoded (chain checks).
+    public func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
+        try environment.readRawEvents(from: sequence, limit: limit)
+    }
+
     /// The last durable sequence (0 for an empty log).
     public func lastSequence() throws -> UInt64 {
         try environment.read { txn in try LogPosition.read(from: environment.database(StoreLayout.meta), txn).lastSequence }

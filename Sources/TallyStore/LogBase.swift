@@ -82,5 +82,26 @@ public struct LogBounds: Sendable, Hashable {
 public protocol EventLog: Sendable {
     /// Events from `sequence` on (at most `limit`), with their chain values and records.
     func events(from sequence: UInt64, limit: Int) throws -> [StoredEvent]
+    /// The same entries undecoded: for checks of the chain alone, which need only the record bytes.
+    func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent]
     func bounds() throws -> LogBounds
+}
+
+extension EventLog {
+    public func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
+        try events(from: sequence, limit: limit).map { RawStoredEvent(sequence: $0.event.sequence, chain: $0.chain, record: $0.record) }
+    }
+}
+
+/// A log entry as stored: its sequence (from the key), chain value and encoded record, not decoded.
+public struct RawStoredEvent: Sendable, Hashable {
+    public var sequence: UInt64
+    public var chain: [UInt8]
+    public var record: [UInt8]
+
+    public init(sequence: UInt64, chain: [UInt8], record: [UInt8]) {
+        self.sequence = sequence
+        self.chain = chain
+        self.record = record
+    }
 }

@@ -62,6 +62,10 @@ public final class LogReader: EventLog {
         try environment.readEvents(from: sequence, limit: limit)
     }
 
+    public func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
+        try environment.readRawEvents(from: sequence, limit: limit)
+    }
+
     public func bounds() throws -> LogBounds {
         try environment.readBounds()
     }
@@ -127,6 +131,22 @@ extension LMDBEnvironment {
             try txn.scan(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
                 guard result.count < limit else { return false }
                 result.append(try StoredEvent(key: key, value: value))
+                return true
+            }
+        }
+        return result
+    }
+
+    func readRawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
+        var result: [RawStoredEvent] = []
+        let events = database(StoreLayout.events)
+        try read { txn in
+            try txn.scan(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
+                guard result.count < limit else { return false }
+                guard let sequence = StoreLayout.sequence(fromKey: key), let (chain, record) = EventChain.split(value) else {
+                    throw StoreError(.corrupt, "a log entry is malformed")
+                }
+                result.append(RawStoredEvent(sequence: sequence, chain: chain, record: record))
                 return true
             }
         }
