@@ -36,15 +36,22 @@ final class ServerProcess: @unchecked Sendable {  // Safe: set once in init; out
         let handle = pipe.fileHandleForReading
         let output = self.output
         let found = Locked<Int?>(nil)
-        handle.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.withLock { $0.append(data) }
-            let text = String(decoding: output.withLock { $0 }, as: UTF8.self)
-            if let range = text.range(of: "listening on 127.0.0.1:"), let line = text[range.upperBound...].split(separator: "\n").first {
-                found.withLock { $0 = Int(line) }
+        // A plain thread with blocking reads until end of file, not `readabilityHandler`: its dispatch read
+        // source could outlive the pipe's descriptor when the server exits, and libdispatch then crashed the
+        // whole test process (seen once in CI, in the manager thread's event loop).
+        let reader = Thread {
+            var open = true
+            while open {
+                let data = handle.availableData
+                open = !data.isEmpty
+                output.withLock { $0.append(data) }
+                let text = String(decoding: output.withLock { $0 }, as: UTF8.self)
+                if let range = text.range(of: "listening on 127.0.0.1:"), let line = text[range.upperBound...].split(separator: "\n").first {
+                    found.withLock { $0 = Int(line) }
+                }
             }
-            if data.isEmpty { handle.readabilityHandler = nil }
         }
+        reader.start()
         let deadline = Date().addingTimeInterval(20)
         while found.withLock({ $0 }) == nil && Date() < deadline && process.isRunning { usleep(10_000) }
         guard let port = found.withLock({ $0 }) else {
