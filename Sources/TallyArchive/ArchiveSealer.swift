@@ -151,8 +151,6 @@ public final class ArchiveSealer {
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
         for checkpoint in inner { try writeCheckpoint(checkpoint) }
-        // Settled history is in the segment's events; only the working set goes on to the next segment.
-        Checkpoint.dropHistory(&state)
         try writeCheckpoint(Checkpoint(sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain, state: state))
         return header
     }

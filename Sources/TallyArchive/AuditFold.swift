@@ -151,7 +151,7 @@ struct AuditFold {
                 historyCheck = nil
             }
         }
-        Checkpoint.dropHistory(&state)
+        state.dropHistory()
     }
 
     /// The live log: its own chain from its base, its agreement with the archive where both hold an event,

@@ -27,15 +27,9 @@ public struct Checkpoint: Sendable, Hashable {
         self.timestampMilliseconds = timestampMilliseconds
         self.chain = chain
         self.state = state
-        Self.dropHistory(&self.state)
+        self.state.dropHistory()
     }
 
     /// Whether a reservation belongs to the working set rather than the history.
-    static func isWorking(_ reservation: Reservation) -> Bool { reservation.status == .active }
-
-    /// Keeps the working set only. `Ledger.apply` never reads settled reservations or idempotency records
-    /// back, so a replay that drops them as it goes reaches the same working set in bounded memory.
-    public static func dropHistory(_ state: inout LedgerState) {
-        state.dropHistory()
-    }
+    static func isWorking(_ reservation: Reservation) -> Bool { !reservation.status.isTerminal }
 }

@@ -69,8 +69,7 @@ public struct Replayer: Sendable {
             }
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }
-        if !fold.keepsHistory { Checkpoint.dropHistory(&fold.state) }
-        if fold.historySink != nil { try fold.flushHistory() }
+        try fold.flushHistory()
         if case .sequence(let sequence) = target, fold.next - 1 != sequence {
             throw ArchiveError(.notFound, file: archive.directory.path, sequence: fold.next,
                                "the archive and the live log end at sequence \(fold.next - 1), before \(sequence)")
@@ -126,8 +125,8 @@ struct Fold {
     var lastTimestamp: Int64
     var chain: [UInt8]?
     let target: ReplayTarget
-    /// False for a working-set replay: settled reservations and idempotency records are dropped as it goes,
-    /// which keeps memory bounded by the working set.
+    /// False for a working-set replay: events are applied without building history (settled reservations
+    /// go at once, no idempotency records), which keeps memory bounded by the working set.
     let keepsHistory: Bool
     /// Takes the history before it is dropped (a full replay into a restore).
     let historySink: ((LedgerState) throws -> Void)?
@@ -143,7 +142,7 @@ struct Fold {
         guard event.sequence == next else {
             throw ArchiveError(.discontinuous, file: file, sequence: event.sequence, "expected event \(next)")
         }
-        do { try Ledger.apply(event.body, to: &state, keepingHistory: keepsHistory || historySink != nil) } catch {
+        do { try Ledger.apply(event.body, to: &state, keepingHistory: keepsHistory) } catch {
             throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")
         }
         next += 1
@@ -156,13 +155,11 @@ struct Fold {
         }
     }
 
-    /// Hands the history to the sink, if any, and drops it unless the replay keeps it.
+    /// Hands the history to the sink, if any, and drops it. (A replay that keeps no history never builds
+    /// any: it applies events with `keepingHistory: false`.)
     mutating func flushHistory() throws(ArchiveError) {
-        if let historySink {
-            do { try historySink(state) } catch { throw ArchiveError(.io, file: "restore", sequence: next - 1, "writing history: \(error)") }
-            Checkpoint.dropHistory(&state)
-        } else if !keepsHistory {
-            Checkpoint.dropHistory(&state)
-        }
+        guard let historySink else { return }
+        do { try historySink(state) } catch { throw ArchiveError(.io, file: "restore", sequence: next - 1, "writing history: \(error)") }
+        state.dropHistory()
     }
 }

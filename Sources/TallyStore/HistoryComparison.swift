@@ -22,7 +22,7 @@ public struct HistoryComparison: Sendable {
 
     /// Compares the history entries of `state` with the store.
     public mutating func compare(_ state: LedgerState, reservations: ReservationLookup, records: RecordLookup) rethrows {
-        let settled = state.reservations.values.filter { $0.status != .active }
+        let settled = state.reservations.values.filter { $0.status.isTerminal }
         let keys = Array(state.idempotency.keys)
         for (reservation, found) in zip(settled, try reservations(settled.map(\.id))) {
             let expected = ProjectionCodec.encode(reservation)

@@ -125,11 +125,8 @@ public enum Maintenance {
                     try Ledger.apply(stored.event.body, to: &state)
                 }
                 next = last + 1
-                var settled = TouchedKeys()
-                settled.reservations = Set(state.reservations.filter { $0.value.status != .active }.keys)
-                settled.idempotency = Set(state.idempotency.keys)
                 try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
-                    try projections.write(settled, from: state, oldDeadlines: [:], in: txn)
+                    try projections.write(state.historyKeys, from: state, oldDeadlines: [:], in: txn)
                 }
                 state.dropHistory()
             }

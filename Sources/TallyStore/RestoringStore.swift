@@ -40,10 +40,7 @@ public final class RestoringStore {
     /// Writes the settled reservations and idempotency records of `history` (later batches overwrite
     /// earlier ones, as a reused idempotency key does in the ledger).
     public func writeHistory(_ history: LedgerState) throws(StoreError) {
-        var keys = TouchedKeys()
-        keys.reservations = Set(history.reservations.filter { $0.value.status != .active }.keys)
-        keys.idempotency = Set(history.idempotency.keys)
-        try write(keys, from: history) { _ in }
+        try write(history.historyKeys, from: history) { _ in }
     }
 
     /// Writes the working set of `origin` (its history too, if it still holds any) and the log's base and

@@ -18,8 +18,16 @@ public struct LedgerState: Sendable, Hashable {
     /// idempotency records are history, which `Ledger.apply` never reads back, so replays that compare or
     /// store it elsewhere drop it as they go.
     public mutating func dropHistory() {
-        reservations = reservations.filter { $0.value.status == .active }
+        reservations = reservations.filter { !$0.value.status.isTerminal }
         idempotency.removeAll()
+    }
+
+    /// The keys of the history this state holds (settled reservations, idempotency records), to store it.
+    public var historyKeys: TouchedKeys {
+        var keys = TouchedKeys()
+        keys.reservations = Set(reservations.filter { $0.value.status.isTerminal }.keys)
+        keys.idempotency = Set(idempotency.keys)
+        return keys
     }
 
     /// The live idempotency record for a key, or `nil` if none was kept or it has aged out.
