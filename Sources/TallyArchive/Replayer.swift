@@ -53,18 +53,22 @@ public struct Replayer: Sendable {
         let (segments, checkpoints) = try archive.directory.list()
         let (checkpoint, skipped) = scope == .workingSet && !fromFirstEvent
             ? archive.newestCheckpoint(atOrBefore: target, in: checkpoints) : (nil, [])
-        var fold = Fold(
-            state: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,
+        var fold = try Fold(
+            start: checkpoint?.state ?? LedgerState(), next: (checkpoint?.sequence ?? 0) + 1,
             lastTimestamp: checkpoint?.timestampMilliseconds ?? 0,
             chain: checkpoint?.chain ?? (checkpoint == nil ? EventChain.genesis : nil), target: target,
-            keepsHistory: scope == .full, historySink: scope == .full ? history : nil, progress: progress)
+            scope: scope, historySink: scope == .full ? history : nil, progress: progress)
         let plan = Self.segmentsNeeded(segments, from: fold.next, target: target)
         if !plan.isEmpty {
             let last: UInt64? = if case .sequence(let sequence) = target { sequence } else { nil }
-            let stream = SegmentStream(archive, plan, from: fold.next, through: last)
+            let stream = SegmentStream(archive, plan, from: fold.next, through: last, decoding: scope == .full)
             defer { stream.cancel() }
             while !fold.done, let chunk = try stream.next() {
-                for event in chunk.events where !fold.done { try fold.apply(event: event, chain: nil, file: chunk.file) }
+                if scope == .full {
+                    for event in chunk.events where !fold.done { try fold.apply(event: event, chain: nil, file: chunk.file) }
+                } else {
+                    try fold.apply(records: chunk.records, chunk.range, file: chunk.file)
+                }
                 if let header = chunk.finished, fold.next == header.lastSequence + 1 { fold.chain = header.exitChain }
             }
         }
@@ -75,8 +79,9 @@ public struct Replayer: Sendable {
                                "the archive and the live log end at sequence \(fold.next - 1), before \(sequence)")
         }
         return ReplayResult(
-            state: fold.state, lastSequence: fold.next - 1, lastTimestampMilliseconds: fold.lastTimestamp, chain: fold.chain,
-            checkpointSequence: checkpoint?.sequence ?? 0, eventsApplied: fold.applied, skippedCheckpoints: skipped)
+            state: try fold.finalState(), lastSequence: fold.next - 1, lastTimestampMilliseconds: fold.lastTimestamp,
+            chain: fold.chain, checkpointSequence: checkpoint?.sequence ?? 0, eventsApplied: fold.applied,
+            skippedCheckpoints: skipped)
     }
 
     /// The segments that follow each other from `next` on, up to the one holding a sequence target; a gap
@@ -104,6 +109,23 @@ public struct Replayer: Sendable {
                                "event \(fold.next) is in no segment and the live log starts after \(bounds.base.sequence)")
         }
         while !fold.done && fold.next <= bounds.lastSequence {
+            if fold.walksRecords {
+                let entries: [RawStoredEvent]
+                do { entries = try log.rawEvents(from: fold.next, limit: Self.liveChunkEvents) } catch {
+                    throw ArchiveError(.io, file: "live log", sequence: fold.next, "\(error)")
+                }
+                guard let first = entries.first, first.sequence == fold.next else {
+                    throw ArchiveError(.discontinuous, file: "live log", sequence: fold.next, "event \(fold.next) is missing from the live log")
+                }
+                for entry in entries where !fold.done {
+                    var failure: ArchiveError?
+                    entry.record.withUnsafeBytes { bytes in
+                        do throws(ArchiveError) { try fold.apply(record: bytes, chain: entry.chain, file: "live log") } catch { failure = error }
+                    }
+                    if let failure { throw failure }
+                }
+                continue
+            }
             let events: [StoredEvent]
             do { events = try log.events(from: fold.next, limit: Self.liveChunkEvents) } catch {
                 throw ArchiveError(.io, file: "live log", sequence: fold.next, "\(error)")
@@ -118,35 +140,96 @@ public struct Replayer: Sendable {
     }
 }
 
-/// The running state of one replay.
+/// The running state of one replay: a `LedgerState` that events are applied to (a full replay), or a
+/// `WorkingSetFold` that walks records in place (a working-set replay).
 struct Fold {
-    var state: LedgerState
+    private var state: LedgerState
+    private var records: WorkingSetFold?
     var next: UInt64
     var lastTimestamp: Int64
     var chain: [UInt8]?
     let target: ReplayTarget
-    /// False for a working-set replay: events are applied without building history (settled reservations
-    /// go at once, no idempotency records), which keeps memory bounded by the working set.
-    let keepsHistory: Bool
     /// Takes the history before it is dropped (a full replay into a restore).
     let historySink: ((LedgerState) throws -> Void)?
     let progress: ((UInt64) -> Void)?
     var applied: UInt64 = 0
     var done = false
 
+    init(
+        start: LedgerState, next: UInt64, lastTimestamp: Int64, chain: [UInt8]?, target: ReplayTarget, scope: ReplayScope,
+        historySink: ((LedgerState) throws -> Void)?, progress: ((UInt64) -> Void)?
+    ) throws(ArchiveError) {
+        state = start
+        if scope == .workingSet {
+            do { records = try WorkingSetFold(start) } catch {
+                throw ArchiveError(.corrupt, file: "checkpoint", sequence: next - 1, "the starting state is inconsistent: \(error)")
+            }
+            state = LedgerState()
+        }
+        self.next = next
+        self.lastTimestamp = lastTimestamp
+        self.chain = chain
+        self.target = target
+        self.historySink = historySink
+        self.progress = progress
+    }
+
+    /// Whether this fold takes records (`apply(record:)`) rather than events.
+    var walksRecords: Bool { records != nil }
+
+    /// Applies one decoded event (a full replay).
     mutating func apply(event: Event, chain: [UInt8]?, file: String) throws(ArchiveError) {
-        guard target.includes(sequence: event.sequence, timestamp: event.timestampMilliseconds) else {
-            done = true
-            return
-        }
-        guard event.sequence == next else {
-            throw ArchiveError(.discontinuous, file: file, sequence: event.sequence, "expected event \(next)")
-        }
-        do { try Ledger.apply(event.body, to: &state, keepingHistory: keepsHistory) } catch {
+        guard try admit(event.sequence, event.timestampMilliseconds, file: file) else { return }
+        do { try Ledger.apply(event.body, to: &state, keepingHistory: true) } catch {
             throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")
         }
+        try applied(event.timestampMilliseconds, chain: chain)
+    }
+
+    /// Walks the records `range` of a segment (a working-set replay).
+    mutating func apply(records block: RecordBlock, _ range: Range<Int>, file: String) throws(ArchiveError) {
+        var failure: ArchiveError?
+        block.bytes.withUnsafeBytes { bytes in
+            for index in range where !done && failure == nil {
+                do throws(ArchiveError) { try apply(record: UnsafeRawBufferPointer(rebasing: bytes[block.range(index)]), chain: nil, file: file) } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Walks one record (a working-set replay).
+    mutating func apply(record: UnsafeRawBufferPointer, chain: [UInt8]?, file: String) throws(ArchiveError) {
+        let header: RecordHeader
+        do { header = try RecordHeader(record) } catch {
+            throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
+        }
+        guard try admit(header.sequence, header.timestampMilliseconds, file: file) else { return }
+        do { try records!.apply(record) } catch {
+            switch error {
+            case .undecodable(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
+            case .inconsistent(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")
+            }
+        }
+        try applied(header.timestampMilliseconds, chain: chain)
+    }
+
+    /// Whether the event at `sequence` is to be applied: it is the next one and the target includes it.
+    private mutating func admit(_ sequence: UInt64, _ timestamp: Int64, file: String) throws(ArchiveError) -> Bool {
+        guard target.includes(sequence: sequence, timestamp: timestamp) else {
+            done = true
+            return false
+        }
+        guard sequence == next else {
+            throw ArchiveError(.discontinuous, file: file, sequence: sequence, "expected event \(next)")
+        }
+        return true
+    }
+
+    private mutating func applied(_ timestamp: Int64, chain: [UInt8]?) throws(ArchiveError) {
         next += 1
-        lastTimestamp = event.timestampMilliseconds
+        lastTimestamp = timestamp
         self.chain = chain
         applied += 1
         if applied % 8_192 == 0 {
@@ -155,11 +238,21 @@ struct Fold {
         }
     }
 
-    /// Hands the history to the sink, if any, and drops it. (A replay that keeps no history never builds
-    /// any: it applies events with `keepingHistory: false`.)
+    /// Hands the history to the sink, if any, and drops it.
     mutating func flushHistory() throws(ArchiveError) {
         guard let historySink else { return }
         do { try historySink(state) } catch { throw ArchiveError(.io, file: "restore", sequence: next - 1, "writing history: \(error)") }
         state.dropHistory()
+    }
+
+    /// The state reached.
+    func finalState() throws(ArchiveError) -> LedgerState {
+        guard let records else { return state }
+        do { return try records.state() } catch {
+            switch error {
+            case .undecodable(let error): throw ArchiveError(.corrupt, file: "replay", sequence: next - 1, "a held reservation's record: \(error.reason)")
+            case .inconsistent(let error): throw ArchiveError(.corrupt, file: "replay", sequence: next - 1, "\(error)")
+            }
+        }
     }
 }

@@ -136,7 +136,7 @@ public enum SegmentCodec {
         var residueStart = 0
     }
 
-    private static func records(from payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> ([[UInt8]], [UInt32]) {
+    private static func records(from payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> (RecordBlock, [UInt32]) {
         let table = try readColumns(payload, header, file: file)
         return (rebuild(table, payload, header), table.tags)
     }
@@ -190,16 +190,18 @@ public enum SegmentCodec {
         return Columns(columns: columns, lifts: lifts, tags: tags, residueStart: cursor.offset)
     }
 
-    /// Rebuilds every record from a checked column table: residue bytes and lifted fields interleaved.
-    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader) -> [[UInt8]] {
+    /// Rebuilds every record from a checked column table: residue bytes and lifted fields interleaved, into
+    /// one buffer.
+    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader) -> RecordBlock {
         let residueTotal = table.columns.reduce(0) { $0 + $1.length } - table.lifts.reduce(0) { $0 + $1.length }
         var residue = table.residueStart
         var digest = table.residueStart + residueTotal
         let count = table.columns.count
-        var records: [[UInt8]] = []
-        records.reserveCapacity(count)
+        var writer = ByteWriter(capacity: count * EventCodec.headerLength + table.columns.reduce(0) { $0 + $1.length })
+        var starts: [Int] = []
+        starts.reserveCapacity(count + 1)
         for (index, column) in table.columns.enumerated() {
-            var writer = ByteWriter(capacity: EventCodec.headerLength + column.length)
+            starts.append(writer.count)
             writer.writeU8(EventCodec.formatVersion)
             writer.writeU8(column.type)
             writer.writeU64(header.firstSequence + UInt64(index))
@@ -219,9 +221,9 @@ public enum SegmentCodec {
             }
             writer.writeBytes(payload[residue..<(residue + column.length - written)])
             residue += column.length - written
-            records.append(writer.bytes)
         }
-        return records
+        starts.append(writer.count)
+        return RecordBlock(bytes: writer.bytes, starts: starts)
     }
 
     /// The first four bytes of a chain value as a big-endian integer.
@@ -241,6 +243,6 @@ public enum SegmentCodec {
 /// A segment as read back: its header, its records and the chain tag stored for each.
 public struct DecodedSegment: Sendable {
     public var header: SegmentHeader
-    public var records: [[UInt8]]
+    public var records: RecordBlock
     public var chainTags: [UInt32]
 }

@@ -2,18 +2,23 @@ import Dispatch
 import Synchronization
 import TallyCore
 
-/// The events of consecutive segments, decoded on another thread in chunks a bounded distance ahead of the
-/// fold: inflating and decoding overlap with applying, the part that must stay sequential, even inside a
-/// single segment (a point-in-time query often needs just one).
+/// The records of consecutive segments, inflated on another thread a bounded distance ahead of the fold:
+/// reading and inflating overlap with applying, the part that must stay sequential. A stream that decodes
+/// (full replays, which build `Event` values) also decodes the records there, in chunks, so that decoding
+/// overlaps with applying even inside a single segment; one that does not hands over each segment's
+/// records in one chunk for `WorkingSetFold` to walk in place.
 final class SegmentStream: Sendable {
-    /// A run of decoded events. `finished` is the segment's header on the last chunk of a segment.
+    /// A run of records: `range` of the segment's `records`, with their events when the stream decodes.
+    /// `finished` is the segment's header on the last chunk of a segment.
     struct Chunk: Sendable {
+        var records: RecordBlock
+        var range: Range<Int>
         var events: [Event]
         var file: String
         var finished: SegmentHeader?
     }
 
-    /// Events decoded per chunk, and chunks decoded ahead of the fold at most.
+    /// Events decoded per chunk, and chunks ready ahead of the fold at most.
     static let chunkEvents = 4_096
     static let chunksAhead = 16
 
@@ -27,10 +32,15 @@ final class SegmentStream: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let space = DispatchSemaphore(value: chunksAhead)
 
-    /// Starts decoding `plan` from event `sequence` on, up to `last` at most.
-    init(_ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?) {
+    /// Starts reading `plan` from event `sequence` on, up to `last` at most, decoding events if `decoding`.
+    init(
+        _ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?,
+        decoding: Bool
+    ) {
         DispatchQueue.global().async { [self] in
-            let outcome = Result { () throws(ArchiveError) in try produce(archive, plan, from: sequence, through: last) }
+            let outcome = Result { () throws(ArchiveError) in
+                try produce(archive, plan, from: sequence, through: last, decoding: decoding)
+            }
             if case .failure(let error) = outcome { queue.withLock { $0.failure = error } }
             // One more signal than chunks: it wakes the `next` that finds the queue empty at the end.
             available.signal()
@@ -58,35 +68,42 @@ final class SegmentStream: Sendable {
     }
 
     private func produce(
-        _ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?
+        _ archive: ArchiveReader, _ plan: [ArchiveDirectory.SegmentEntry], from sequence: UInt64, through last: UInt64?,
+        decoding: Bool
     ) throws(ArchiveError) {
         for entry in plan {
             let segment = try archive.segment(entry)
             let file = archive.directory.filePath(entry.name)
             let first = segment.header.firstSequence
-            let skip = Int(min(UInt64(segment.records.count), sequence - min(sequence, first)))
-            let end = last.map { Int(min(UInt64(segment.records.count), $0 >= first ? $0 - first + 1 : 0)) } ?? segment.records.count
+            let count = segment.records.count
+            let skip = Int(min(UInt64(count), sequence - min(sequence, first)))
+            let end = last.map { Int(min(UInt64(count), $0 >= first ? $0 - first + 1 : 0)) } ?? count
             var start = skip
             repeat {
-                let stop = min(end, start + Self.chunkEvents)
+                let stop = decoding ? min(end, start + Self.chunkEvents) : end
                 var events: [Event] = []
-                events.reserveCapacity(stop - start)
-                for index in start..<max(start, stop) {
-                    do { events.append(try EventCodec.decode(segment.records[index])) } catch {
-                        throw ArchiveError(.corrupt, file: file, sequence: first + UInt64(index), "event record: \(error.reason)")
+                if decoding {
+                    events.reserveCapacity(stop - start)
+                    for index in start..<max(start, stop) {
+                        do { events.append(try EventCodec.decode(segment.records.bytes[segment.records.range(index)])) } catch {
+                            throw ArchiveError(.corrupt, file: file, sequence: first + UInt64(index), "event record: \(error.reason)")
+                        }
                     }
                 }
+                let chunk = Chunk(
+                    records: segment.records, range: start..<max(start, stop), events: events, file: file,
+                    finished: stop == count ? segment.header : nil)
                 space.wait()
                 let cancelled = queue.withLock { queue -> Bool in
                     guard !queue.cancelled else { return true }
-                    queue.ready.append(Chunk(events: events, file: file, finished: stop == segment.records.count ? segment.header : nil))
+                    queue.ready.append(chunk)
                     return false
                 }
                 if cancelled { return }
                 available.signal()
                 start = stop
             } while start < end
-            if end < segment.records.count { return }
+            if end < count { return }
         }
     }
 }

@@ -99,7 +99,7 @@ import TallyStore
         let bytes = try SegmentCodec.encode(
             records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, dictionary: dictionary.bytes())
         let decoded = try SegmentCodec.decode(bytes, file: "memory")
-        #expect(decoded.records == events.map(\.record))
+        #expect(Array(decoded.records) == events.map(\.record))
         #expect(decoded.chainTags == events.map { SegmentCodec.chainTag($0.chain) })
         #expect(decoded.header.exitChain == events.last?.chain)
         #expect(decoded.header.eventCount == UInt64(events.count))

@@ -42,7 +42,7 @@ import TallyStore
         edit: (inout [[UInt8]]) -> Void
     ) throws -> String {
         let decoded = try ArchiveReader(directory: archive).segment(entry)
-        var records = decoded.records
+        var records = Array(decoded.records)
         edit(&records)
         let first = entry.firstSequence
         for index in records.indices {

@@ -107,14 +107,7 @@ extension Ledger {
         }
         let deltas = reserved.budgetedScopes.map { ScopeDelta(scope: $0, remaining: Amount(-reserved.amount.value), reserved: reserved.amount) }
         try applyDeltas(deltas, unit: reserved.unit, to: &state)
-        state.reservations[reserved.reservationID] = Reservation(
-            id: reserved.reservationID, tenant: reserved.tenant, subject: reserved.subject, action: reserved.action,
-            unit: reserved.unit, estimate: reserved.amount, scopePath: reserved.scopePath,
-            affectedScopes: reserved.affectedScopes, budgetedScopes: reserved.budgetedScopes,
-            createdAtMilliseconds: reserved.createdAtMilliseconds, expiresAtMilliseconds: reserved.expiresAtMilliseconds,
-            graceMilliseconds: reserved.graceMilliseconds, overagePolicy: reserved.overagePolicy,
-            maxExtensions: reserved.maxExtensions, idempotencyKey: reserved.idempotency.key, caps: reserved.caps,
-            metadata: reserved.metadata, createdBy: reserved.caller)
+        state.reservations[reserved.reservationID] = Reservation(reserved)
         guard keepingHistory else { return }
         let reply = ReserveReply(
             decision: reserved.caps == nil ? .allow : .allowWithCaps, reservationID: reserved.reservationID,
@@ -230,5 +223,19 @@ extension Ledger {
                 throw InconsistentEvent("event overflows budget \(key): \(error.message)")
             }
         }
+    }
+}
+
+extension Reservation {
+    /// The ACTIVE reservation a `Reserved` event creates.
+    init(_ reserved: Reserved) {
+        self.init(
+            id: reserved.reservationID, tenant: reserved.tenant, subject: reserved.subject, action: reserved.action,
+            unit: reserved.unit, estimate: reserved.amount, scopePath: reserved.scopePath,
+            affectedScopes: reserved.affectedScopes, budgetedScopes: reserved.budgetedScopes,
+            createdAtMilliseconds: reserved.createdAtMilliseconds, expiresAtMilliseconds: reserved.expiresAtMilliseconds,
+            graceMilliseconds: reserved.graceMilliseconds, overagePolicy: reserved.overagePolicy,
+            maxExtensions: reserved.maxExtensions, idempotencyKey: reserved.idempotency.key, caps: reserved.caps,
+            metadata: reserved.metadata, createdBy: reserved.caller)
     }
 }

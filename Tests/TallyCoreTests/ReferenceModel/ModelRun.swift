@@ -195,6 +195,27 @@ struct ModelRun {
         return nil
     }
 
+    /// Folding the run's records with `WorkingSetFold` reaches the same working set as `Ledger.apply`, both
+    /// from an empty state and from the working set a third of the way in (as a replay from a checkpoint).
+    func checkRecordFold(expected: LedgerState) throws -> String? {
+        let records = events.enumerated().map { index, body in
+            EventCodec.encode(Event(sequence: UInt64(index + 1), timestampMilliseconds: 1_750_000_000_000 + Int64(index), body: body))
+        }
+        var fromStart = try WorkingSetFold()
+        for record in records { try record.withUnsafeBytes { try fromStart.apply($0) } }
+        if try fromStart.state() != expected { return "seed \(seed): folding the records differs from the working-set replay" }
+        let third = events.count / 3
+        var checkpoint = LedgerState()
+        for event in events[..<third] { try Ledger.apply(event, to: &checkpoint, keepingHistory: false) }
+        var fromCheckpoint = try WorkingSetFold(checkpoint)
+        if try fromCheckpoint.state() != checkpoint { return "seed \(seed): a fold does not give back the state it started from" }
+        for record in records[third...] { try record.withUnsafeBytes { try fromCheckpoint.apply($0) } }
+        if try fromCheckpoint.state() != expected {
+            return "seed \(seed): folding the records from event \(third + 1) on differs from the working-set replay"
+        }
+        return nil
+    }
+
     /// Folding every event of the run from an empty state gives exactly the state the run ended with.
     func checkReplay() -> String? {
         do {
@@ -208,6 +229,7 @@ struct ModelRun {
             expected.reservations = expected.reservations.filter { $0.value.status == .active }
             expected.idempotency.removeAll()
             if working != expected { return "seed \(seed): a working-set replay differs from the final state's working set" }
+            if let failure = try checkRecordFold(expected: expected) { return failure }
         } catch {
             return "seed \(seed): replaying the events failed: \(error)"
         }

@@ -1,0 +1,148 @@
+/// Walks the body of an event record in place, for folds that need a few of its fields and skip the rest
+/// (`WorkingSetFold`): nothing is copied, no `String` is built, every read is bounds-checked.
+///
+/// Unlike `ByteReader` it checks the structure only (lengths, counts, presence flags, the end of the body),
+/// not the content of the fields it skips (UTF-8, per-field limits). Fields it returns are either checked
+/// here (enumerations, flags) or only ever compared with values that a full decode checked (scope paths
+/// match budgets created by decoded events). `EventCodec.decode` stays the reference for a record's
+/// validity; a record this cursor walks is one the full decoder reads with the same field boundaries.
+struct RecordCursor: ~Copyable {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var offset: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    private func need(_ count: Int) throws(EventCodecError) {
+        guard count <= bytes.count - offset else {
+            throw EventCodecError(.truncated, offset: offset, reason: "truncated at offset \(offset) (needs \(count) bytes, \(bytes.count - offset) left)")
+        }
+    }
+
+    mutating func u8() throws(EventCodecError) -> UInt8 {
+        try need(1)
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func u16() throws(EventCodecError) -> Int {
+        try need(2)
+        defer { offset += 2 }
+        return Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    }
+
+    mutating func u32() throws(EventCodecError) -> Int {
+        try need(4)
+        defer { offset += 4 }
+        return Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+    }
+
+    mutating func i64() throws(EventCodecError) -> Int64 {
+        try need(8)
+        defer { offset += 8 }
+        return Int64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self))
+    }
+
+    mutating func bool() throws(EventCodecError) -> Bool {
+        let start = offset
+        switch try u8() {
+        case 0: return false
+        case 1: return true
+        case let other: throw EventCodecError(.invalidFlag, offset: start, reason: "flag at offset \(start) is \(other), not 0 or 1")
+        }
+    }
+
+    mutating func unit() throws(EventCodecError) -> Unit {
+        let start = offset
+        let raw = try u8()
+        guard let unit = Unit(rawValue: raw) else {
+            throw EventCodecError(.unknownEnumValue, offset: start, reason: "unit at offset \(start) has unknown value \(raw)")
+        }
+        return unit
+    }
+
+    mutating func skip(_ count: Int) throws(EventCodecError) {
+        try need(count)
+        offset += count
+    }
+
+    /// A length-prefixed string's bytes, as a range of `bytes`.
+    mutating func string() throws(EventCodecError) -> Range<Int> {
+        let length = try u32()
+        try need(length)
+        defer { offset += length }
+        return offset..<(offset + length)
+    }
+
+    mutating func skipString() throws(EventCodecError) { _ = try string() }
+
+    mutating func skipOptionalString() throws(EventCodecError) {
+        if try bool() { try skipString() }
+    }
+
+    mutating func skipOptionalI64() throws(EventCodecError) {
+        if try bool() { try skip(8) }
+    }
+
+    mutating func skipStrings() throws(EventCodecError) {
+        for _ in 0..<(try u16()) { try skipString() }
+    }
+
+    mutating func skipSubject() throws(EventCodecError) {
+        for _ in ScopeLevel.allCases { try skipOptionalString() }
+        for _ in 0..<(try u16()) {
+            try skipString()
+            try skipString()
+        }
+    }
+
+    mutating func skipAction() throws(EventCodecError) {
+        try skipString()
+        try skipString()
+        try skipStrings()
+    }
+
+    mutating func skipOptionalCaps() throws(EventCodecError) {
+        guard try bool() else { return }
+        try skipOptionalI64()
+        try skipOptionalI64()
+        if try bool() { try skipStrings() }
+        if try bool() { try skipStrings() }
+        try skipOptionalI64()
+    }
+
+    mutating func skipOptionalMetrics() throws(EventCodecError) {
+        guard try bool() else { return }
+        try skipOptionalI64()
+        try skipOptionalI64()
+        try skipOptionalI64()
+        try skipOptionalString()
+        try skipOptionalString()
+    }
+
+    /// An idempotency stamp: key and payload hash.
+    mutating func skipStamp() throws(EventCodecError) {
+        try skipString()
+        try skip(32)
+    }
+
+    mutating func skipCaller() throws(EventCodecError) {
+        let start = offset
+        switch try u8() {
+        case 1:
+            try skipString()
+            try skipString()
+        case 2, 3: return
+        case let tag: throw EventCodecError(.unknownEnumValue, offset: start, reason: "caller tag at offset \(start) has unknown value \(tag)")
+        }
+    }
+
+    /// Throws unless the whole body has been walked.
+    func expectEnd() throws(EventCodecError) {
+        guard offset == bytes.count else {
+            throw EventCodecError(.trailingBytes, offset: offset, reason: "\(bytes.count - offset) trailing bytes at offset \(offset) after the last field")
+        }
+    }
+}

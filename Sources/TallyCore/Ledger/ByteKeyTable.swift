@@ -1,0 +1,109 @@
+/// An open-addressing hash index from byte strings to small integers, for folds that must look keys up
+/// straight from record bytes without building a `String` or an `Array` per lookup.
+///
+/// The table stores only each entry's hash and value; the keys live with the caller (in a record or an
+/// arena), and a lookup passes a closure that compares a candidate value's key with the bytes at hand. So
+/// a match is always exact: the hash only chooses where to look. Linear probing, a load factor of at most
+/// one half, and removal by shifting later entries back (no tombstones, so long runs of inserts and
+/// removals never slow lookups down).
+struct ByteKeyTable: Sendable {
+    private var hashes: [UInt64]
+    /// -1 marks an empty slot.
+    private var values: [Int32]
+    private var mask: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 64) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        hashes = Array(repeating: 0, count: size)
+        values = Array(repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    /// The value whose key `matches`, among the entries stored under `hash`.
+    @inline(__always)
+    func find(_ hash: UInt64, _ matches: (Int32) -> Bool) -> Int32? {
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let value = values[slot]
+            if value < 0 { return nil }
+            if hashes[slot] == hash && matches(value) { return value }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds an entry; the caller has checked that no entry has the same key.
+    mutating func insert(_ hash: UInt64, _ value: Int32) {
+        precondition(value >= 0, "table values are not negative")
+        if (count + 1) * 2 > values.count { grow() }
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while values[slot] >= 0 { slot = (slot + 1) & mask }
+        hashes[slot] = hash
+        values[slot] = value
+        count += 1
+    }
+
+    /// Removes the entry with this hash and value, which must be present.
+    mutating func remove(_ hash: UInt64, _ value: Int32) {
+        var hole = Int(truncatingIfNeeded: hash) & mask
+        while !(values[hole] == value && hashes[hole] == hash) {
+            precondition(values[hole] >= 0, "removing an entry that is not in the table")
+            hole = (hole + 1) & mask
+        }
+        // Shift back every later entry of the run whose home slot is not between the hole and itself, so
+        // that each entry stays reachable from its home slot without passing an empty one.
+        var next = (hole + 1) & mask
+        while values[next] >= 0 {
+            let home = Int(truncatingIfNeeded: hashes[next]) & mask
+            let distanceToHome = (next - home) & mask
+            let distanceToHole = (next - hole) & mask
+            if distanceToHome >= distanceToHole {
+                hashes[hole] = hashes[next]
+                values[hole] = values[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        values[hole] = -1
+        count -= 1
+    }
+
+    private mutating func grow() {
+        let oldHashes = hashes
+        let oldValues = values
+        hashes = Array(repeating: 0, count: oldValues.count * 2)
+        values = Array(repeating: -1, count: oldValues.count * 2)
+        mask = values.count - 1
+        count = 0
+        for slot in oldValues.indices where oldValues[slot] >= 0 { insert(oldHashes[slot], oldValues[slot]) }
+    }
+
+    /// A 64-bit hash of `bytes` mixed with `seed`, eight bytes at a time. The keys it indexes come from the
+    /// ledger's own log, and a collision costs one more comparison, never a wrong answer.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var hash = (seed ^ UInt64(bytes.count)) &* multiplier
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            hash = ((hash ^ word) &* multiplier).rotatedLeft(29)
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            tail |= UInt64(bytes[offset]) << shift
+            shift += 8
+            offset += 1
+        }
+        hash = (hash ^ tail) &* multiplier
+        return hash ^ (hash >> 32)
+    }
+}
+
+extension UInt64 {
+    @inline(__always)
+    fileprivate func rotatedLeft(_ count: UInt64) -> UInt64 { (self << count) | (self >> (64 - count)) }
+}
