@@ -12,8 +12,14 @@ public struct ArchiveReader: Sendable {
 
     /// The segment file's header and records, checked (length, CRC, payload) but not chain-verified.
     public func segment(_ entry: ArchiveDirectory.SegmentEntry) throws(ArchiveError) -> DecodedSegment {
+        var buffers = SegmentCodec.Buffers()
+        return try segment(entry, reusing: &buffers)
+    }
+
+    /// `segment`, reusing the memory of earlier decodes.
+    public func segment(_ entry: ArchiveDirectory.SegmentEntry, reusing buffers: inout SegmentCodec.Buffers) throws(ArchiveError) -> DecodedSegment {
         let path = directory.filePath(entry.name)
-        let decoded = try SegmentCodec.decode(try directory.read(entry.name), file: path)
+        let decoded = try SegmentCodec.decode(try directory.read(entry.name), file: path, reusing: &buffers)
         guard decoded.header.firstSequence == entry.firstSequence, decoded.header.lastSequence == entry.lastSequence else {
             throw ArchiveError(.corrupt, file: path, offset: 12, sequence: decoded.header.firstSequence,
                                "the header covers \(decoded.header.firstSequence)...\(decoded.header.lastSequence), not what the name says")

@@ -17,6 +17,9 @@ public struct RecordBlock: Sendable, RandomAccessCollection {
     /// A copy of one record.
     public subscript(index: Int) -> [UInt8] { Array(bytes[range(index)]) }
 
+    /// The buffer, for reuse once the block is no longer needed.
+    consuming func takeBytes() -> [UInt8] { bytes }
+
     /// The byte range of one record in `bytes`.
     public func range(_ index: Int) -> Range<Int> { starts[index]..<starts[index + 1] }
 }

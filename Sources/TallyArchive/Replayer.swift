@@ -70,6 +70,7 @@ public struct Replayer: Sendable {
                     try fold.apply(records: chunk.records, chunk.range, file: chunk.file)
                 }
                 if let header = chunk.finished, fold.next == header.lastSequence + 1 { fold.chain = header.exitChain }
+                stream.recycle(chunk)
             }
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }

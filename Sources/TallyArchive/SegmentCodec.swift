@@ -2,31 +2,47 @@ import TallyCore
 
 /// Encodes a run of event records into segment bytes and back (`protocol/archive.md`, section 2).
 ///
-/// The payload is columnar before it is compressed: first, per event, its type code, its timestamp as a
-/// delta from the previous one, its body length (LEB128), the first four bytes of its chain value and the
-/// fields lifted out of its body (`FieldLifting`); then every body without them, back to back; then the
-/// lifted digests. Sequences are implied by the header and the record version byte by the
-/// segment version. Chain values are recomputed from the records; the four-byte tags only let an audit
-/// name the first event whose link is broken (the header's exit chain covers the whole segment). The
-/// deflate stream is primed with a dictionary of the segment's most frequent strings (`SegmentDictionary`).
+/// The payload is columnar before it is compressed: first (format 2) the segment's string table; then,
+/// per event, its type code, its timestamp as a delta from the previous one, its body length (LEB128), the
+/// first four bytes of its chain value and the fields lifted out of its body (`FieldLifting`); then every
+/// body without them, back to back; then the lifted digests. Sequences are implied by the header and the
+/// record version byte by the segment version. Chain values are recomputed from the records; the four-byte
+/// tags only let an audit name the first event whose link is broken (the header's exit chain covers the
+/// whole segment). Format 2 compresses the payload as raw deflate (the file CRC already covers every
+/// byte, so zlib's own Adler-32 over the inflated bytes was a tenth of a replay's time for nothing);
+/// format 1, still read, primed a zlib stream with a dictionary of frequent strings instead of lifting them.
 public enum SegmentCodec {
     /// Level 9 is 5-9% smaller on these payloads but takes three times as long to seal; inflating costs
     /// the same at every level.
     static let compressionLevel: Int32 = 6
 
     /// The bytes of a segment holding `records` (complete event records with consecutive sequences) and
-    /// `chains` (the chain value after each). `entryChain` is the chain before the first record. `bodies`
-    /// are the records' decoded bodies when the caller has them (they choose the digests to lift); without
-    /// them the records are decoded here.
+    /// `chains` (the chain value after each). `entryChain` is the chain before the first record. `strings`
+    /// has counted the strings of the records' events (it gives the string table, or format 1's preset
+    /// dictionary). `bodies` are the records' decoded bodies when the caller has them (they choose what to
+    /// lift); without them the records are decoded here. `formatVersion` 1 is for tests of old archives.
     public static func encode(
-        records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], dictionary: [UInt8], bodies: [EventBody]? = nil
+        records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary = SegmentDictionary(),
+        bodies: [EventBody]? = nil, formatVersion: UInt16 = SegmentHeader.formatVersion
     ) throws(ArchiveError) -> [UInt8] {
         precondition(!records.isEmpty && records.count == chains.count, "a segment holds at least one event, each with its chain")
         precondition(entryChain.count == 32 && chains.allSatisfy { $0.count == 32 }, "chain values are 32 bytes")
         precondition(bodies == nil || bodies!.count == records.count, "one body per record")
+        precondition(SegmentHeader.readableVersions.contains(formatVersion), "a segment format this code writes")
         let exitChain = chains[chains.count - 1]
         let firstSequence = recordSequence(records[0])
         let firstTimestamp = recordTimestamp(records[0])
+        let lifting = formatVersion >= 2
+        let table = lifting ? strings.table() : []
+        let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { ($1, $0) })
+        var head = ByteWriter(capacity: table.reduce(8) { $0 + 2 + $1.utf8.count })
+        if lifting {
+            head.writeVarint(UInt64(table.count))
+            for string in table {
+                head.writeVarint(UInt64(string.utf8.count))
+                head.writeBytes(string.utf8)
+            }
+        }
         var columns = ByteWriter(capacity: records.count * 12)
         var residue = ByteWriter(capacity: records.reduce(0) { $0 + $1.count })
         var digests = ByteWriter(capacity: records.count * 32)
@@ -42,7 +58,16 @@ public enum SegmentCodec {
                     throw ArchiveError(.corrupt, file: "", sequence: firstSequence + UInt64(index), "a record to seal does not decode: \(error.reason)")
                 }
             }
-            let lifts = FieldLifting.lifts(in: body, digests: FieldLifting.digests(of: eventBody), timestamp: timestamp)
+            var candidates: [FieldLifting.StringCandidate] = []
+            if lifting {
+                SegmentDictionary.forEachString(in: eventBody) { string in
+                    if let index = tableIndex[string], !candidates.contains(where: { $0.index == index }) {
+                        candidates.append(FieldLifting.StringCandidate(utf8: Array(string.utf8), index: index))
+                    }
+                }
+            }
+            let lifts = FieldLifting.lifts(
+                in: body, digests: FieldLifting.digests(of: eventBody), strings: candidates, timestamp: timestamp)
             columns.writeU8(record[1])
             columns.writeVarint(UInt64(bitPattern: timestamp &- previous))
             columns.writeVarint(UInt64(body.count))
@@ -53,6 +78,7 @@ public enum SegmentCodec {
                 columns.writeVarint(UInt64(lift.gap))
                 columns.writeU8(lift.kind)
                 if lift.kind == FieldLifting.timeKind { columns.writeVarint(FieldLifting.zigzag(lift.timeDelta)) }
+                if lift.kind == FieldLifting.stringKind { columns.writeVarint(UInt64(lift.stringIndex)) }
                 if lift.kind == FieldLifting.digestKind { digests.writeBytes(lift.digest) }
                 residue.writeBytes(body[position..<(position + lift.gap)])
                 position += lift.gap + lift.length
@@ -60,17 +86,19 @@ public enum SegmentCodec {
             residue.writeBytes(body[position...])
             previous = timestamp
         }
-        let payload = columns.bytes + residue.bytes + digests.bytes
+        let payload = head.bytes + columns.bytes + residue.bytes + digests.bytes
         guard payload.count <= ArchiveLimits.segmentPayloadBytesMax else {
             throw ArchiveError(.limitExceeded, file: "", "a segment of \(records.count) events is \(payload.count) bytes, over the limit")
         }
+        let dictionary = lifting ? [] : strings.bytes()
         let compressed: [UInt8]
         do {
-            compressed = try Zlib.deflate(payload, dictionary: dictionary, level: compressionLevel)
+            compressed = try Zlib.deflate(payload, dictionary: dictionary, level: compressionLevel, raw: lifting)
         } catch {
             throw ArchiveError(.io, file: "", "\(error)")
         }
         let header = SegmentHeader(
+            formatVersion: formatVersion,
             firstSequence: firstSequence, lastSequence: firstSequence + UInt64(records.count - 1),
             firstTimestampMilliseconds: firstTimestamp, lastTimestampMilliseconds: previous,
             eventCount: UInt64(records.count), entryChain: entryChain, exitChain: exitChain,
@@ -87,20 +115,42 @@ public enum SegmentCodec {
     /// Checks a whole segment file (header, length, CRC) and returns its header, its event records rebuilt
     /// byte for byte as the log stored them, and each event's chain tag. Does not check the chain.
     public static func decode(_ bytes: [UInt8], file: String) throws(ArchiveError) -> DecodedSegment {
+        var buffers = Buffers()
+        return try decode(bytes, file: file, reusing: &buffers)
+    }
+
+    /// Memory a reader of many segments hands from one decode to the next: the inflated payload, and the
+    /// buffer of a record block the reader is done with (`recycle`).
+    public struct Buffers: Sendable {
+        var payload: [UInt8] = []
+        var records: [UInt8] = []
+
+        public init() {}
+
+        /// Gives back a block's buffer for the next decode to fill (when nothing else holds the block).
+        public mutating func recycle(_ block: consuming RecordBlock) {
+            records = block.takeBytes()
+        }
+    }
+
+    /// `decode`, reusing `buffers`' memory.
+    public static func decode(_ bytes: [UInt8], file: String, reusing buffers: inout Buffers) throws(ArchiveError) -> DecodedSegment {
         let header = try checkedHeader(bytes, file: file)
         let dictionaryStart = header.headerLength
         let payloadStart = dictionaryStart + header.dictionaryLength
         let dictionary = Array(bytes[dictionaryStart..<payloadStart])
-        let payload: [UInt8]
         do {
-            payload = try Zlib.inflate(
+            try Zlib.inflate(
                 bytes[payloadStart..<(payloadStart + header.compressedLength)], dictionary: dictionary,
-                expectedLength: header.payloadLength)
+                expectedLength: header.payloadLength, into: &buffers.payload, raw: header.formatVersion >= 2)
         } catch {
             throw ArchiveError(.corrupt, file: file, offset: payloadStart, sequence: header.firstSequence, "\(error)")
         }
-        let (records, tags) = try records(from: payload, header, file: file)
-        return DecodedSegment(header: header, records: records, chainTags: tags)
+        let table = try readColumns(buffers.payload, header, file: file)
+        var storage: [UInt8] = []
+        swap(&storage, &buffers.records)
+        let records = rebuild(table, buffers.payload, header, into: storage)
+        return DecodedSegment(header: header, records: records, chainTags: table.tags)
     }
 
     /// The header of a file after checking its length and CRC, without decompressing anything.
@@ -130,19 +180,17 @@ public enum SegmentCodec {
     /// The column table read and checked: one entry per event, the lifts they reference, where the
     /// residues start, and the chain tags.
     private struct Columns {
+        /// The string table (format 2), as ranges of the payload.
+        var strings: [Range<Int>] = []
         var columns: [Column] = []
         var lifts: [FieldLifting.Lift] = []
         var tags: [UInt32] = []
         var residueStart = 0
     }
 
-    private static func records(from payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> (RecordBlock, [UInt32]) {
-        let table = try readColumns(payload, header, file: file)
-        return (rebuild(table, payload, header), table.tags)
-    }
-
     private static func readColumns(_ payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> Columns {
         var cursor = PayloadCursor(payload)
+        let strings = header.formatVersion >= 2 ? try readStrings(&cursor, header, file: file) : []
         let count = Int(header.eventCount)
         var columns: [Column] = []
         columns.reserveCapacity(count)
@@ -160,8 +208,9 @@ public enum SegmentCodec {
             }
             guard let type = cursor.readU8(), let delta = cursor.readVarint(), let length = cursor.readVarint(),
                   let tag = cursor.readU32(), let liftCount = cursor.readVarint() else { throw malformed("truncated") }
+            // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
             guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(payload.count),
-                  liftCount <= length / 8 else { throw malformed("a value is out of range") }
+                  liftCount <= length / (strings.isEmpty ? 8 : 5) else { throw malformed("a value is out of range") }
             timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
             var covered = 0
             let liftStart = lifts.count
@@ -173,6 +222,11 @@ public enum SegmentCodec {
                 case FieldLifting.timeKind:
                     guard let zigzag = cursor.readVarint() else { throw malformed("a lifted time is truncated") }
                     lift.timeDelta = FieldLifting.unzigzag(zigzag)
+                case FieldLifting.stringKind where header.formatVersion >= 2:
+                    guard let index = cursor.readVarint() else { throw malformed("a lifted string is truncated") }
+                    guard index < UInt64(strings.count) else { throw malformed("string \(index) is not in the table of \(strings.count)") }
+                    lift.stringIndex = Int(index)
+                    lift.stringLength = strings[Int(index)].count
                 default: throw malformed("unknown lift kind \(kind)")
                 }
                 covered += lift.gap + lift.length
@@ -187,17 +241,36 @@ public enum SegmentCodec {
             throw ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.lastSequence,
                                "the payload does not add up to the declared events and timestamps")
         }
-        return Columns(columns: columns, lifts: lifts, tags: tags, residueStart: cursor.offset)
+        return Columns(strings: strings, columns: columns, lifts: lifts, tags: tags, residueStart: cursor.offset)
+    }
+
+    /// The string table at the start of a format 2 payload: a LEB128 count, then each string as a LEB128
+    /// length and its bytes. The bytes need no checking: they go back into records byte for byte.
+    private static func readStrings(_ cursor: inout PayloadCursor, _ header: SegmentHeader, file: String) throws(ArchiveError) -> [Range<Int>] {
+        func malformed(_ what: String) -> ArchiveError {
+            ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.firstSequence, "malformed string table (payload offset): \(what)")
+        }
+        guard let count = cursor.readVarint() else { throw malformed("truncated") }
+        guard count <= UInt64(ArchiveLimits.stringTableCountMax) else { throw malformed("\(count) strings, over the limit") }
+        var strings: [Range<Int>] = []
+        strings.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) {
+            guard let length = cursor.readVarint(), length <= UInt64(cursor.bytes.count - cursor.offset) else { throw malformed("a string is truncated") }
+            guard length > 0 else { throw malformed("an empty string") }
+            strings.append(cursor.offset..<(cursor.offset + Int(length)))
+            cursor.offset += Int(length)
+        }
+        return strings
     }
 
     /// Rebuilds every record from a checked column table: residue bytes and lifted fields interleaved, into
     /// one buffer.
-    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader) -> RecordBlock {
+    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader, into storage: [UInt8]) -> RecordBlock {
         let residueTotal = table.columns.reduce(0) { $0 + $1.length } - table.lifts.reduce(0) { $0 + $1.length }
         var residue = table.residueStart
         var digest = table.residueStart + residueTotal
         let count = table.columns.count
-        var writer = ByteWriter(capacity: count * EventCodec.headerLength + table.columns.reduce(0) { $0 + $1.length })
+        var writer = ByteWriter(reusing: storage, capacity: count * EventCodec.headerLength + table.columns.reduce(0) { $0 + $1.length })
         var starts: [Int] = []
         starts.reserveCapacity(count + 1)
         for (index, column) in table.columns.enumerated() {
@@ -211,10 +284,15 @@ public enum SegmentCodec {
             for lift in table.lifts[column.liftStart..<(column.liftStart + column.liftCount)] {
                 writer.writeBytes(payload[residue..<(residue + lift.gap)])
                 residue += lift.gap
-                if lift.kind == FieldLifting.digestKind {
+                switch lift.kind {
+                case FieldLifting.digestKind:
                     writer.writeBytes(payload[digest..<(digest + 32)])
                     digest += 32
-                } else {
+                case FieldLifting.stringKind:
+                    let string = table.strings[lift.stringIndex]
+                    writer.writeU32(UInt32(string.count))
+                    writer.writeBytes(payload[string])
+                default:
                     writer.writeI64(column.timestamp &+ lift.timeDelta)
                 }
                 written += lift.gap + lift.length

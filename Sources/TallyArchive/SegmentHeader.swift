@@ -6,10 +6,13 @@ import TallyCore
 /// within `ArchiveLimits`, and `headerLength` bytes of the file are covered by `headerCRC`.
 public struct SegmentHeader: Sendable, Hashable {
     public static let magic: [UInt8] = Array("TALLYSEG".utf8)
-    public static let formatVersion: UInt16 = 1
+    /// The format this code writes: 2 (string table, raw deflate). Format 1 segments are still read.
+    public static let formatVersion: UInt16 = 2
+    static let readableVersions: ClosedRange<UInt16> = 1...2
     /// Bytes before the zlib version text.
     static let fixedLength = 137
 
+    public var formatVersion: UInt16
     public var firstSequence: UInt64
     public var lastSequence: UInt64
     public var firstTimestampMilliseconds: Int64
@@ -32,7 +35,7 @@ public struct SegmentHeader: Sendable, Hashable {
     func write(into writer: inout ByteWriter) {
         let start = writer.count
         writer.writeBytes(Self.magic)
-        writer.writeU16(Self.formatVersion)
+        writer.writeU16(formatVersion)
         writer.writeU16(UInt16(headerLength))
         writer.writeU64(firstSequence)
         writer.writeU64(lastSequence)
@@ -56,12 +59,12 @@ public struct SegmentHeader: Sendable, Hashable {
         guard Array(bytes[0..<8]) == magic else { throw corrupt(0, "not a Tally segment (bad magic)") }
         var reader = BigEndianReader(bytes, offset: 8)
         let version = reader.u16()
-        guard version == formatVersion else {
-            throw ArchiveError(.unsupportedVersion, file: file, offset: 8, "segment format \(version); this reader knows \(formatVersion)")
+        guard readableVersions.contains(version) else {
+            throw ArchiveError(.unsupportedVersion, file: file, offset: 8, "segment format \(version); this reader knows \(readableVersions)")
         }
         let declaredHeaderLength = Int(reader.u16())
         var header = SegmentHeader(
-            firstSequence: reader.u64(), lastSequence: reader.u64(),
+            formatVersion: version, firstSequence: reader.u64(), lastSequence: reader.u64(),
             firstTimestampMilliseconds: Int64(bitPattern: reader.u64()), lastTimestampMilliseconds: Int64(bitPattern: reader.u64()),
             eventCount: reader.u64(), entryChain: reader.bytes(32), exitChain: reader.bytes(32),
             dictionaryLength: Int(reader.u32()), payloadLength: 0, compressedLength: 0, zlibVersion: "")

@@ -17,10 +17,11 @@ enum Zlib {
     /// Compresses `input` into one zlib stream. The dictionary, when given, primes the window so that even
     /// the first occurrence of a frequent string is a back-reference.
     /// `slice` is how much input zlib gets at once (tests make it tiny to exercise the slicing).
-    static func deflate(_ input: [UInt8], dictionary: [UInt8], level: Int32, slice: Int = 1 << 30) throws(Failure) -> [UInt8] {
+    static func deflate(_ input: [UInt8], dictionary: [UInt8], level: Int32, raw: Bool = false, slice: Int = 1 << 30) throws(Failure) -> [UInt8] {
         var stream = z_stream()
+        // Window bits 15; negative for raw deflate (RFC 1951: no zlib header, no Adler-32).
         try check(
-            deflateInit2_(&stream, level, Z_DEFLATED, 15, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)),
+            deflateInit2_(&stream, level, Z_DEFLATED, raw ? -15 : 15, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)),
             "starting deflate")
         // deflateEnd only frees the stream; its one failure code says the stream was abandoned before
         // Z_STREAM_END, which is exactly the error path that already throws.
@@ -74,11 +75,33 @@ enum Zlib {
     /// Decompresses one zlib stream that must produce exactly `expectedLength` bytes: never more is
     /// allocated, and a stream that is longer, shorter or has bytes after its end is refused.
     static func inflate(_ input: ArraySlice<UInt8>, dictionary: [UInt8], expectedLength: Int, slice: Int = 1 << 30) throws(Failure) -> [UInt8] {
+        var output: [UInt8] = []
+        try inflate(input, dictionary: dictionary, expectedLength: expectedLength, into: &output, slice: slice)
+        return output
+    }
+
+    /// Inflates into `output`, reusing its capacity (a reader of many segments keeps one buffer instead
+    /// of having the kernel map and zero tens of megabytes per segment).
+    static func inflate(
+        _ input: ArraySlice<UInt8>, dictionary: [UInt8], expectedLength: Int, into output: inout [UInt8], raw: Bool = false,
+        slice: Int = 1 << 30
+    ) throws(Failure) {
         var stream = z_stream()
-        try check(inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)), "starting inflate")
+        try check(inflateInit2_(&stream, raw ? -15 : 15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)), "starting inflate")
+        if raw, !dictionary.isEmpty {
+            try dictionary.withUnsafeBufferPointer { (pointer) throws(Failure) in
+                try check(inflateSetDictionary(&stream, pointer.baseAddress, uInt(pointer.count)), "setting the inflate dictionary")
+            }
+        }
         defer { _ = inflateEnd(&stream) }  // frees only, as deflateEnd above
         // At least one byte, so that zlib always has a non-null output pointer (an empty stream included).
-        var output = [UInt8](repeating: 0, count: max(1, expectedLength))
+        // Resized without rewriting the bytes already there: inflate overwrites all of them.
+        let size = max(1, expectedLength)
+        if output.count < size {
+            output.append(contentsOf: [UInt8](repeating: 0, count: size - output.count))
+        } else {
+            output.removeLast(output.count - size)
+        }
         var code: Int32 = Z_OK
         var done = false
         // zlib counts in 32-bit words: input and output windows are handed over in slices (1 GiB by default).
@@ -124,7 +147,6 @@ enum Zlib {
                     + "\(stream.avail_in) compressed bytes left over")
         }
         if expectedLength == 0 { output.removeAll() }
-        return output
     }
 
     /// CRC-32 (the zlib/PNG polynomial) of `bytes`, continuing from `start`.

@@ -87,7 +87,10 @@ import TallyStore
         store.close()
     }
 
-    @Test func segmentRecordsRoundTripByteForByte() throws {
+    /// Both segment formats give back every record byte for byte: 2 (string table, raw deflate), which is
+    /// written, and 1 (preset dictionary, zlib stream), which archives sealed before it still hold.
+    @Test(arguments: [UInt16(1), 2])
+    func segmentRecordsRoundTripByteForByte(formatVersion: UInt16) throws {
         let fixture = ArchiveFixture()
         let store = try fixture.open()
         var workload = Workload(seed: 7)
@@ -97,14 +100,27 @@ import TallyStore
         var dictionary = SegmentDictionary()
         for stored in events { dictionary.add(stored.event.body) }
         let bytes = try SegmentCodec.encode(
-            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, dictionary: dictionary.bytes())
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: dictionary,
+            formatVersion: formatVersion)
         let decoded = try SegmentCodec.decode(bytes, file: "memory")
+        #expect(decoded.header.formatVersion == formatVersion)
         #expect(Array(decoded.records) == events.map(\.record))
         #expect(decoded.chainTags == events.map { SegmentCodec.chainTag($0.chain) })
         #expect(decoded.header.exitChain == events.last?.chain)
         #expect(decoded.header.eventCount == UInt64(events.count))
         let live = events.reduce(0) { $0 + 8 + $1.chain.count + $1.record.count }
         #expect(bytes.count * 4 < live, "\(bytes.count) archived bytes for \(live) live bytes")
+        if formatVersion == 2 {
+            // The strings the events repeat are lifted: far less to inflate than format 1's payload.
+            let formatOne = try SegmentCodec.checkedHeader(
+                try SegmentCodec.encode(
+                    records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: dictionary,
+                    formatVersion: 1),
+                file: "memory")
+            #expect(decoded.header.payloadLength * 4 < formatOne.payloadLength * 3,
+                    "payload \(decoded.header.payloadLength) bytes, format 1 \(formatOne.payloadLength)")
+            #expect(decoded.header.dictionaryLength == 0)
+        }
         store.close()
     }
 

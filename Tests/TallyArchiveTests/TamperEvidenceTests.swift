@@ -54,7 +54,7 @@ import TallyStore
             records[index] = bytes
         }
         let kept = (0..<records.count).map { chains[first + UInt64($0)]! }
-        let bytes = try SegmentCodec.encode(records: records, chains: kept, entryChain: decoded.header.entryChain, dictionary: [])
+        let bytes = try SegmentCodec.encode(records: records, chains: kept, entryChain: decoded.header.entryChain)
         try archive.remove(entry.name)
         let name = ArchiveDirectory.segmentName(first: first, last: first + UInt64(records.count) - 1)
         try archive.writeAtomically(name, bytes)

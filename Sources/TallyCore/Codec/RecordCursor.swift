@@ -15,36 +15,42 @@ struct RecordCursor: ~Copyable {
         self.offset = offset
     }
 
+    @inline(__always)
     private func need(_ count: Int) throws(EventCodecError) {
         guard count <= bytes.count - offset else {
             throw EventCodecError(.truncated, offset: offset, reason: "truncated at offset \(offset) (needs \(count) bytes, \(bytes.count - offset) left)")
         }
     }
 
+    @inline(__always)
     mutating func u8() throws(EventCodecError) -> UInt8 {
         try need(1)
         defer { offset += 1 }
         return bytes[offset]
     }
 
+    @inline(__always)
     mutating func u16() throws(EventCodecError) -> Int {
         try need(2)
         defer { offset += 2 }
         return Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }
 
+    @inline(__always)
     mutating func u32() throws(EventCodecError) -> Int {
         try need(4)
         defer { offset += 4 }
         return Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
     }
 
+    @inline(__always)
     mutating func i64() throws(EventCodecError) -> Int64 {
         try need(8)
         defer { offset += 8 }
         return Int64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int64.self))
     }
 
+    @inline(__always)
     mutating func bool() throws(EventCodecError) -> Bool {
         let start = offset
         switch try u8() {
@@ -63,12 +69,14 @@ struct RecordCursor: ~Copyable {
         return unit
     }
 
+    @inline(__always)
     mutating func skip(_ count: Int) throws(EventCodecError) {
         try need(count)
         offset += count
     }
 
     /// A length-prefixed string's bytes, as a range of `bytes`.
+    @inline(__always)
     mutating func string() throws(EventCodecError) -> Range<Int> {
         let length = try u32()
         try need(length)
@@ -76,12 +84,15 @@ struct RecordCursor: ~Copyable {
         return offset..<(offset + length)
     }
 
+    @inline(__always)
     mutating func skipString() throws(EventCodecError) { _ = try string() }
 
+    @inline(__always)
     mutating func skipOptionalString() throws(EventCodecError) {
         if try bool() { try skipString() }
     }
 
+    @inline(__always)
     mutating func skipOptionalI64() throws(EventCodecError) {
         if try bool() { try skip(8) }
     }

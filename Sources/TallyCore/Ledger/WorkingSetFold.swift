@@ -287,7 +287,7 @@ public struct WorkingSetFold: Sendable {
 
     private func budgetSlot(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int32? {
         budgetIndex.find(ByteKeyTable.hash(scope, seed: UInt64(unit.rawValue))) { slot in
-            budgetKeys[Int(slot)].unit == unit && budgetScopes[Int(slot)].withUnsafeBytes { $0.elementsEqual(scope) }
+            budgetKeys[Int(slot)].unit == unit && budgetScopes[Int(slot)].withUnsafeBytes { Self.equal($0, scope) }
         }
     }
 
@@ -372,7 +372,7 @@ public struct WorkingSetFold: Sendable {
     private func findHold(_ id: UnsafeRawBufferPointer) -> Int? {
         holdIndex.find(ByteKeyTable.hash(id)) { index in
             let hold = holds[Int(index)]
-            return hold.key.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[hold.id]).elementsEqual(id) }
+            return hold.key.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[hold.id]), id) }
         }.map(Int.init)
     }
 
@@ -404,6 +404,24 @@ public struct WorkingSetFold: Sendable {
         holds[index].key = []
         startingReservations[Int32(index)] = nil
         freeHolds.append(Int32(index))
+    }
+
+    /// Byte equality eight bytes at a time (keys are a few dozen bytes; `elementsEqual` goes byte by byte).
+    @inline(__always)
+    private static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        guard left.count == right.count else { return false }
+        var offset = 0
+        while offset + 8 <= left.count {
+            if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+        }
+        while offset < left.count {
+            if left[offset] != right[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     private func string(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
