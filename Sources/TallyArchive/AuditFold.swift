@@ -11,9 +11,15 @@ import TallyStore
 struct AuditFold {
     let archive: ArchiveReader
     let checkpoints: [UInt64: ArchiveDirectory.CheckpointEntry]
+    /// Spend, counted from decoded events (with a store) or from the charges `working` reports.
     var spend: SpendLedger
+    var tally: SpendTally
     let progress: ((UInt64) -> Void)?
+    /// The replayed state when events are decoded and applied: with a live store, whose history is compared
+    /// entry by entry, so the replay keeps history between the comparisons.
     var state = LedgerState()
+    /// The replay of an audit that compares no history (the archive alone): records walked in place.
+    var working: WorkingSetFold?
     var stateKnown = true
     var next: UInt64 = 1
     var chain: [UInt8]? = EventChain.genesis
@@ -33,7 +39,15 @@ struct AuditFold {
         self.historyCheck = stored.map(StoredHistoryCheck.init)
         self.checkpoints = Dictionary(checkpoints.map { ($0.sequence, $0) }, uniquingKeysWith: { first, _ in first })
         self.spend = spend
+        self.tally = SpendTally(bucketMilliseconds: spend.bucketMilliseconds)
         self.progress = progress
+        if stored == nil { working = WorkingSetFold() }
+    }
+
+    /// The spend found, however it was counted.
+    var spendFound: SpendLedger {
+        guard let working else { return spend }
+        return tally.ledger(budgets: working.budgetKey)
     }
 
     /// Checks one segment (prepared by `SegmentPreparer`) and folds its events.
@@ -59,25 +73,31 @@ struct AuditFold {
             note(file, offset: 52, sequence: header.firstSequence,
                  "entry chain \(hex(header.entryChain)) does not match the chain after event \(next - 1), \(hex(chain)) (a segment from another history?)")
         }
-        var running = header.entryChain
         var linkReported = false
-        for index in decoded.records.indices {
-            let sequence = header.firstSequence + UInt64(index)
-            running = prepared.chains[index]
-            let tag = SegmentCodec.chainTag(running)
-            if tag != decoded.chainTags[index] && !linkReported {
-                linkReported = true
-                note(file, sequence: sequence, "the chain breaks at this event: expected tag \(hex32(decoded.chainTags[index])), "
-                     + "found \(hex32(tag)) (an event was changed, removed or reordered)")
-            }
-            switch prepared.events[index] {
-            case .success(let event): fold(event, chain: running, file: file)
-            case .failure(let error):
-                note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
-                stateKnown = false
-                next = sequence + 1
+        decoded.records.bytes.withUnsafeBytes { bytes in
+            for index in decoded.records.indices {
+                let sequence = header.firstSequence + UInt64(index)
+                let tag = prepared.chainTag(index)
+                if tag != decoded.chainTags[index] && !linkReported {
+                    linkReported = true
+                    note(file, sequence: sequence, "the chain breaks at this event: expected tag \(hex32(decoded.chainTags[index])), "
+                         + "found \(hex32(tag)) (an event was changed, removed or reordered)")
+                }
+                if working != nil {
+                    let record = UnsafeRawBufferPointer(rebasing: bytes[decoded.records.range(index)])
+                    fold(record: record, sequence: sequence, chain: { prepared.chain(index) }, file: file)
+                    continue
+                }
+                switch prepared.events[index] {
+                case .success(let event): fold(event, chain: { prepared.chain(index) }, file: file)
+                case .failure(let error):
+                    note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
+                    stateKnown = false
+                    next = sequence + 1
+                }
             }
         }
+        let running = decoded.records.isEmpty ? header.entryChain : prepared.chain(decoded.records.count - 1)
         if running != header.exitChain {
             note(file, offset: 84, sequence: header.lastSequence, "exit chain expected \(hex(header.exitChain)), recomputed \(hex(running))")
         }
@@ -86,12 +106,9 @@ struct AuditFold {
         next = header.lastSequence + 1
     }
 
-    /// Applies one event at `next` (state, timestamps, spend, checkpoints).
-    mutating func fold(_ event: Event, chain running: [UInt8], file: String) {
-        if event.timestampMilliseconds < lastTimestamp {
-            note(file, sequence: event.sequence, "timestamp \(event.timestampMilliseconds) goes back from \(lastTimestamp)")
-        }
-        lastTimestamp = event.timestampMilliseconds
+    /// Applies one decoded event at `next` (state, timestamps, spend, checkpoints).
+    mutating func fold(_ event: Event, chain: () -> [UInt8], file: String) {
+        checkTime(event.timestampMilliseconds, event.sequence, file: file)
         if stateKnown {
             spend.record(event, in: state)
             do { try Ledger.apply(event.body, to: &state, keepingHistory: historyCheck != nil) } catch {
@@ -99,10 +116,55 @@ struct AuditFold {
                 stateKnown = false
             }
         }
-        next = event.sequence + 1
+        advance(event.sequence, chain: chain)
+    }
+
+    /// Walks one event record at `next` in place (an audit that compares no history). While the state is
+    /// unknown the record is not walked: its bytes are still covered by the chain.
+    mutating func fold(record: UnsafeRawBufferPointer, sequence: UInt64, chain: () -> [UInt8], file: String) {
+        let header: RecordHeader
+        do { header = try RecordHeader(record) } catch {
+            return undecodable(record: error, sequence: sequence, file: file)
+        }
+        guard header.sequence == sequence else {
+            note(file, sequence: sequence, "the entry at this sequence holds event \(header.sequence)")
+            stateKnown = false
+            next = sequence + 1
+            return
+        }
+        checkTime(header.timestampMilliseconds, sequence, file: file)
+        if stateKnown {
+            do { try working!.apply(record, charges: &tally) } catch {
+                switch error {
+                case .undecodable(let error): return undecodable(record: error, sequence: sequence, file: file)
+                case .inconsistent(let error):
+                    note(file, sequence: sequence, "the event does not apply to the replayed state: \(error)")
+                    stateKnown = false
+                }
+            }
+        }
+        advance(sequence, chain: chain)
+    }
+
+    private mutating func undecodable(record error: EventCodecError, sequence: UInt64, file: String) {
+        note(file, sequence: sequence, "the event record does not decode: \(error.reason)")
+        stateKnown = false
+        next = sequence + 1
+    }
+
+    private mutating func checkTime(_ timestamp: Int64, _ sequence: UInt64, file: String) {
+        if timestamp < lastTimestamp {
+            note(file, sequence: sequence, "timestamp \(timestamp) goes back from \(lastTimestamp)")
+        }
+        lastTimestamp = timestamp
+    }
+
+    /// After event `sequence`: counts it, compares the checkpoint there if any, reports progress.
+    private mutating func advance(_ sequence: UInt64, chain: () -> [UInt8]) {
+        next = sequence + 1
         eventsChecked += 1
-        if let entry = checkpoints[event.sequence] {
-            compare(entry, chain: running)
+        if let entry = checkpoints[sequence] {
+            compare(entry, chain: chain())
         } else if eventsChecked % 65_536 == 0 {
             dropHistory()
         }
@@ -127,6 +189,14 @@ struct AuditFold {
             note(file, offset: 18, sequence: entry.sequence, "timestamp expected \(lastTimestamp), found \(raw.timestamp)")
         }
         guard stateKnown else { return }
+        var state = state
+        if let working {
+            do { state = try working.state() } catch {
+                note(file, sequence: entry.sequence, "the replayed state cannot be built: \(error)")
+                stateKnown = false
+                return
+            }
+        }
         // One working set has one encoding, so equal bytes settle it; only a mismatch pays for a decode and a diff.
         if raw.working == CheckpointCodec.payloadBytes(state) { return }
         let actual: LedgerState
@@ -207,6 +277,9 @@ struct AuditFold {
             note("live log", sequence: sequence, "does not link to the archive's last segment")
         }
         chain = entry.chain
+        if working != nil {
+            return entry.record.withUnsafeBytes { fold(record: $0, sequence: sequence, chain: { entry.chain }, file: "live log") }
+        }
         let event: Event
         do { event = try EventCodec.decode(entry.record) } catch {
             note("live log", sequence: sequence, "the event record does not decode: \(error.reason)")
@@ -220,7 +293,7 @@ struct AuditFold {
             next = sequence + 1
             return
         }
-        fold(event, chain: entry.chain, file: "live log")
+        fold(event, chain: { entry.chain }, file: "live log")
     }
 
     /// Continues after a gap or an unreadable range: the state and chain there are unknown.

@@ -65,7 +65,7 @@ public struct Auditor {
         var fold = AuditFold(
             archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds),
             stored: stored, progress: progress)
-        let preparer = SegmentPreparer(archive, segments)
+        let preparer = SegmentPreparer(archive, segments, decoding: stored != nil)
         for entry in segments { fold.audit(entry, preparer.next()) }
         if let log { try fold.auditLive(log, through: storedWorkingSet?.lastSequence) }
         if let stored = storedWorkingSet, stored.lastSequence == fold.next - 1 {
@@ -86,10 +86,11 @@ public struct Auditor {
             fold.findings.append(AuditFinding(file: archive.directory.filePath(entry.name), sequence: entry.sequence,
                                               "checkpoint beyond the end of the history (last event \(fold.next - 1))"))
         }
-        for key in fold.spend.overflows {
+        let spend = fold.spendFound
+        for key in spend.overflows {
             fold.findings.append(AuditFinding(file: "", "spend of \(key.grouping.rawValue) \(key.group) leaves the Int64 range"))
         }
-        var report = AuditReport(spend: fold.spend)
+        var report = AuditReport(spend: spend)
         report.segmentsChecked = segments.count
         report.checkpointsChecked = fold.checkpointsChecked
         report.eventsChecked = fold.eventsChecked

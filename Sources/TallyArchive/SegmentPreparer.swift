@@ -4,11 +4,20 @@ import TallyCore
 import TallyStore
 
 /// One segment as the audit reads it, prepared on another thread: the file checked and decoded, the chain
-/// value after each record, and each record's event (or why it does not decode).
+/// values after each record (32 bytes each, back to back), and, for an audit that folds decoded events,
+/// each record's event (or why it does not decode).
 struct PreparedSegment: Sendable {
     var decoded: Result<DecodedSegment, ArchiveError>
-    var chains: [[UInt8]] = []
+    var chains: [UInt8] = []
     var events: [Result<Event, EventCodecError>] = []
+
+    /// The chain value after record `index`.
+    func chain(_ index: Int) -> [UInt8] { Array(chains[(32 * index)..<(32 * index + 32)]) }
+
+    /// The first four bytes of that chain value, as `SegmentCodec.chainTag` reads them.
+    func chainTag(_ index: Int) -> UInt32 {
+        chains[(32 * index)..<(32 * index + 4)].reduce(0) { $0 << 8 | UInt32($1) }
+    }
 }
 
 /// Prepares the segments of an audit in order on another thread, at most two ahead of the fold: reading,
@@ -21,11 +30,13 @@ final class SegmentPreparer: Sendable {
     private let space = DispatchSemaphore(value: segmentsAhead)
     private let taken = Mutex(0)
 
-    init(_ archive: ArchiveReader, _ segments: [ArchiveDirectory.SegmentEntry]) {
+    /// Starts preparing `segments`, decoding their events too if `decoding`.
+    init(_ archive: ArchiveReader, _ segments: [ArchiveDirectory.SegmentEntry], decoding: Bool) {
         DispatchQueue.global().async { [self] in
+            var buffers = SegmentCodec.Buffers()
             for (index, entry) in segments.enumerated() {
                 space.wait()
-                let prepared = Self.prepare(archive, entry)
+                let prepared = Self.prepare(archive, entry, decoding: decoding, &buffers)
                 ready.withLock { $0[index] = prepared }
                 available.signal()
             }
@@ -44,19 +55,23 @@ final class SegmentPreparer: Sendable {
         return prepared
     }
 
-    private static func prepare(_ archive: ArchiveReader, _ entry: ArchiveDirectory.SegmentEntry) -> PreparedSegment {
+    private static func prepare(
+        _ archive: ArchiveReader, _ entry: ArchiveDirectory.SegmentEntry, decoding: Bool, _ buffers: inout SegmentCodec.Buffers
+    ) -> PreparedSegment {
         let decoded: DecodedSegment
-        do { decoded = try archive.segment(entry) } catch {
+        do { decoded = try archive.segment(entry, reusing: &buffers) } catch {
             return PreparedSegment(decoded: .failure(error))
         }
         var prepared = PreparedSegment(decoded: .success(decoded))
-        prepared.chains.reserveCapacity(decoded.records.count)
-        prepared.events.reserveCapacity(decoded.records.count)
-        var running = decoded.header.entryChain
-        for record in decoded.records {
-            running = EventChain.link(running, record)
-            prepared.chains.append(running)
-            prepared.events.append(Result { () throws(EventCodecError) in try EventCodec.decode(record) })
+        let records = decoded.records
+        prepared.chains = records.bytes.withUnsafeBytes { bytes in
+            EventChain.links(from: decoded.header.entryChain, records: bytes, count: records.count, range: records.range)
+        }
+        if decoding {
+            prepared.events.reserveCapacity(records.count)
+            for index in records.indices {
+                prepared.events.append(Result { () throws(EventCodecError) in try EventCodec.decode(records.bytes[records.range(index)]) })
+            }
         }
         return prepared
     }

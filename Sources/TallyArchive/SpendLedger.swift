@@ -33,6 +33,13 @@ public struct SpendLedger: Sendable {
         self.bucketMilliseconds = bucketMilliseconds
     }
 
+    /// Sums counted elsewhere (`SpendTally`).
+    init(bucketMilliseconds: Int64, totals: [Key: Total], overflows: [Key]) {
+        self.init(bucketMilliseconds: bucketMilliseconds)
+        self.totals = totals
+        self.overflows = overflows
+    }
+
     /// Counts the charge of a `Committed` or `DebitRecorded` event; call it before the event is applied
     /// (a commit's subject and unit are read from its reservation in `state`).
     mutating func record(_ event: Event, in state: LedgerState) {

@@ -96,6 +96,26 @@ public enum EventChain {
         return Array(hasher.finalize())
     }
 
+    /// The chain values after each of `count` records held in one buffer (record `index` at
+    /// `range(index)`), back to back, 32 bytes each: a segment's chain without an array per event.
+    public static func links(
+        from entry: [UInt8], records: UnsafeRawBufferPointer, count: Int, range: (Int) -> Range<Int>
+    ) -> [UInt8] {
+        var chains: [UInt8] = []
+        chains.reserveCapacity(32 * count)
+        var hasher = SHA256()
+        hasher.update(data: entry)
+        for index in 0..<count {
+            if index > 0 {
+                hasher = SHA256()
+                chains.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[(chains.count - 32)...])) }
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: records[range(index)]))
+            hasher.finalize().withUnsafeBytes { chains.append(contentsOf: $0) }
+        }
+        return chains
+    }
+
     static func split(_ stored: [UInt8]) -> (chain: [UInt8], record: [UInt8])? {
         guard stored.count > 32 else { return nil }
         return (Array(stored.prefix(32)), Array(stored.dropFirst(32)))

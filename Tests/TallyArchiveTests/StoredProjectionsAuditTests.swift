@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TallyArchive
+@testable import TallyArchive
 import TallyCore
 import TallyStore
 
@@ -60,6 +60,28 @@ import TallyStore
         let reader = try LogReader(directory: sealed.fixture.dataDirectory)
         let report = try Auditor(archive: sealed.fixture.archive, log: reader, stored: DamagedProjections(reader)).run()
         #expect(report.isClean, "\(report.findings)")
+    }
+
+    /// The archive-only audit walks records in place and counts spend by number (`WorkingSetFold`,
+    /// `SpendTally`); the audit with a store decodes every event. Both report exactly the spend that
+    /// `SpendLedger.record` sums over the decoded events, and both are clean.
+    @Test func spendIsTheSameWhetherRecordsAreWalkedOrDecoded() throws {
+        let sealed = try SealedStore()
+        let reader = try LogReader(directory: sealed.fixture.dataDirectory)
+        let bucket: Int64 = 60_000
+        let walked = try Auditor(archive: sealed.fixture.archive, log: reader, stored: nil).run(bucketMilliseconds: bucket)
+        let decoded = try Auditor(archive: sealed.fixture.archive, log: reader, stored: reader).run(bucketMilliseconds: bucket)
+        var expected = SpendLedger(bucketMilliseconds: bucket)
+        var state = LedgerState()
+        for stored in try reader.events(from: 1, limit: Int.max) {
+            expected.record(stored.event, in: state)
+            try Ledger.apply(stored.event.body, to: &state)
+        }
+        #expect(walked.isClean && decoded.isClean, "\(walked.findings) \(decoded.findings)")
+        #expect(walked.eventsChecked == decoded.eventsChecked && walked.checkpointsChecked == decoded.checkpointsChecked)
+        #expect(!expected.totals.isEmpty && Set(expected.totals.keys.map(\.grouping)).count == SpendLedger.Grouping.allCases.count)
+        #expect(walked.spend.totals == expected.totals)
+        #expect(decoded.spend.totals == expected.totals)
     }
 
     @Test func damagedStoredHistoryAndWorkingSetAreNamed() throws {

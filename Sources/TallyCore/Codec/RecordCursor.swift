@@ -101,12 +101,20 @@ struct RecordCursor: ~Copyable {
         for _ in 0..<(try u16()) { try skipString() }
     }
 
-    mutating func skipSubject() throws(EventCodecError) {
-        for _ in ScopeLevel.allCases { try skipOptionalString() }
+    /// Walks a subject and returns where its agent value is (nil when it has none).
+    mutating func subjectAgent() throws(EventCodecError) -> Range<Int>? {
+        var agent: Range<Int>?
+        for level in ScopeLevel.allCases {
+            if try bool() {
+                let value = try string()
+                if level == .agent { agent = value }
+            }
+        }
         for _ in 0..<(try u16()) {
             try skipString()
             try skipString()
         }
+        return agent
     }
 
     mutating func skipAction() throws(EventCodecError) {

@@ -58,6 +58,15 @@ public struct WorkingSetFold: Sendable {
         var slotCount: Int
         var expiresAtMilliseconds: Int64?
         var extensionCount: Int?
+        /// Where the tenant, the subject's agent and the action kind are in `key` (a record), for charges.
+        var spendFields = SpendFields()
+    }
+
+    /// Ranges of a record's tenant, subject agent (nil when absent) and action kind.
+    private struct SpendFields {
+        var tenant: Range<Int> = 0..<0
+        var agent: Range<Int>?
+        var actionKind: Range<Int> = 0..<0
     }
 
     /// One per-scope change as a record states it, before the scope is resolved to a budget.
@@ -70,8 +79,15 @@ public struct WorkingSetFold: Sendable {
         var marksOverLimit: Bool
     }
 
-    /// Starts from a working set (a checkpoint's state, or an empty one). History in it is ignored.
-    public init(_ state: LedgerState = LedgerState()) throws(InconsistentEvent) {
+    /// Starts from an empty ledger.
+    public init() {
+        base = LedgerState()
+        scratchSlots.reserveCapacity(Self.slotsPerHold)
+        scratchDeltas.reserveCapacity(Self.slotsPerHold)
+    }
+
+    /// Starts from a working set (a checkpoint's state). History in it is ignored.
+    public init(_ state: LedgerState) throws(InconsistentEvent) {
         base = state
         base.reservations = [:]
         base.idempotency = [:]
@@ -94,16 +110,23 @@ public struct WorkingSetFold: Sendable {
 
     /// Folds one complete event record (header and body), the next in the log.
     public mutating func apply(_ record: UnsafeRawBufferPointer) throws(Failure) {
+        var none = NoCharges()
+        try apply(record, charges: &none)
+    }
+
+    /// Folds one record and hands the charge of a commit or a direct debit to `charges` (before the
+    /// reservation is forgotten, so that the charge can name who reserved it).
+    public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, charges: inout Sink) throws(Failure) {
         let header: RecordHeader
         do { header = try RecordHeader(record) } catch { throw .undecodable(error) }
         do {
             switch header.typeCode {
             case 8: try applyReserved(record)
-            case 9: try applyCommitted(record)
+            case 9: try applyCommitted(record, header, &charges)
             case 10: try applyReturned(record, released: true)
             case 11: try applyExtended(record)
             case 12: try applyReturned(record, released: false)
-            case 13: try applyDebit(record)
+            case 13: try applyDebit(record, header, &charges)
             default: try applyDecoded(record)
             }
         } catch let error as Failure {
@@ -146,9 +169,12 @@ public struct WorkingSetFold: Sendable {
     private mutating func applyReserved(_ record: UnsafeRawBufferPointer) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
-        try cursor.skipString()  // tenant
-        try cursor.skipSubject()
-        try cursor.skipAction()
+        var fields = SpendFields()
+        fields.tenant = try cursor.string()
+        fields.agent = try cursor.subjectAgent()
+        fields.actionKind = try cursor.string()
+        try cursor.skipString()  // action name
+        try cursor.skipStrings()  // action tags
         let unit = try cursor.unit()
         let amount = try cursor.i64()
         try cursor.skipString()  // scope path
@@ -184,13 +210,15 @@ public struct WorkingSetFold: Sendable {
         }
         for slot in scratchSlots { try change(slot, remaining: -amount, reserved: amount) }
         if let unknown { throw unknownBudget(record, unknown, unit) }
-        _ = addHold(key: Array(record), id: id, unit: unit, estimate: amount)
+        let index = addHold(key: Array(record), id: id, unit: unit, estimate: amount)
+        holds[Int(index)].spendFields = fields
     }
 
-    private mutating func applyCommitted(_ record: UnsafeRawBufferPointer) throws {
+    private mutating func applyCommitted<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
-        try cursor.skip(16)  // actual, charged
+        try cursor.skip(8)  // actual
+        let charged = try cursor.i64()
         try readDeltas(&cursor)
         try cursor.skipStamp()
         try cursor.skipOptionalMetrics()
@@ -200,7 +228,36 @@ public struct WorkingSetFold: Sendable {
         try cursor.expectEnd()
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Committed")
         try applyDeltas(record, unit: holds[index].unit)
+        if Sink.self != NoCharges.self, startingReservations[Int32(index)] == nil {
+            let fields = holds[index].spendFields
+            holds[index].key.withUnsafeBytes { reserved in
+                charges.charge(Charge(
+                    amount: charged, unit: holds[index].unit, timestampMilliseconds: header.timestampMilliseconds,
+                    tenant: UnsafeRawBufferPointer(rebasing: reserved[fields.tenant]),
+                    agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: reserved[$0]) },
+                    actionKind: UnsafeRawBufferPointer(rebasing: reserved[fields.actionKind]), budgets: scratchSlots))
+            }
+        } else if Sink.self != NoCharges.self, let reservation = startingReservations[Int32(index)] {
+            chargeStarting(reservation, amount: charged, header, &charges)
+        }
         removeHold(index)
+    }
+
+    /// The charge of a commit on a reservation that was ACTIVE in the starting state (no record kept).
+    private func chargeStarting<Sink: ChargeSink>(_ reservation: Reservation, amount: Int64, _ header: RecordHeader, _ charges: inout Sink) {
+        let tenant = Array(reservation.tenant.utf8)
+        let agent = reservation.subject.agent.map { Array($0.utf8) }
+        let kind = Array(reservation.action.kind.utf8)
+        tenant.withUnsafeBytes { tenant in
+            kind.withUnsafeBytes { kind in
+                func send(_ agent: UnsafeRawBufferPointer?) {
+                    charges.charge(Charge(
+                        amount: amount, unit: reservation.unit, timestampMilliseconds: header.timestampMilliseconds,
+                        tenant: tenant, agent: agent, actionKind: kind, budgets: scratchSlots))
+                }
+                if let agent { agent.withUnsafeBytes { send($0) } } else { send(nil) }
+            }
+        }
     }
 
     /// Released and Expired: the whole hold goes back to every budgeted scope.
@@ -245,14 +302,19 @@ public struct WorkingSetFold: Sendable {
         holds[index].extensionCount = Int(count)
     }
 
-    private mutating func applyDebit(_ record: UnsafeRawBufferPointer) throws {
+    private mutating func applyDebit<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         try cursor.skipString()  // event id
-        try cursor.skipString()  // tenant
-        try cursor.skipSubject()
-        try cursor.skipAction()
+        var fields = SpendFields()
+        fields.tenant = try cursor.string()
+        fields.agent = try cursor.subjectAgent()
+        fields.actionKind = try cursor.string()
+        try cursor.skipString()  // action name
+        try cursor.skipStrings()  // action tags
         let unit = try cursor.unit()
-        try cursor.skip(8 * 2 + 1)  // actual, charged, overage policy
+        try cursor.skip(8)  // actual
+        let charged = try cursor.i64()
+        try cursor.skip(1)  // overage policy
         try cursor.skipString()  // scope path
         try readDeltas(&cursor)
         try cursor.skipStamp()
@@ -264,6 +326,13 @@ public struct WorkingSetFold: Sendable {
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         try applyDeltas(record, unit: unit)
+        if Sink.self != NoCharges.self {
+            charges.charge(Charge(
+                amount: charged, unit: unit, timestampMilliseconds: header.timestampMilliseconds,
+                tenant: UnsafeRawBufferPointer(rebasing: record[fields.tenant]),
+                agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: record[$0]) },
+                actionKind: UnsafeRawBufferPointer(rebasing: record[fields.actionKind]), budgets: scratchSlots))
+        }
     }
 
     // MARK: Rare events, decoded in full
@@ -284,6 +353,9 @@ public struct WorkingSetFold: Sendable {
     }
 
     // MARK: Budgets
+
+    /// The budget a charge's `budgets` entry names.
+    public func budgetKey(_ slot: Int32) -> BudgetKey { budgetKeys[Int(slot)] }
 
     private func budgetSlot(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int32? {
         budgetIndex.find(ByteKeyTable.hash(scope, seed: UInt64(unit.rawValue))) { slot in
@@ -353,11 +425,14 @@ public struct WorkingSetFold: Sendable {
         }
     }
 
+    /// Applies `scratchDeltas`, leaving the budgets they touched in `scratchSlots`.
     private mutating func applyDeltas(_ record: UnsafeRawBufferPointer, unit: Unit) throws(InconsistentEvent) {
+        scratchSlots.removeAll(keepingCapacity: true)
         for delta in scratchDeltas {
             guard let slot = budgetSlot(UnsafeRawBufferPointer(rebasing: record[delta.scope]), unit) else {
                 throw unknownBudget(record, delta.scope, unit)
             }
+            scratchSlots.append(slot)
             try change(slot, remaining: delta.remaining, reserved: delta.reserved, spent: delta.spent, debt: delta.debt,
                        marksOverLimit: delta.marksOverLimit)
         }
@@ -448,4 +523,40 @@ public struct RecordHeader: Sendable {
             throw EventCodecError(.truncated, offset: record.count, reason: "the record is \(record.count) bytes but its header declares a body of \(bodyLength)")
         }
     }
+}
+
+/// A charge as `WorkingSetFold` reports it: the buffers are valid only during the call.
+public struct Charge {
+    public var amount: Int64
+    public var unit: Unit
+    public var timestampMilliseconds: Int64
+    public var tenant: UnsafeRawBufferPointer
+    public var agent: UnsafeRawBufferPointer?
+    public var actionKind: UnsafeRawBufferPointer
+    /// The budgets charged (`WorkingSetFold.budgetKey`), in the event's order.
+    public var budgets: [Int32]
+
+    public init(
+        amount: Int64, unit: Unit, timestampMilliseconds: Int64, tenant: UnsafeRawBufferPointer, agent: UnsafeRawBufferPointer?,
+        actionKind: UnsafeRawBufferPointer, budgets: [Int32]
+    ) {
+        self.amount = amount
+        self.unit = unit
+        self.timestampMilliseconds = timestampMilliseconds
+        self.tenant = tenant
+        self.agent = agent
+        self.actionKind = actionKind
+        self.budgets = budgets
+    }
+}
+
+/// Takes the charges of a fold (the audit's spend report).
+public protocol ChargeSink {
+    mutating func charge(_ charge: borrowing Charge)
+}
+
+/// The sink of a fold that only wants balances.
+public struct NoCharges: ChargeSink {
+    public init() {}
+    public func charge(_ charge: borrowing Charge) {}
 }
