@@ -168,35 +168,27 @@ public enum SegmentCodec {
         return header
     }
 
-    /// One event's column entry as read back.
-    private struct Column {
-        var type: UInt8
-        var timestamp: Int64
-        var length: Int
-        var liftStart: Int
-        var liftCount: Int
-    }
-
-    /// The column table read and checked: one entry per event, the lifts they reference, where the
-    /// residues start, and the chain tags.
+    /// What the first pass over the column table found: the string table (format 2), where the columns
+    /// and the residues start, each event's chain tag, and the record bytes the rebuild will write.
     private struct Columns {
-        /// The string table (format 2), as ranges of the payload.
         var strings: [Range<Int>] = []
-        var columns: [Column] = []
-        var lifts: [FieldLifting.Lift] = []
-        var tags: [UInt32] = []
+        var columnsStart = 0
         var residueStart = 0
+        var digestStart = 0
+        var tags: [UInt32] = []
+        var recordBytes = 0
     }
 
+    /// First pass: reads and checks the whole column table (and the string table) without keeping the
+    /// lifts, so that the rebuild can trust it. Keeping a value per lift cost a growing array of millions
+    /// of entries per segment.
     private static func readColumns(_ payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> Columns {
         var cursor = PayloadCursor(payload)
-        let strings = header.formatVersion >= 2 ? try readStrings(&cursor, header, file: file) : []
+        var table = Columns()
+        table.strings = header.formatVersion >= 2 ? try readStrings(&cursor, header, file: file) : []
+        table.columnsStart = cursor.offset
         let count = Int(header.eventCount)
-        var columns: [Column] = []
-        columns.reserveCapacity(count)
-        var tags: [UInt32] = []
-        tags.reserveCapacity(count)
-        var lifts: [FieldLifting.Lift] = []
+        table.tags.reserveCapacity(count)
         var timestamp = header.firstTimestampMilliseconds
         var residueTotal = 0
         var digestTotal = 0
@@ -206,42 +198,45 @@ public enum SegmentCodec {
             func malformed(_ what: String) -> ArchiveError {
                 ArchiveError(.corrupt, file: file, offset: start, sequence: sequence, "malformed event column (payload offset): \(what)")
             }
-            guard let type = cursor.readU8(), let delta = cursor.readVarint(), let length = cursor.readVarint(),
+            guard cursor.readU8() != nil, let delta = cursor.readVarint(), let length = cursor.readVarint(),
                   let tag = cursor.readU32(), let liftCount = cursor.readVarint() else { throw malformed("truncated") }
             // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
             guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(payload.count),
-                  liftCount <= length / (strings.isEmpty ? 8 : 5) else { throw malformed("a value is out of range") }
+                  liftCount <= length / (table.strings.isEmpty ? 8 : 5) else { throw malformed("a value is out of range") }
             timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
             var covered = 0
-            let liftStart = lifts.count
+            var lifted = 0
             for _ in 0..<Int(liftCount) {
                 guard let gap = cursor.readVarint(), let kind = cursor.readU8(), gap <= length else { throw malformed("a lift is truncated") }
-                var lift = FieldLifting.Lift(gap: Int(gap), kind: kind)
+                let liftLength: Int
                 switch kind {
-                case FieldLifting.digestKind: digestTotal += 32
+                case FieldLifting.digestKind:
+                    liftLength = 32
+                    digestTotal += 32
                 case FieldLifting.timeKind:
-                    guard let zigzag = cursor.readVarint() else { throw malformed("a lifted time is truncated") }
-                    lift.timeDelta = FieldLifting.unzigzag(zigzag)
+                    guard cursor.readVarint() != nil else { throw malformed("a lifted time is truncated") }
+                    liftLength = 8
                 case FieldLifting.stringKind where header.formatVersion >= 2:
                     guard let index = cursor.readVarint() else { throw malformed("a lifted string is truncated") }
-                    guard index < UInt64(strings.count) else { throw malformed("string \(index) is not in the table of \(strings.count)") }
-                    lift.stringIndex = Int(index)
-                    lift.stringLength = strings[Int(index)].count
+                    guard index < UInt64(table.strings.count) else { throw malformed("string \(index) is not in the table of \(table.strings.count)") }
+                    liftLength = 4 + table.strings[Int(index)].count
                 default: throw malformed("unknown lift kind \(kind)")
                 }
-                covered += lift.gap + lift.length
+                covered += Int(gap) + liftLength
+                lifted += liftLength
                 guard covered <= Int(length) else { throw malformed("lifts pass the end of the body") }
-                lifts.append(lift)
             }
-            residueTotal += Int(length) - lifts[liftStart...].reduce(0) { $0 + $1.length }
-            columns.append(Column(type: type, timestamp: timestamp, length: Int(length), liftStart: liftStart, liftCount: Int(liftCount)))
-            tags.append(tag)
+            residueTotal += Int(length) - lifted
+            table.recordBytes += EventCodec.headerLength + Int(length)
+            table.tags.append(tag)
         }
         guard timestamp == header.lastTimestampMilliseconds, cursor.offset + residueTotal + digestTotal == payload.count else {
             throw ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.lastSequence,
                                "the payload does not add up to the declared events and timestamps")
         }
-        return Columns(strings: strings, columns: columns, lifts: lifts, tags: tags, residueStart: cursor.offset)
+        table.residueStart = cursor.offset
+        table.digestStart = cursor.offset + residueTotal
+        return table
     }
 
     /// The string table at the start of a format 2 payload: a LEB128 count, then each string as a LEB128
@@ -263,45 +258,131 @@ public enum SegmentCodec {
         return strings
     }
 
-    /// Rebuilds every record from a checked column table: residue bytes and lifted fields interleaved, into
-    /// one buffer.
+    /// Second pass: reads the column table again and rebuilds every record, residue bytes and lifted fields
+    /// interleaved, into one buffer. The first pass checked every value read here, so these reads need no
+    /// checks beyond the buffer bounds; the copies go through raw pointers (an `ArraySlice` per piece cost
+    /// a retain and a release each, several per record).
     private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader, into storage: [UInt8]) -> RecordBlock {
-        let residueTotal = table.columns.reduce(0) { $0 + $1.length } - table.lifts.reduce(0) { $0 + $1.length }
-        var residue = table.residueStart
-        var digest = table.residueStart + residueTotal
-        let count = table.columns.count
-        var writer = ByteWriter(reusing: storage, capacity: count * EventCodec.headerLength + table.columns.reduce(0) { $0 + $1.length })
-        var starts: [Int] = []
-        starts.reserveCapacity(count + 1)
-        for (index, column) in table.columns.enumerated() {
-            starts.append(writer.count)
-            writer.writeU8(EventCodec.formatVersion)
-            writer.writeU8(column.type)
-            writer.writeU64(header.firstSequence + UInt64(index))
-            writer.writeI64(column.timestamp)
-            writer.writeU32(UInt32(column.length))
-            var written = 0
-            for lift in table.lifts[column.liftStart..<(column.liftStart + column.liftCount)] {
-                writer.writeBytes(payload[residue..<(residue + lift.gap)])
-                residue += lift.gap
-                switch lift.kind {
-                case FieldLifting.digestKind:
-                    writer.writeBytes(payload[digest..<(digest + 32)])
-                    digest += 32
-                case FieldLifting.stringKind:
-                    let string = table.strings[lift.stringIndex]
-                    writer.writeU32(UInt32(string.count))
-                    writer.writeBytes(payload[string])
-                default:
-                    writer.writeI64(column.timestamp &+ lift.timeDelta)
-                }
-                written += lift.gap + lift.length
-            }
-            writer.writeBytes(payload[residue..<(residue + column.length - written)])
-            residue += column.length - written
+        var bytes = storage
+        if bytes.count < table.recordBytes {
+            bytes.append(contentsOf: [UInt8](repeating: 0, count: table.recordBytes - bytes.count))
+        } else {
+            bytes.removeLast(bytes.count - table.recordBytes)
         }
-        starts.append(writer.count)
-        return RecordBlock(bytes: writer.bytes, starts: starts)
+        let count = Int(header.eventCount)
+        var starts = [Int](repeating: 0, count: count + 1)
+        payload.withUnsafeBytes { input in
+            bytes.withUnsafeMutableBytes { output in
+                var reader = RawCursor(input, at: table.columnsStart)
+                var writer = RawWriter(output)
+                var residue = table.residueStart
+                var digest = table.digestStart
+                var timestamp = header.firstTimestampMilliseconds
+                for index in 0..<count {
+                    starts[index] = writer.offset
+                    let type = reader.u8()
+                    timestamp = timestamp &+ Int64(bitPattern: reader.varint())
+                    let length = Int(reader.varint())
+                    reader.offset += 4  // chain tag
+                    let liftCount = Int(reader.varint())
+                    writer.u8(EventCodec.formatVersion)
+                    writer.u8(type)
+                    writer.u64(header.firstSequence + UInt64(index))
+                    writer.u64(UInt64(bitPattern: timestamp))
+                    writer.u32(UInt32(length))
+                    var written = 0
+                    for _ in 0..<liftCount {
+                        let gap = Int(reader.varint())
+                        let kind = reader.u8()
+                        writer.copy(input, residue, gap)
+                        residue += gap
+                        switch kind {
+                        case FieldLifting.digestKind:
+                            writer.copy(input, digest, 32)
+                            digest += 32
+                            written += gap + 32
+                        case FieldLifting.stringKind:
+                            let string = table.strings[Int(reader.varint())]
+                            writer.u32(UInt32(string.count))
+                            writer.copy(input, string.lowerBound, string.count)
+                            written += gap + 4 + string.count
+                        default:
+                            writer.u64(UInt64(bitPattern: timestamp &+ FieldLifting.unzigzag(reader.varint())))
+                            written += gap + 8
+                        }
+                    }
+                    writer.copy(input, residue, length - written)
+                    residue += length - written
+                }
+                starts[count] = writer.offset
+                precondition(writer.offset == output.count, "the first pass counted the record bytes")
+            }
+        }
+        return RecordBlock(bytes: bytes, starts: starts)
+    }
+
+    /// Reads a payload the first pass checked (bounds are still checked by the buffer pointer in debug).
+    private struct RawCursor {
+        let bytes: UnsafeRawBufferPointer
+        var offset: Int
+
+        init(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+            self.bytes = bytes
+            self.offset = offset
+        }
+
+        @inline(__always)
+        mutating func u8() -> UInt8 {
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        @inline(__always)
+        mutating func varint() -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            var byte: UInt8
+            repeat {
+                byte = bytes[offset]
+                offset += 1
+                value |= UInt64(byte & 0x7f) << shift
+                shift += 7
+            } while byte & 0x80 != 0
+            return value
+        }
+    }
+
+    /// Writes big-endian integers and copied ranges into a buffer sized exactly for them.
+    private struct RawWriter {
+        let bytes: UnsafeMutableRawBufferPointer
+        var offset = 0
+
+        init(_ bytes: UnsafeMutableRawBufferPointer) { self.bytes = bytes }
+
+        @inline(__always)
+        mutating func u8(_ value: UInt8) {
+            bytes[offset] = value
+            offset += 1
+        }
+
+        @inline(__always)
+        mutating func u32(_ value: UInt32) {
+            bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+            offset += 4
+        }
+
+        @inline(__always)
+        mutating func u64(_ value: UInt64) {
+            bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+
+        @inline(__always)
+        mutating func copy(_ source: UnsafeRawBufferPointer, _ start: Int, _ count: Int) {
+            precondition(start >= 0 && count >= 0 && start + count <= source.count && offset + count <= bytes.count, "a copy inside both buffers")
+            (bytes.baseAddress! + offset).copyMemory(from: source.baseAddress! + start, byteCount: count)
+            offset += count
+        }
     }
 
     /// The first four bytes of a chain value as a big-endian integer.
