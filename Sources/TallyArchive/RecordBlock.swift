@@ -17,8 +17,13 @@ public struct RecordBlock: Sendable, RandomAccessCollection {
     /// A copy of one record.
     public subscript(index: Int) -> [UInt8] { Array(bytes[range(index)]) }
 
-    /// The buffer, for reuse once the block is no longer needed.
-    consuming func takeBytes() -> [UInt8] { bytes }
+    /// Takes the buffer out for reuse, leaving the block empty (and this the buffer's only owner, if it was).
+    mutating func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        starts = [0]
+        return taken
+    }
 
     /// The byte range of one record in `bytes`.
     public func range(_ index: Int) -> Range<Int> { starts[index]..<starts[index + 1] }

@@ -63,14 +63,14 @@ public struct Replayer: Sendable {
             let last: UInt64? = if case .sequence(let sequence) = target { sequence } else { nil }
             let stream = SegmentStream(archive, plan, from: fold.next, through: last, decoding: scope == .full)
             defer { stream.cancel() }
-            while !fold.done, let chunk = try stream.next() {
+            while !fold.done, var chunk = try stream.next() {
                 if scope == .full {
                     for event in chunk.events where !fold.done { try fold.apply(event: event, chain: nil, file: chunk.file) }
                 } else {
                     try fold.apply(records: chunk.records, chunk.range, file: chunk.file)
                 }
                 if let header = chunk.finished, fold.next == header.lastSequence + 1 { fold.chain = header.exitChain }
-                stream.recycle(chunk)
+                stream.recycle(&chunk)
             }
         }
         if !fold.done, let log { try replayLive(log, into: &fold) }

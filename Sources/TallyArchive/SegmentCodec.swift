@@ -128,7 +128,7 @@ public enum SegmentCodec {
         public init() {}
 
         /// Gives back a block's buffer for the next decode to fill (when nothing else holds the block).
-        public mutating func recycle(_ block: consuming RecordBlock) {
+        public mutating func recycle(_ block: inout RecordBlock) {
             records = block.takeBytes()
         }
     }
@@ -147,9 +147,7 @@ public enum SegmentCodec {
             throw ArchiveError(.corrupt, file: file, offset: payloadStart, sequence: header.firstSequence, "\(error)")
         }
         let table = try readColumns(buffers.payload, header, file: file)
-        var storage: [UInt8] = []
-        swap(&storage, &buffers.records)
-        let records = rebuild(table, buffers.payload, header, into: storage)
+        let records = rebuild(table, buffers.payload, header, into: &buffers.records)
         return DecodedSegment(header: header, records: records, chainTags: table.tags)
     }
 
@@ -262,8 +260,11 @@ public enum SegmentCodec {
     /// interleaved, into one buffer. The first pass checked every value read here, so these reads need no
     /// checks beyond the buffer bounds; the copies go through raw pointers (an `ArraySlice` per piece cost
     /// a retain and a release each, several per record).
-    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader, into storage: [UInt8]) -> RecordBlock {
-        var bytes = storage
+    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader, into storage: inout [UInt8]) -> RecordBlock {
+        // Resized without rewriting the bytes already there (every byte is written below). The buffer is
+        // one the reader recycled, held by nobody else, so resizing it copies nothing.
+        var bytes: [UInt8] = []
+        swap(&bytes, &storage)
         if bytes.count < table.recordBytes {
             bytes.append(contentsOf: [UInt8](repeating: 0, count: table.recordBytes - bytes.count))
         } else {

@@ -65,7 +65,7 @@ final class SegmentStream: Sendable {
 
     /// Hands a chunk's record buffer back once the fold is done with the segment, so that the next one is
     /// rebuilt in the same memory (a fresh buffer of tens of megabytes costs page faults and zeroing).
-    func recycle(_ chunk: consuming Chunk) {
+    func recycle(_ chunk: inout Chunk) {
         guard chunk.finished != nil else { return }
         let bytes = chunk.records.takeBytes()
         queue.withLock { $0.spare = bytes }
