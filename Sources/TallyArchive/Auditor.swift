@@ -66,7 +66,11 @@ public struct Auditor {
             archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds),
             stored: stored, progress: progress)
         let preparer = SegmentPreparer(archive, segments, decoding: stored != nil)
-        for entry in segments { fold.audit(entry, preparer.next()) }
+        for entry in segments {
+            var prepared = preparer.next()
+            fold.audit(entry, prepared)
+            preparer.recycle(&prepared)
+        }
         if let log { try fold.auditLive(log, through: storedWorkingSet?.lastSequence) }
         if let stored = storedWorkingSet, stored.lastSequence == fold.next - 1 {
             fold.dropHistory()

@@ -26,6 +26,8 @@ final class SegmentPreparer: Sendable {
     static let segmentsAhead = 2
 
     private let ready = Mutex<[Int: PreparedSegment]>([:])
+    /// Buffers of a segment the audit is done with, for the next one (`recycle`).
+    private let spare = Mutex<(records: [UInt8], chains: [UInt8])?>(nil)
     private let available = DispatchSemaphore(value: 0)
     private let space = DispatchSemaphore(value: segmentsAhead)
     private let taken = Mutex(0)
@@ -34,9 +36,14 @@ final class SegmentPreparer: Sendable {
     init(_ archive: ArchiveReader, _ segments: [ArchiveDirectory.SegmentEntry], decoding: Bool) {
         DispatchQueue.global().async { [self] in
             var buffers = SegmentCodec.Buffers()
+            var chains: [UInt8] = []
             for (index, entry) in segments.enumerated() {
                 space.wait()
-                let prepared = Self.prepare(archive, entry, decoding: decoding, &buffers)
+                if let reuse = spare.withLock({ spare in defer { spare = nil }; return spare }) {
+                    buffers.records = reuse.records
+                    chains = reuse.chains
+                }
+                let prepared = Self.prepare(archive, entry, decoding: decoding, &buffers, &chains)
                 ready.withLock { $0[index] = prepared }
                 available.signal()
             }
@@ -55,8 +62,20 @@ final class SegmentPreparer: Sendable {
         return prepared
     }
 
+    /// Hands back the buffers of a segment the audit is done with, so that the next one is prepared in the
+    /// same memory instead of fresh pages (tens of megabytes per segment).
+    func recycle(_ prepared: inout PreparedSegment) {
+        guard case .success(var decoded) = prepared.decoded else { return }
+        prepared.decoded = .failure(ArchiveError(.io, file: "", "recycled"))
+        var chains: [UInt8] = []
+        swap(&chains, &prepared.chains)
+        let records = decoded.records.takeBytes()
+        spare.withLock { $0 = (records, chains) }
+    }
+
     private static func prepare(
-        _ archive: ArchiveReader, _ entry: ArchiveDirectory.SegmentEntry, decoding: Bool, _ buffers: inout SegmentCodec.Buffers
+        _ archive: ArchiveReader, _ entry: ArchiveDirectory.SegmentEntry, decoding: Bool, _ buffers: inout SegmentCodec.Buffers,
+        _ chains: inout [UInt8]
     ) -> PreparedSegment {
         let decoded: DecodedSegment
         do { decoded = try archive.segment(entry, reusing: &buffers) } catch {
@@ -64,9 +83,10 @@ final class SegmentPreparer: Sendable {
         }
         var prepared = PreparedSegment(decoded: .success(decoded))
         let records = decoded.records
-        prepared.chains = records.bytes.withUnsafeBytes { bytes in
-            EventChain.links(from: decoded.header.entryChain, records: bytes, count: records.count, range: records.range)
+        records.bytes.withUnsafeBytes { bytes in
+            EventChain.links(from: decoded.header.entryChain, records: bytes, count: records.count, range: records.range, into: &chains)
         }
+        swap(&prepared.chains, &chains)
         if decoding {
             prepared.events.reserveCapacity(records.count)
             for index in records.indices {

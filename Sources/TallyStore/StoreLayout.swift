@@ -98,10 +98,11 @@ public enum EventChain {
 
     /// The chain values after each of `count` records held in one buffer (record `index` at
     /// `range(index)`), back to back, 32 bytes each: a segment's chain without an array per event.
+    /// `chains` is emptied first and keeps its capacity (a reader of many segments reuses one buffer).
     public static func links(
-        from entry: [UInt8], records: UnsafeRawBufferPointer, count: Int, range: (Int) -> Range<Int>
-    ) -> [UInt8] {
-        var chains: [UInt8] = []
+        from entry: [UInt8], records: UnsafeRawBufferPointer, count: Int, range: (Int) -> Range<Int>, into chains: inout [UInt8]
+    ) {
+        chains.removeAll(keepingCapacity: true)
         chains.reserveCapacity(32 * count)
         var hasher = SHA256()
         hasher.update(data: entry)
@@ -113,7 +114,6 @@ public enum EventChain {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: records[range(index)]))
             hasher.finalize().withUnsafeBytes { chains.append(contentsOf: $0) }
         }
-        return chains
     }
 
     static func split(_ stored: [UInt8]) -> (chain: [UInt8], record: [UInt8])? {
