@@ -378,10 +378,25 @@ public enum SegmentCodec {
             offset += 8
         }
 
+        /// Most pieces are a few bytes to a few dozen: copied eight bytes at a time inline, a call to
+        /// memmove for each cost more than the copy.
         @inline(__always)
         mutating func copy(_ source: UnsafeRawBufferPointer, _ start: Int, _ count: Int) {
             precondition(start >= 0 && count >= 0 && start + count <= source.count && offset + count <= bytes.count, "a copy inside both buffers")
-            (bytes.baseAddress! + offset).copyMemory(from: source.baseAddress! + start, byteCount: count)
+            guard count <= 64 else {
+                (bytes.baseAddress! + offset).copyMemory(from: source.baseAddress! + start, byteCount: count)
+                offset += count
+                return
+            }
+            var done = 0
+            while done + 8 <= count {
+                bytes.storeBytes(of: source.loadUnaligned(fromByteOffset: start + done, as: UInt64.self), toByteOffset: offset + done, as: UInt64.self)
+                done += 8
+            }
+            while done < count {
+                bytes[offset + done] = source[start + done]
+                done += 1
+            }
             offset += count
         }
     }

@@ -22,6 +22,7 @@ struct PayloadCursor {
     var isAtEnd: Bool { offset == bytes.count }
 
     /// At most ten bytes, and the tenth may only carry the top bit of a u64; anything else is damage.
+    @inline(__always)
     mutating func readVarint() -> UInt64? {
         var value: UInt64 = 0
         var shift: UInt64 = 0
@@ -38,12 +39,14 @@ struct PayloadCursor {
         return value
     }
 
+    @inline(__always)
     mutating func readU32() -> UInt32? {
         guard bytes.count - offset >= 4 else { return nil }
         defer { offset += 4 }
-        return bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
+        return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
     }
 
+    @inline(__always)
     mutating func readU8() -> UInt8? {
         guard offset < bytes.count else { return nil }
         defer { offset += 1 }
