@@ -378,6 +378,11 @@ public enum SegmentCodec {
             offset += 8
         }
 
+        @inline(__always)
+        private func word(_ source: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
+            bytes.storeBytes(of: source.loadUnaligned(fromByteOffset: from, as: UInt64.self), toByteOffset: to, as: UInt64.self)
+        }
+
         /// Most pieces are a few bytes to a few dozen: copied eight bytes at a time inline, a call to
         /// memmove for each cost more than the copy.
         @inline(__always)
@@ -388,16 +393,18 @@ public enum SegmentCodec {
                 offset += count
                 return
             }
-            var done = 0
-            while done + 8 <= count {
-                bytes.storeBytes(of: source.loadUnaligned(fromByteOffset: start + done, as: UInt64.self), toByteOffset: offset + done, as: UInt64.self)
-                done += 8
+            if count >= 8 {
+                // Whole words, then one more word ending exactly at the end (it may overlap the last one).
+                var done = 0
+                while done &+ 8 <= count {
+                    word(source, start &+ done, offset &+ done)
+                    done &+= 8
+                }
+                if done < count { word(source, start &+ count &- 8, offset &+ count &- 8) }
+            } else {
+                for index in 0..<count { bytes[offset &+ index] = source[start &+ index] }
             }
-            while done < count {
-                bytes[offset + done] = source[start + done]
-                done += 1
-            }
-            offset += count
+            offset &+= count
         }
     }
 
