@@ -92,11 +92,13 @@ struct ByteKeyTable: Sendable {
             offset += 8
         }
         var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < bytes.count {
-            tail |= UInt64(bytes[offset]) << shift
-            shift += 8
-            offset += 1
+        if offset < bytes.count {
+            if bytes.count >= 8 {
+                // The last eight bytes, overlapping words already mixed: one load instead of a byte loop.
+                tail = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
+            } else {
+                for index in offset..<bytes.count { tail |= UInt64(bytes[index]) << UInt64(8 * (index - offset)) }
+            }
         }
         hash = (hash ^ tail) &* multiplier
         return hash ^ (hash >> 32)

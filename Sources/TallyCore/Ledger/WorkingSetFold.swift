@@ -485,18 +485,18 @@ public struct WorkingSetFold: Sendable {
     @inline(__always)
     private static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
         guard left.count == right.count else { return false }
+        let count = left.count
+        guard count >= 8 else { return left.elementsEqual(right) }
         var offset = 0
-        while offset + 8 <= left.count {
+        while offset + 8 <= count {
             if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
                 return false
             }
             offset += 8
         }
-        while offset < left.count {
-            if left[offset] != right[offset] { return false }
-            offset += 1
-        }
-        return true
+        // The last eight bytes (overlapping the words compared) instead of a byte loop.
+        return offset == count
+            || left.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == right.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
 
     private func string(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
