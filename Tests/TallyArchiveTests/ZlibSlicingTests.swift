@@ -13,18 +13,24 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 7, 4_096, 1 << 30])
-    func slicedStreamsRoundTripWithAndWithoutADictionary(slice: Int) throws {
+    /// Both stream kinds: zlib (format 1 segments, checkpoints) and raw deflate (format 2 segments).
+    @Test(arguments: [1, 7, 4_096, 1 << 30], [false, true])
+    func slicedStreamsRoundTripWithAndWithoutADictionary(slice: Int, raw: Bool) throws {
         for (count, dictionary) in [(0, [UInt8]()), (1, []), (100_000, []), (100_000, Array("abcdefg".utf8))] {
             let input = Self.sample(count, seed: UInt64(count))
-            let compressed = try Zlib.deflate(input, dictionary: dictionary, level: 6, slice: slice)
-            // A stream made in slices is one ordinary zlib stream: the unsliced inflate reads it.
-            #expect(try Zlib.inflate(compressed[...], dictionary: dictionary, expectedLength: input.count) == input)
-            #expect(try Zlib.inflate(compressed[...], dictionary: dictionary, expectedLength: input.count, slice: slice) == input)
+            let compressed = try Zlib.deflate(input, dictionary: dictionary, level: 6, raw: raw, slice: slice)
+            func inflate(_ bytes: [UInt8], _ length: Int, slice: Int = 1 << 30) throws -> [UInt8] {
+                var output: [UInt8] = []
+                try Zlib.inflate(bytes[...], dictionary: dictionary, expectedLength: length, into: &output, raw: raw, slice: slice)
+                return output
+            }
+            // A stream made in slices is one ordinary stream: the unsliced inflate reads it.
+            #expect(try inflate(compressed, input.count) == input)
+            #expect(try inflate(compressed, input.count, slice: slice) == input)
             if count > 0 {
-                #expect(throws: Zlib.Failure.self) { try Zlib.inflate(compressed[...], dictionary: dictionary, expectedLength: count - 1, slice: slice) }
-                #expect(throws: Zlib.Failure.self) { try Zlib.inflate(compressed[...], dictionary: dictionary, expectedLength: count + 1, slice: slice) }
-                #expect(throws: Zlib.Failure.self) { try Zlib.inflate((compressed + [0])[...], dictionary: dictionary, expectedLength: count, slice: slice) }
+                #expect(throws: Zlib.Failure.self) { try inflate(compressed, count - 1, slice: slice) }
+                #expect(throws: Zlib.Failure.self) { try inflate(compressed, count + 1, slice: slice) }
+                #expect(throws: Zlib.Failure.self) { try inflate(compressed + [0], count, slice: slice) }
             }
         }
     }

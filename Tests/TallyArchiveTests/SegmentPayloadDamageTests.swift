@@ -1,0 +1,108 @@
+import Testing
+@testable import TallyArchive
+import TallyCore
+import TallyStore
+
+/// A segment whose CRC was recomputed over a damaged payload (a tampered file, or a writer bug) must
+/// never crash a reader or be read past its bounds: every damage either throws a `corrupt` error naming
+/// the file, or yields records, which the chain then checks.
+@Suite struct SegmentPayloadDamageTests {
+    /// The segment file with its payload replaced, compressed and checksummed as a writer would.
+    static func withPayload(_ segment: [UInt8], _ payload: [UInt8], formatVersion: UInt16? = nil) throws -> [UInt8] {
+        var header = try SegmentCodec.checkedHeader(segment, file: "memory")
+        header.formatVersion = formatVersion ?? header.formatVersion
+        let compressed = try Zlib.deflate(payload, dictionary: [], level: 1, raw: header.formatVersion >= 2)
+        header.payloadLength = payload.count
+        header.compressedLength = compressed.count
+        precondition(header.dictionaryLength == 0, "format 2 segments have no dictionary")
+        var writer = ByteWriter(capacity: header.fileLength)
+        header.write(into: &writer)
+        writer.writeBytes(compressed)
+        writer.writeU32(Zlib.crc32(writer.bytes[...]))
+        return writer.bytes
+    }
+
+    static func payload(of segment: [UInt8]) throws -> [UInt8] {
+        let header = try SegmentCodec.checkedHeader(segment, file: "memory")
+        let start = header.headerLength + header.dictionaryLength
+        var output: [UInt8] = []
+        try Zlib.inflate(segment[start..<(start + header.compressedLength)], dictionary: [], expectedLength: header.payloadLength, into: &output, raw: true)
+        return output
+    }
+
+    @Test func damagedPayloadsAreRefusedOrReadWithinBounds() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 23)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 150)
+        let events = try store.events(from: 1, limit: Int.max)
+        store.close()
+        var strings = SegmentDictionary()
+        for stored in events { strings.add(stored.event.body) }
+        let segment = try SegmentCodec.encode(
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: strings)
+        let payload = try Self.payload(of: segment)
+        #expect(try Array(SegmentCodec.decode(Self.withPayload(segment, payload), file: "memory").records) == events.map(\.record))
+
+        var random: UInt64 = 0x5EED
+        var refused = 0
+        for round in 0..<300 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            var damaged = payload
+            let position = Int(random >> 33) % damaged.count
+            switch round % 3 {
+            case 0: damaged[position] ^= UInt8(truncatingIfNeeded: random >> 8) | 1
+            case 1: damaged.remove(at: position)
+            default: damaged.insert(UInt8(truncatingIfNeeded: random >> 16), at: position)
+            }
+            do {
+                let decoded = try SegmentCodec.decode(Self.withPayload(segment, damaged), file: "memory")
+                #expect(decoded.records.count == events.count)
+            } catch let error as ArchiveError {
+                #expect(error.kind == .corrupt && error.file == "memory", "\(error)")
+                refused += 1
+            }
+        }
+        // Removing or inserting a byte shifts everything after it: most of those must be refused.
+        #expect(refused >= 150, "only \(refused) of 300 damaged payloads were refused")
+    }
+
+    @Test func aStringLiftOutsideTheTableOrInFormatOneIsRefused() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 29)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 20)
+        let events = try store.events(from: 1, limit: Int.max)
+        store.close()
+        var strings = SegmentDictionary()
+        for stored in events { strings.add(stored.event.body) }
+        let segment = try SegmentCodec.encode(
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: strings)
+        let payload = try Self.payload(of: segment)
+        // An empty string table: every string lift now points outside it.
+        var cursor = PayloadCursor(payload)
+        let count = cursor.readVarint() ?? 0
+        #expect(count > 0)
+        var tableEnd = cursor.offset
+        for _ in 0..<count {
+            var entry = PayloadCursor(payload)
+            entry.offset = tableEnd
+            let length = entry.readVarint() ?? 0
+            tableEnd = entry.offset + Int(length)
+        }
+        let columns = Array(payload[tableEnd...])
+        #expect {
+            try SegmentCodec.decode(Self.withPayload(segment, [0] + columns), file: "memory")
+        } throws: { error in
+            (error as? ArchiveError)?.message.contains("is not in the table of 0") == true
+        }
+        // Format 1 has no string table and no string lifts.
+        #expect {
+            try SegmentCodec.decode(Self.withPayload(segment, columns, formatVersion: 1), file: "memory")
+        } throws: { error in
+            (error as? ArchiveError)?.message.contains("unknown lift kind 3") == true
+        }
+    }
+}
