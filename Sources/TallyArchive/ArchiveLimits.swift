@@ -11,6 +11,9 @@ public enum ArchiveLimits {
     public static let segmentEventsMax: UInt64 = 10_000_000
     /// The preset deflate dictionary; zlib uses at most its last 32 KiB anyway.
     public static let dictionaryBytesMax = 32 * 1024
+    /// The records a segment rebuilds, all together: lifted strings make a payload expand (a one-byte index
+    /// can stand for a kilobyte), so the total a file declares is checked before the buffer is allocated.
+    public static let segmentRecordBytesMax = 1 << 31
     /// Entries of a segment's string table (format 2); the writer keeps the most frequent.
     public static let stringTableCountMax = 1 << 16
     /// The zlib version text recorded in headers (zlib's own are under 16 bytes).

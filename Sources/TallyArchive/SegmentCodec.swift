@@ -226,6 +226,10 @@ public enum SegmentCodec {
             }
             residueTotal += Int(length) - lifted
             table.recordBytes += EventCodec.headerLength + Int(length)
+            guard table.recordBytes <= ArchiveLimits.segmentRecordBytesMax else {
+                throw ArchiveError(.limitExceeded, file: file, offset: start, sequence: sequence,
+                                   "the events declare more than \(ArchiveLimits.segmentRecordBytesMax) bytes of records")
+            }
             table.tags.append(tag)
         }
         guard timestamp == header.lastTimestampMilliseconds, cursor.offset + residueTotal + digestTotal == payload.count else {
