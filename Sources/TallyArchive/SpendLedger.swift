@@ -21,6 +21,15 @@ public struct SpendLedger: Sendable {
     public struct Total: Sendable, Hashable {
         public var charged: Int64 = 0
         public var events: Int = 0
+
+        /// Counts one charge; false (and unchanged) when the sum would leave the Int64 range.
+        mutating func add(_ amount: Int64) -> Bool {
+            let (sum, overflow) = charged.addingReportingOverflow(amount)
+            if overflow { return false }
+            charged = sum
+            events += 1
+            return true
+        }
     }
 
     public let bucketMilliseconds: Int64
@@ -66,15 +75,7 @@ public struct SpendLedger: Sendable {
         ]
         keys += scopes.map { Key(grouping: .scope, group: $0.rawValue, bucketStart: bucket, unit: unit) }
         for key in keys {
-            var total = totals[key] ?? Total()
-            let (sum, overflow) = total.charged.addingReportingOverflow(amount)
-            if overflow {
-                overflows.append(key)
-                continue
-            }
-            total.charged = sum
-            total.events += 1
-            totals[key] = total
+            if !totals[key, default: Total()].add(amount) { overflows.append(key) }
         }
     }
 

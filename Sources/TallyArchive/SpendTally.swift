@@ -41,15 +41,7 @@ struct SpendTally: ChargeSink {
 
     private mutating func add(_ grouping: SpendLedger.Grouping, _ group: Int32, _ charge: borrowing Charge, _ bucket: Int64) {
         let key = Key(grouping: UInt8(Self.groupings.firstIndex(of: grouping)!), group: group, bucketStart: bucket, unit: charge.unit)
-        var total = totals[key] ?? SpendLedger.Total()
-        let (sum, overflow) = total.charged.addingReportingOverflow(charge.amount)
-        if overflow {
-            overflows.append(key)
-            return
-        }
-        total.charged = sum
-        total.events += 1
-        totals[key] = total
+        if !totals[key, default: SpendLedger.Total()].add(charge.amount) { overflows.append(key) }
     }
 
     /// The sums by name; `budgets` names a budget slot (the fold's `budgetKey`).

@@ -30,18 +30,24 @@ import TallyStore
         return output
     }
 
-    @Test func damagedPayloadsAreRefusedOrReadWithinBounds() throws {
+    /// A format 2 segment of a random workload of `count` steps, and its events.
+    static func segment(seed: UInt64, count: Int) throws -> (segment: [UInt8], events: [StoredEvent]) {
         let fixture = ArchiveFixture()
         let store = try fixture.open()
-        var workload = Workload(seed: 23)
+        var workload = Workload(seed: seed)
         try workload.setup(store)
-        try workload.run(store, fixture: fixture, count: 150)
+        try workload.run(store, fixture: fixture, count: count)
         let events = try store.events(from: 1, limit: Int.max)
         store.close()
         var strings = SegmentDictionary()
         for stored in events { strings.add(stored.event.body) }
         let segment = try SegmentCodec.encode(
             records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: strings)
+        return (segment, events)
+    }
+
+    @Test func damagedPayloadsAreRefusedOrReadWithinBounds() throws {
+        let (segment, events) = try Self.segment(seed: 23, count: 150)
         let payload = try Self.payload(of: segment)
         #expect(try Array(SegmentCodec.decode(Self.withPayload(segment, payload), file: "memory").records) == events.map(\.record))
 
@@ -69,17 +75,7 @@ import TallyStore
     }
 
     @Test func aStringLiftOutsideTheTableOrInFormatOneIsRefused() throws {
-        let fixture = ArchiveFixture()
-        let store = try fixture.open()
-        var workload = Workload(seed: 29)
-        try workload.setup(store)
-        try workload.run(store, fixture: fixture, count: 20)
-        let events = try store.events(from: 1, limit: Int.max)
-        store.close()
-        var strings = SegmentDictionary()
-        for stored in events { strings.add(stored.event.body) }
-        let segment = try SegmentCodec.encode(
-            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: strings)
+        let (segment, _) = try Self.segment(seed: 29, count: 20)
         let payload = try Self.payload(of: segment)
         // An empty string table: every string lift now points outside it.
         var cursor = PayloadCursor(payload)

@@ -67,6 +67,17 @@ public struct WorkingSetFold: Sendable {
         var tenant: Range<Int> = 0..<0
         var agent: Range<Int>?
         var actionKind: Range<Int> = 0..<0
+
+        init() {}
+
+        /// Walks the tenant, subject and action that `Reserved` and `DebitRecorded` share, in that order.
+        init(_ cursor: inout RecordCursor) throws(EventCodecError) {
+            tenant = try cursor.string()
+            agent = try cursor.subjectAgent()
+            actionKind = try cursor.string()
+            try cursor.skipString()  // action name
+            try cursor.skipStrings()  // action tags
+        }
     }
 
     /// One per-scope change as a record states it, before the scope is resolved to a budget.
@@ -169,12 +180,7 @@ public struct WorkingSetFold: Sendable {
     private mutating func applyReserved(_ record: UnsafeRawBufferPointer) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
-        var fields = SpendFields()
-        fields.tenant = try cursor.string()
-        fields.agent = try cursor.subjectAgent()
-        fields.actionKind = try cursor.string()
-        try cursor.skipString()  // action name
-        try cursor.skipStrings()  // action tags
+        let fields = try SpendFields(&cursor)
         let unit = try cursor.unit()
         let amount = try cursor.i64()
         try cursor.skipString()  // scope path
@@ -229,13 +235,8 @@ public struct WorkingSetFold: Sendable {
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Committed")
         try applyDeltas(record, unit: holds[index].unit)
         if Sink.self != NoCharges.self, startingReservations[Int32(index)] == nil {
-            let fields = holds[index].spendFields
             holds[index].key.withUnsafeBytes { reserved in
-                charges.charge(Charge(
-                    amount: charged, unit: holds[index].unit, timestampMilliseconds: header.timestampMilliseconds,
-                    tenant: UnsafeRawBufferPointer(rebasing: reserved[fields.tenant]),
-                    agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: reserved[$0]) },
-                    actionKind: UnsafeRawBufferPointer(rebasing: reserved[fields.actionKind]), budgets: scratchSlots))
+                charge(charged, holds[index].unit, header, in: reserved, holds[index].spendFields, &charges)
             }
         } else if Sink.self != NoCharges.self, let reservation = startingReservations[Int32(index)] {
             chargeStarting(reservation, amount: charged, header, &charges)
@@ -305,12 +306,7 @@ public struct WorkingSetFold: Sendable {
     private mutating func applyDebit<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         try cursor.skipString()  // event id
-        var fields = SpendFields()
-        fields.tenant = try cursor.string()
-        fields.agent = try cursor.subjectAgent()
-        fields.actionKind = try cursor.string()
-        try cursor.skipString()  // action name
-        try cursor.skipStrings()  // action tags
+        let fields = try SpendFields(&cursor)
         let unit = try cursor.unit()
         try cursor.skip(8)  // actual
         let charged = try cursor.i64()
@@ -326,13 +322,20 @@ public struct WorkingSetFold: Sendable {
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         try applyDeltas(record, unit: unit)
-        if Sink.self != NoCharges.self {
-            charges.charge(Charge(
-                amount: charged, unit: unit, timestampMilliseconds: header.timestampMilliseconds,
-                tenant: UnsafeRawBufferPointer(rebasing: record[fields.tenant]),
-                agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: record[$0]) },
-                actionKind: UnsafeRawBufferPointer(rebasing: record[fields.actionKind]), budgets: scratchSlots))
-        }
+        if Sink.self != NoCharges.self { charge(charged, unit, header, in: record, fields, &charges) }
+    }
+
+    /// Reports a charge whose tenant, agent and action kind are the `fields` of `record`, on the budgets in
+    /// `scratchSlots`.
+    private func charge<Sink: ChargeSink>(
+        _ amount: Int64, _ unit: Unit, _ header: RecordHeader, in record: UnsafeRawBufferPointer, _ fields: SpendFields,
+        _ charges: inout Sink
+    ) {
+        charges.charge(Charge(
+            amount: amount, unit: unit, timestampMilliseconds: header.timestampMilliseconds,
+            tenant: UnsafeRawBufferPointer(rebasing: record[fields.tenant]),
+            agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: record[$0]) },
+            actionKind: UnsafeRawBufferPointer(rebasing: record[fields.actionKind]), budgets: scratchSlots))
     }
 
     // MARK: Rare events, decoded in full
