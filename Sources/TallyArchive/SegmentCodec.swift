@@ -86,6 +86,12 @@ public enum SegmentCodec {
             residue.writeBytes(body[position...])
             previous = timestamp
         }
+        if lifting {
+            // The section lengths, so that a reader rebuilds the records in one pass over the columns.
+            head.writeVarint(UInt64(columns.count))
+            head.writeVarint(UInt64(residue.count))
+            head.writeVarint(UInt64(records.reduce(0) { $0 + $1.count }))
+        }
         let payload = head.bytes + columns.bytes + residue.bytes + digests.bytes
         guard payload.count <= ArchiveLimits.segmentPayloadBytesMax else {
             throw ArchiveError(.limitExceeded, file: "", "a segment of \(records.count) events is \(payload.count) bytes, over the limit")
@@ -146,9 +152,10 @@ public enum SegmentCodec {
         } catch {
             throw ArchiveError(.corrupt, file: file, offset: payloadStart, sequence: header.firstSequence, "\(error)")
         }
-        let table = try readColumns(buffers.payload, header, file: file)
-        let records = rebuild(table, buffers.payload, header, into: &buffers.records)
-        return DecodedSegment(header: header, records: records, chainTags: table.tags)
+        let layout = header.formatVersion >= 2
+            ? try readLayout(buffers.payload, header, file: file) : try readColumns(buffers.payload, header, file: file)
+        let (records, tags) = try rebuild(layout, buffers.payload, header, file: file, into: &buffers.records)
+        return DecodedSegment(header: header, records: records, chainTags: tags)
     }
 
     /// The header of a file after checking its length and CRC, without decompressing anything.
@@ -166,79 +173,82 @@ public enum SegmentCodec {
         return header
     }
 
-    /// What the first pass over the column table found: the string table (format 2), where the columns
-    /// and the residues start, each event's chain tag, and the record bytes the rebuild will write.
-    private struct Columns {
+    /// Where the parts of a payload are: the string table (format 2), the column table, the residues and
+    /// the digests, and how many record bytes the columns declare.
+    private struct Layout {
         var strings: [Range<Int>] = []
         var columnsStart = 0
         var residueStart = 0
         var digestStart = 0
-        var tags: [UInt32] = []
         var recordBytes = 0
     }
 
-    /// First pass: reads and checks the whole column table (and the string table) without keeping the
-    /// lifts, so that the rebuild can trust it. Keeping a value per lift cost a growing array of millions
-    /// of entries per segment.
-    private static func readColumns(_ payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> Columns {
+    /// Format 2: the string table and the section lengths that follow it, checked against the payload.
+    private static func readLayout(_ payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> Layout {
         var cursor = PayloadCursor(payload)
-        var table = Columns()
-        table.strings = header.formatVersion >= 2 ? try readStrings(&cursor, header, file: file) : []
-        table.columnsStart = cursor.offset
+        var layout = Layout()
+        layout.strings = try readStrings(&cursor, header, file: file)
+        guard let columnBytes = cursor.readVarint(), let residueBytes = cursor.readVarint(), let recordBytes = cursor.readVarint() else {
+            throw ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.firstSequence, "the payload's section lengths are truncated")
+        }
+        layout.columnsStart = cursor.offset
+        let left = UInt64(payload.count - cursor.offset)
+        guard columnBytes <= left, residueBytes <= left - columnBytes, (left - columnBytes - residueBytes) % 32 == 0 else {
+            throw ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.firstSequence,
+                               "the payload's section lengths (\(columnBytes) and \(residueBytes) bytes) do not fit its \(left) bytes")
+        }
+        guard recordBytes <= UInt64(ArchiveLimits.segmentRecordBytesMax) else {
+            throw ArchiveError(.limitExceeded, file: file, offset: cursor.offset, sequence: header.firstSequence,
+                               "the events declare \(recordBytes) bytes of records, over \(ArchiveLimits.segmentRecordBytesMax)")
+        }
+        layout.residueStart = layout.columnsStart + Int(columnBytes)
+        layout.digestStart = layout.residueStart + Int(residueBytes)
+        layout.recordBytes = Int(recordBytes)
+        return layout
+    }
+
+    /// Format 1, which declares no section lengths: a first pass over the column table finds them (and
+    /// checks the table; the rebuild checks it again as it goes).
+    private static func readColumns(_ payload: [UInt8], _ header: SegmentHeader, file: String) throws(ArchiveError) -> Layout {
+        var cursor = PayloadCursor(payload)
+        var layout = Layout()
         let count = Int(header.eventCount)
-        table.tags.reserveCapacity(count)
-        var timestamp = header.firstTimestampMilliseconds
         var residueTotal = 0
-        var digestTotal = 0
         for index in 0..<count {
-            let sequence = header.firstSequence + UInt64(index)
             let start = cursor.offset
             func malformed(_ what: String) -> ArchiveError {
-                ArchiveError(.corrupt, file: file, offset: start, sequence: sequence, "malformed event column (payload offset): \(what)")
+                ArchiveError(.corrupt, file: file, offset: start, sequence: header.firstSequence + UInt64(index),
+                             "malformed event column (payload offset): \(what)")
             }
-            guard cursor.readU8() != nil, let delta = cursor.readVarint(), let length = cursor.readVarint(),
-                  let tag = cursor.readU32(), let liftCount = cursor.readVarint() else { throw malformed("truncated") }
-            // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
-            guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(payload.count),
-                  liftCount <= length / (table.strings.isEmpty ? 8 : 5) else { throw malformed("a value is out of range") }
-            timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
-            var covered = 0
+            guard cursor.readU8() != nil, cursor.readVarint() != nil, let length = cursor.readVarint(),
+                  cursor.readU32() != nil, let liftCount = cursor.readVarint() else { throw malformed("truncated") }
+            guard length <= UInt64(payload.count), liftCount <= length / 8 else { throw malformed("a value is out of range") }
             var lifted = 0
             for _ in 0..<Int(liftCount) {
-                guard let gap = cursor.readVarint(), let kind = cursor.readU8(), gap <= length else { throw malformed("a lift is truncated") }
-                let liftLength: Int
+                guard cursor.readVarint() != nil, let kind = cursor.readU8() else { throw malformed("a lift is truncated") }
                 switch kind {
-                case FieldLifting.digestKind:
-                    liftLength = 32
-                    digestTotal += 32
+                case FieldLifting.digestKind: lifted += 32
                 case FieldLifting.timeKind:
                     guard cursor.readVarint() != nil else { throw malformed("a lifted time is truncated") }
-                    liftLength = 8
-                case FieldLifting.stringKind where header.formatVersion >= 2:
-                    guard let index = cursor.readVarint() else { throw malformed("a lifted string is truncated") }
-                    guard index < UInt64(table.strings.count) else { throw malformed("string \(index) is not in the table of \(table.strings.count)") }
-                    liftLength = 4 + table.strings[Int(index)].count
+                    lifted += 8
                 default: throw malformed("unknown lift kind \(kind)")
                 }
-                covered += Int(gap) + liftLength
-                lifted += liftLength
-                guard covered <= Int(length) else { throw malformed("lifts pass the end of the body") }
             }
+            guard lifted <= Int(length) else { throw malformed("lifts pass the end of the body") }
             residueTotal += Int(length) - lifted
-            table.recordBytes += EventCodec.headerLength + Int(length)
-            guard table.recordBytes <= ArchiveLimits.segmentRecordBytesMax else {
-                throw ArchiveError(.limitExceeded, file: file, offset: start, sequence: sequence,
+            layout.recordBytes += EventCodec.headerLength + Int(length)
+            guard layout.recordBytes <= ArchiveLimits.segmentRecordBytesMax else {
+                throw ArchiveError(.limitExceeded, file: file, offset: start, sequence: header.firstSequence + UInt64(index),
                                    "the events declare more than \(ArchiveLimits.segmentRecordBytesMax) bytes of records")
             }
-            table.tags.append(tag)
         }
-        guard timestamp == header.lastTimestampMilliseconds, cursor.offset + residueTotal + digestTotal == payload.count else {
+        layout.residueStart = cursor.offset
+        layout.digestStart = cursor.offset + residueTotal
+        guard layout.digestStart <= payload.count else {
             throw ArchiveError(.corrupt, file: file, offset: cursor.offset, sequence: header.lastSequence,
-                               "the payload does not add up to the declared events and timestamps")
+                               "the payload does not add up to the declared events")
         }
-        table.residueStart = cursor.offset
-        table.digestStart = cursor.offset + residueTotal
-        return table
+        return layout
     }
 
     /// The string table at the start of a format 2 payload: a LEB128 count, then each string as a LEB128
@@ -260,98 +270,141 @@ public enum SegmentCodec {
         return strings
     }
 
-    /// Second pass: reads the column table again and rebuilds every record, residue bytes and lifted fields
-    /// interleaved, into one buffer. The first pass checked every value read here, so these reads need no
-    /// checks beyond the buffer bounds; the copies go through raw pointers (an `ArraySlice` per piece cost
-    /// a retain and a release each, several per record).
-    private static func rebuild(_ table: Columns, _ payload: [UInt8], _ header: SegmentHeader, into storage: inout [UInt8]) -> RecordBlock {
+    /// Rebuilds every record in one pass over the column table, checking each value as it is read against
+    /// the layout: residue bytes and lifted fields interleaved, into one buffer of the declared size, through
+    /// raw pointers (an `ArraySlice` per piece cost a retain and a release each, several per record).
+    /// Returns the records and each event's chain tag.
+    private static func rebuild(
+        _ layout: Layout, _ payload: [UInt8], _ header: SegmentHeader, file: String, into storage: inout [UInt8]
+    ) throws(ArchiveError) -> (RecordBlock, [UInt32]) {
         // Resized without rewriting the bytes already there (every byte is written below). The buffer is
         // one the reader recycled, held by nobody else, so resizing it copies nothing.
         var bytes: [UInt8] = []
         swap(&bytes, &storage)
-        if bytes.count < table.recordBytes {
-            bytes.append(contentsOf: [UInt8](repeating: 0, count: table.recordBytes - bytes.count))
+        if bytes.count < layout.recordBytes {
+            bytes.append(contentsOf: [UInt8](repeating: 0, count: layout.recordBytes - bytes.count))
         } else {
-            bytes.removeLast(bytes.count - table.recordBytes)
+            bytes.removeLast(bytes.count - layout.recordBytes)
         }
         let count = Int(header.eventCount)
         var starts = [Int](repeating: 0, count: count + 1)
-        payload.withUnsafeBytes { input in
+        var tags = [UInt32](repeating: 0, count: count)
+        let liftsPerByte = layout.strings.isEmpty && header.formatVersion < 2 ? 8 : 5
+        let failure: ArchiveError? = payload.withUnsafeBytes { input in
             bytes.withUnsafeMutableBytes { output in
-                var reader = RawCursor(input, at: table.columnsStart)
+                var reader = RawCursor(input, at: layout.columnsStart, end: layout.residueStart)
                 var writer = RawWriter(output)
-                var residue = table.residueStart
-                var digest = table.digestStart
+                var residue = layout.residueStart
+                var digest = layout.digestStart
                 var timestamp = header.firstTimestampMilliseconds
                 for index in 0..<count {
+                    let start = reader.offset
+                    func malformed(_ what: String) -> ArchiveError {
+                        ArchiveError(.corrupt, file: file, offset: start, sequence: header.firstSequence + UInt64(index),
+                                     "malformed event column (payload offset): \(what)")
+                    }
+                    guard let type = reader.u8(), let delta = reader.varint(), let length = reader.varint(), let tag = reader.u32(),
+                          let liftCount = reader.varint() else { return malformed("truncated") }
+                    // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
+                    guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(input.count),
+                          liftCount <= length / UInt64(liftsPerByte),
+                          writer.offset + EventCodec.headerLength + Int(length) <= output.count else { return malformed("a value is out of range") }
+                    timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
+                    tags[index] = tag
                     starts[index] = writer.offset
-                    let type = reader.u8()
-                    timestamp = timestamp &+ Int64(bitPattern: reader.varint())
-                    let length = Int(reader.varint())
-                    reader.offset += 4  // chain tag
-                    let liftCount = Int(reader.varint())
                     writer.u8(EventCodec.formatVersion)
                     writer.u8(type)
                     writer.u64(header.firstSequence + UInt64(index))
                     writer.u64(UInt64(bitPattern: timestamp))
                     writer.u32(UInt32(length))
-                    var written = 0
-                    for _ in 0..<liftCount {
-                        let gap = Int(reader.varint())
-                        let kind = reader.u8()
-                        writer.copy(input, residue, gap)
-                        residue += gap
+                    let bodyEnd = writer.offset + Int(length)
+                    for _ in 0..<Int(liftCount) {
+                        guard let gap = reader.varint(), let kind = reader.u8(), gap <= UInt64(bodyEnd - writer.offset),
+                              Int(gap) <= layout.digestStart - residue else { return malformed("a lift is truncated or passes the end of the body") }
+                        writer.copy(input, residue, Int(gap))
+                        residue += Int(gap)
+                        let room = bodyEnd - writer.offset
                         switch kind {
                         case FieldLifting.digestKind:
+                            guard room >= 32, input.count - digest >= 32 else { return malformed("a lifted digest passes the end") }
                             writer.copy(input, digest, 32)
                             digest += 32
-                            written += gap + 32
-                        case FieldLifting.stringKind:
-                            let string = table.strings[Int(reader.varint())]
+                        case FieldLifting.timeKind:
+                            guard room >= 8, let zigzag = reader.varint() else { return malformed("a lifted time is truncated") }
+                            writer.u64(UInt64(bitPattern: timestamp &+ FieldLifting.unzigzag(zigzag)))
+                        case FieldLifting.stringKind where header.formatVersion >= 2:
+                            guard let number = reader.varint() else { return malformed("a lifted string is truncated") }
+                            guard number < UInt64(layout.strings.count) else {
+                                return malformed("string \(number) is not in the table of \(layout.strings.count)")
+                            }
+                            let string = layout.strings[Int(number)]
+                            guard room >= 4 + string.count else { return malformed("a lifted string passes the end of the body") }
                             writer.u32(UInt32(string.count))
                             writer.copy(input, string.lowerBound, string.count)
-                            written += gap + 4 + string.count
-                        default:
-                            writer.u64(UInt64(bitPattern: timestamp &+ FieldLifting.unzigzag(reader.varint())))
-                            written += gap + 8
+                        default: return malformed("unknown lift kind \(kind)")
                         }
                     }
-                    writer.copy(input, residue, length - written)
-                    residue += length - written
+                    let tail = bodyEnd - writer.offset
+                    guard tail <= layout.digestStart - residue else { return malformed("the residue passes its section") }
+                    writer.copy(input, residue, tail)
+                    residue += tail
                 }
                 starts[count] = writer.offset
-                precondition(writer.offset == output.count, "the first pass counted the record bytes")
+                guard timestamp == header.lastTimestampMilliseconds, reader.offset == layout.residueStart, residue == layout.digestStart,
+                      digest == input.count, writer.offset == output.count else {
+                    return ArchiveError(.corrupt, file: file, offset: reader.offset, sequence: header.lastSequence,
+                                        "the payload does not add up to the declared events, timestamps and sections")
+                }
+                return nil
             }
         }
-        return RecordBlock(bytes: bytes, starts: starts)
+        if let failure {
+            storage = bytes  // the buffer stays the reader's for the next segment
+            throw failure
+        }
+        return (RecordBlock(bytes: bytes, starts: starts), tags)
     }
 
-    /// Reads a payload the first pass checked (bounds are still checked by the buffer pointer in debug).
+    /// Reads the column table through a raw pointer, every read checked against the table's end.
     private struct RawCursor {
         let bytes: UnsafeRawBufferPointer
+        let end: Int
         var offset: Int
 
-        init(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        init(_ bytes: UnsafeRawBufferPointer, at offset: Int, end: Int) {
+            precondition(offset <= end && end <= bytes.count, "the column table lies inside the payload")
             self.bytes = bytes
             self.offset = offset
+            self.end = end
         }
 
         @inline(__always)
-        mutating func u8() -> UInt8 {
-            defer { offset += 1 }
+        mutating func u8() -> UInt8? {
+            guard offset < end else { return nil }
+            defer { offset &+= 1 }
             return bytes[offset]
         }
 
         @inline(__always)
-        mutating func varint() -> UInt64 {
+        mutating func u32() -> UInt32? {
+            guard end - offset >= 4 else { return nil }
+            defer { offset &+= 4 }
+            return UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        }
+
+        /// At most ten bytes, and the tenth may only carry the top bit of a u64; anything else is damage.
+        @inline(__always)
+        mutating func varint() -> UInt64? {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             var byte: UInt8
             repeat {
+                guard offset < end, shift < 64 else { return nil }
                 byte = bytes[offset]
-                offset += 1
+                offset &+= 1
+                if shift == 63 && byte > 1 { return nil }
                 value |= UInt64(byte & 0x7f) << shift
-                shift += 7
+                shift &+= 7
             } while byte & 0x80 != 0
             return value
         }

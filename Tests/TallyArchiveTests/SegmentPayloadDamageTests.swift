@@ -88,9 +88,14 @@ import TallyStore
             let length = entry.readVarint() ?? 0
             tableEnd = entry.offset + Int(length)
         }
-        let columns = Array(payload[tableEnd...])
+        // Then the three section lengths, then the columns.
+        var preamble = PayloadCursor(payload)
+        preamble.offset = tableEnd
+        for _ in 0..<3 { _ = preamble.readVarint() }
+        let sections = Array(payload[tableEnd...])
+        let columns = Array(payload[preamble.offset...])
         #expect {
-            try SegmentCodec.decode(Self.withPayload(segment, [0] + columns), file: "memory")
+            try SegmentCodec.decode(Self.withPayload(segment, [0] + sections), file: "memory")
         } throws: { error in
             (error as? ArchiveError)?.message.contains("is not in the table of 0") == true
         }
