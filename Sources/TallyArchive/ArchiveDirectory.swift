@@ -91,11 +91,33 @@ public struct ArchiveDirectory: Sendable {
 
     public func filePath(_ name: String) -> String { path + "/" + name }
 
+    /// The whole file, read straight into the array (no `Data` and second copy in between).
     public func read(_ name: String) throws(ArchiveError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: filePath(name)) else {
-            throw ArchiveError(.io, file: filePath(name), "cannot read the file")
+        let path = filePath(name)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.posixError(path, "cannot open") }
+        defer { _ = close(fd) }  // read-only: a failed close loses nothing
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw Self.posixError(path, "cannot stat") }
+        let size = Int(status.st_size)
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = 0
+            while count < size && failure == 0 {
+                let result = Glibc.read(fd, buffer.baseAddress! + count, size - count)
+                if result > 0 {
+                    count += result
+                } else if result == 0 {
+                    failure = -1  // the file shrank while it was read
+                } else if errno != EINTR {
+                    failure = errno
+                }
+            }
         }
-        return [UInt8](data)
+        guard failure == 0 else {
+            throw ArchiveError(.io, file: path, failure > 0 ? "cannot read the file: \(String(cString: strerror(failure)))" : "the file shrank while it was read")
+        }
+        return bytes
     }
 
     /// Writes `bytes` under `name` so that the name never holds a partial file: temp file, fsync, rename,
