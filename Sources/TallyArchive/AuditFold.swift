@@ -134,7 +134,7 @@ struct AuditFold {
         }
         checkTime(header.timestampMilliseconds, sequence, file: file)
         if stateKnown {
-            do { try working!.apply(record, charges: &tally) } catch {
+            do { try working!.apply(record, header, charges: &tally) } catch {
                 switch error {
                 case .undecodable(let error): return undecodable(record: error, sequence: sequence, file: file)
                 case .inconsistent(let error):

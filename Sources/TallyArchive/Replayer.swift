@@ -207,7 +207,8 @@ struct Fold {
             throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
         }
         guard try admit(header.sequence, header.timestampMilliseconds, file: file) else { return }
-        do { try records!.apply(record) } catch {
+        var none = NoCharges()
+        do { try records!.apply(record, header, charges: &none) } catch {
             switch error {
             case .undecodable(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
             case .inconsistent(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")

@@ -130,6 +130,11 @@ public struct WorkingSetFold: Sendable {
     public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, charges: inout Sink) throws(Failure) {
         let header: RecordHeader
         do { header = try RecordHeader(record) } catch { throw .undecodable(error) }
+        try apply(record, header, charges: &charges)
+    }
+
+    /// `apply` for a caller that has read and checked the record's header already (`RecordHeader`).
+    public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, charges: inout Sink) throws(Failure) {
         do {
             switch header.typeCode {
             case 8: try applyReserved(record)
@@ -277,11 +282,11 @@ public struct WorkingSetFold: Sendable {
         try cursor.expectEnd()
         let idBytes = UnsafeRawBufferPointer(rebasing: record[id])
         let index = try activeHold(idBytes, event: event)
-        let hold = holds[index]
-        guard amount == hold.estimate else {
-            throw InconsistentEvent("\(event) returns \(amount) but reservation \(string(idBytes)) holds \(hold.estimate)")
+        let estimate = holds[index].estimate
+        guard amount == estimate else {
+            throw InconsistentEvent("\(event) returns \(amount) but reservation \(string(idBytes)) holds \(estimate)")
         }
-        for position in 0..<hold.slotCount {
+        for position in 0..<holds[index].slotCount {
             try change(holdSlots[index * Self.slotsPerHold + position], remaining: amount, reserved: -amount)
         }
         removeHold(index)
@@ -448,9 +453,10 @@ public struct WorkingSetFold: Sendable {
     // MARK: Holds
 
     private func findHold(_ id: UnsafeRawBufferPointer) -> Int? {
+        // Fields read in place: copying a `Hold` out would retain and release its record on every probe.
         holdIndex.find(ByteKeyTable.hash(id)) { index in
-            let hold = holds[Int(index)]
-            return hold.key.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[hold.id]), id) }
+            let range = holds[Int(index)].id
+            return range.count == id.count && holds[Int(index)].key.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[range]), id) }
         }.map(Int.init)
     }
 
@@ -480,7 +486,7 @@ public struct WorkingSetFold: Sendable {
     private mutating func removeHold(_ index: Int) {
         holdIndex.remove(holds[index].hash, Int32(index))
         holds[index].key = []
-        startingReservations[Int32(index)] = nil
+        if !startingReservations.isEmpty { startingReservations[Int32(index)] = nil }
         freeHolds.append(Int32(index))
     }
 
