@@ -21,12 +21,13 @@ public struct WorkingSetFold: Sendable {
     private var rows: [Row] = []
     private var holdIndex = ByteKeyTable(capacity: 1_024)
     private var holds: [Hold] = []
-    /// The budget slots of each hold: `Limits.scopesCountMax` entries per hold, `Hold.slotCount` used.
+    /// The budget slots of each hold: `EventCodec.FieldLimit.scopesCountMax` entries per hold,
+    /// `Hold.slotCount` of them used.
     private var holdSlots: [Int32] = []
     private var freeHolds: [Int32] = []
     /// Reservations that were ACTIVE in the starting state, by hold (they have no record here).
     private var startingReservations: [Int32: Reservation] = [:]
-    /// Reused between events so that a lifecycle event allocates nothing.
+    /// Reused between events, so that only a `Reserved` allocates (the copy of its record).
     private var scratchSlots: [Int32] = []
     private var scratchDeltas: [PendingDelta] = []
 
@@ -48,7 +49,8 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// An ACTIVE reservation: `key` is its `Reserved` record (or the UTF-8 of its id for one from the
-    /// starting state) and `id` the range of the id in it.
+    /// starting state) and `id` the range of the id in it. An empty `key` marks a free entry (ids are
+    /// never empty).
     private struct Hold {
         var key: [UInt8]
         var id: Range<Int>
