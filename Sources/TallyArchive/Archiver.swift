@@ -79,11 +79,7 @@ public final class Archiver: Sendable {
 
     private static func yieldToRequests() {
         #if os(Linux)
-        // Named in the kernel too (`top -H`, `/proc/<pid>/task/*/comm`), which Foundation does not do here.
-        if let comm = fopen("/proc/thread-self/comm", "w") {
-            fputs("tally-archiver", comm)
-            fclose(comm)
-        }
+        ThreadName.setCurrent("tally-archiver")
         // `who` 0 is the calling thread: under NPTL the nice value belongs to each thread.
         let which = __priority_which_t(PRIO_PROCESS.rawValue)
         _ = setpriority(which, 0, getpriority(which, 0) + niceIncrement)

@@ -42,6 +42,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
 
     func start() {
         let thread = Thread { [self] in
+            ThreadName.setCurrent("tally-flusher")
             run()
             finished.signal()
         }

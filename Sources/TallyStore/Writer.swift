@@ -76,6 +76,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     func start() {
         flusher.start()
         let thread = Thread { [self] in
+            ThreadName.setCurrent("tally-writer")
             run()
             finished.signal()
         }

@@ -128,6 +128,10 @@ import TallyStore
         var nice: Int?
         #expect(Self.eventually { nice = Self.niceValue(ofThreadNamed: "tally-archiver"); return nice != nil })
         #expect(nice == min(19, own + 10), "the archiver runs 10 nice levels below the server's threads")
+        // The store's own threads are named in the kernel too, at the server's priority.
+        for name in ["tally-writer", "tally-flusher"] {
+            #expect(Self.eventually { Self.niceValue(ofThreadNamed: name) == own }, "\(name) is named and not niced")
+        }
     }
     #endif
 }
