@@ -148,6 +148,7 @@ public final class ArchiveSealer {
         }
         let bytes = try SegmentCodec.encode(
             records: records, chains: chains, entryChain: start.chain, strings: dictionary, bodies: bodies)
+        try SegmentCodec.verify(bytes, holds: records)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
         for checkpoint in inner { try writeCheckpoint(checkpoint) }

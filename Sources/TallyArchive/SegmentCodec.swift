@@ -126,17 +126,12 @@ public enum SegmentCodec {
     }
 
     /// Memory a reader of many segments hands from one decode to the next: the inflated payload, and the
-    /// buffer of a record block the reader is done with (`recycle`).
+    /// buffer of a record block the reader is done with (`RecordBlock.takeBytes`).
     public struct Buffers: Sendable {
         var payload: [UInt8] = []
         var records: [UInt8] = []
 
         public init() {}
-
-        /// Gives back a block's buffer for the next decode to fill (when nothing else holds the block).
-        public mutating func recycle(_ block: inout RecordBlock) {
-            records = block.takeBytes()
-        }
     }
 
     /// `decode`, reusing `buffers`' memory.
@@ -156,6 +151,21 @@ public enum SegmentCodec {
             ? try readLayout(buffers.payload, header, file: file) : try readColumns(buffers.payload, header, file: file)
         let (records, tags) = try rebuild(layout, buffers.payload, header, file: file, into: &buffers.records)
         return DecodedSegment(header: header, records: records, chainTags: tags)
+    }
+
+    /// Checks that `bytes` decode to exactly `records`. The sealer calls it before writing a segment: once
+    /// the live log is trimmed, the segment is the only copy of its events, so a segment that would not
+    /// give them back byte for byte (a bug in lifting, a zlib fault) must never be written.
+    static func verify(_ bytes: [UInt8], holds records: [[UInt8]]) throws(ArchiveError) {
+        let decoded = try decode(bytes, file: "new segment")
+        let block = decoded.records
+        for index in records.indices where index >= block.count || !block.bytes[block.range(index)].elementsEqual(records[index]) {
+            throw ArchiveError(.corrupt, file: "new segment", sequence: decoded.header.firstSequence + UInt64(index),
+                               "the segment does not give back this event as the log holds it; nothing was sealed")
+        }
+        guard block.count == records.count else {
+            throw ArchiveError(.corrupt, file: "new segment", "the segment holds \(block.count) events for \(records.count) sealed")
+        }
     }
 
     /// The header of a file after checking its length and CRC, without decompressing anything.
@@ -466,8 +476,8 @@ public enum SegmentCodec {
     }
 
     /// The first four bytes of a chain value as a big-endian integer.
-    public static func chainTag(_ chain: [UInt8]) -> UInt32 {
-        chain[0..<4].reduce(0) { $0 << 8 | UInt32($1) }
+    public static func chainTag(_ chain: some Collection<UInt8>) -> UInt32 {
+        chain.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     static func recordSequence(_ record: [UInt8]) -> UInt64 {

@@ -14,10 +14,8 @@ struct PreparedSegment: Sendable {
     /// The chain value after record `index`.
     func chain(_ index: Int) -> [UInt8] { Array(chains[(32 * index)..<(32 * index + 32)]) }
 
-    /// The first four bytes of that chain value, as `SegmentCodec.chainTag` reads them.
-    func chainTag(_ index: Int) -> UInt32 {
-        chains[(32 * index)..<(32 * index + 4)].reduce(0) { $0 << 8 | UInt32($1) }
-    }
+    /// The tag of that chain value (`SegmentCodec.chainTag`).
+    func chainTag(_ index: Int) -> UInt32 { SegmentCodec.chainTag(chains[(32 * index)..<(32 * index + 4)]) }
 }
 
 /// Prepares the segments of an audit in order on another thread, at most two ahead of the fold: reading,

@@ -148,12 +148,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         do {
             try environment.write { txn in try writes.apply(txn) }
             return .success(())
-        } catch let error as LMDBError {
-            return .failure(StoreError(error, doing: "writing a batch"))
-        } catch let error as StoreError {
-            return .failure(error)
         } catch {
-            return .failure(StoreError(.io, "writing a batch: \(error)"))
+            return .failure(StoreError(error, doing: "writing a batch"))
         }
     }
 }

@@ -49,12 +49,8 @@ public final class LogReader: EventLog {
                 done = base.sequence >= sequence
             }
             return base
-        } catch let error as StoreError {
-            throw error
-        } catch let error as LMDBError {
-            throw StoreError(error, doing: "trimming \(directory)")
         } catch {
-            throw StoreError(.io, "trimming \(directory): \(error)")
+            throw StoreError(error, doing: "trimming \(directory)")
         }
     }
 

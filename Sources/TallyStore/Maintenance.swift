@@ -32,10 +32,8 @@ public enum Maintenance {
         let environment = try openExisting(directory, readOnly: true)
         do {
             return try environment.read { txn in try LogBase.read(from: environment.database(StoreLayout.meta), txn) }
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw StoreError(.io, "reading \(directory): \(error)")
+            throw StoreError(error, doing: "reading \(directory)")
         }
     }
 
@@ -76,10 +74,8 @@ public enum Maintenance {
                     reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
                 report.findings += try expiryIndexDifferences(state, projections, txn)
             }
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw StoreError(.io, "verifying \(directory): \(error)")
+            throw StoreError(error, doing: "verifying \(directory)")
         }
         return report
     }
@@ -136,12 +132,8 @@ public enum Maintenance {
                 try position.write(to: meta, txn)
             }
             return position.lastSequence
-        } catch let error as StoreError {
-            throw error
-        } catch let error as LMDBError {
-            throw StoreError(error, doing: doing)
         } catch {
-            throw StoreError(.io, "\(doing): \(error)")
+            throw StoreError(error, doing: doing)
         }
     }
 

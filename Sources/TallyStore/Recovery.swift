@@ -29,12 +29,8 @@ enum Recovery {
                 try checkLogEnd(txn, events, position, try LogBase.read(from: meta, txn))
                 return (try projections.loadWorkingSet(txn), position)
             }
-        } catch let error as StoreError {
-            throw error
-        } catch let error as LMDBError {
-            throw StoreError(error, doing: "opening the store")
         } catch {
-            throw StoreError(.corrupt, "opening the store: \(error)")
+            throw StoreError(error, doing: "opening the store", otherwise: .corrupt)
         }
     }
 

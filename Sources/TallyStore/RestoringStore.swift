@@ -81,12 +81,8 @@ extension LMDBEnvironment {
                 let grown: Bool
                 do { grown = try growMap(limitBytes: limitBytes) } catch { throw StoreError(error, doing: doing) }
                 guard grown else { throw StoreError(error, doing: doing) }
-            } catch let error as StoreError {
-                throw error
-            } catch let error as LMDBError {
-                throw StoreError(error, doing: doing)
             } catch {
-                throw StoreError(.io, "\(doing): \(error)")
+                throw StoreError(error, doing: doing)
             }
         }
         throw StoreError(.io, "\(doing): the map did not grow enough")

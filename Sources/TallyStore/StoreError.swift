@@ -29,4 +29,14 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     init(_ error: LMDBError, doing context: String) {
         self.init(error.isMapFull ? .storageFull : .io, "\(context): \(error)")
     }
+
+    /// Any failure of a store operation as a `StoreError`: one already is kept as it is, an LMDB failure
+    /// is mapped as above, anything else becomes `otherwise` with the context.
+    init(_ error: any Error, doing context: String, otherwise kind: Kind = .io) {
+        switch error {
+        case let error as StoreError: self = error
+        case let error as LMDBError: self.init(error, doing: context)
+        default: self.init(kind, "\(context): \(error)")
+        }
+    }
 }

@@ -74,6 +74,22 @@ import TallyStore
         #expect(refused >= 150, "only \(refused) of 300 damaged payloads were refused")
     }
 
+    /// The sealer reads back every segment before writing it: one that does not give back the log's records
+    /// byte for byte is refused, naming the first event that differs.
+    @Test func aSegmentThatDoesNotGiveBackItsRecordsIsNotSealed() throws {
+        let (segment, events) = try Self.segment(seed: 31, count: 40)
+        var records = events.map(\.record)
+        try SegmentCodec.verify(segment, holds: records)
+        let changed = records.count / 2
+        records[changed][records[changed].count - 1] ^= 1
+        #expect {
+            try SegmentCodec.verify(segment, holds: records)
+        } throws: { error in
+            (error as? ArchiveError)?.sequence == events[changed].event.sequence
+        }
+        #expect(throws: ArchiveError.self) { try SegmentCodec.verify(segment, holds: Array(records.dropLast())) }
+    }
+
     @Test func aStringLiftOutsideTheTableOrInFormatOneIsRefused() throws {
         let (segment, _) = try Self.segment(seed: 29, count: 20)
         let payload = try Self.payload(of: segment)

@@ -12,13 +12,6 @@ public struct ByteWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
-    /// Writes into `storage`'s memory (emptied first), growing it to `capacity` if needed.
-    public init(reusing storage: [UInt8], capacity: Int) {
-        bytes = storage
-        bytes.removeAll(keepingCapacity: true)
-        bytes.reserveCapacity(capacity)
-    }
-
     public var count: Int { bytes.count }
 
     public mutating func writeU8(_ value: UInt8) { bytes.append(value) }
