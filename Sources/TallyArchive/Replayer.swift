@@ -188,27 +188,41 @@ struct Fold {
     }
 
     /// Walks the records `range` of a segment (a working-set replay).
+    /// Holds reserved in the block keep their records there until the block is left (`WorkingSetFold`).
     mutating func apply(records block: RecordBlock, _ range: Range<Int>, file: String) throws(ArchiveError) {
         var failure: ArchiveError?
+        var failed = false  // tested per record: cheaper than comparing the optional error with nil
+        records!.enterBlock(block.bytes)
         block.bytes.withUnsafeBytes { bytes in
-            for index in range where !done && failure == nil {
-                do throws(ArchiveError) { try apply(record: UnsafeRawBufferPointer(rebasing: bytes[block.range(index)]), chain: nil, file: file) } catch {
+            for index in range where !done && !failed {
+                let record = block.range(index)
+                do throws(ArchiveError) {
+                    try apply(record: UnsafeRawBufferPointer(rebasing: bytes[record]), atBlockOffset: record.lowerBound, chain: nil, file: file)
+                } catch {
                     failure = error
+                    failed = true
                 }
             }
         }
+        records!.leaveBlock()
         if let failure { throw failure }
     }
 
-    /// Walks one record (a working-set replay).
-    mutating func apply(record: UnsafeRawBufferPointer, chain: [UInt8]?, file: String) throws(ArchiveError) {
+    /// Walks one record (a working-set replay); `offset` is where it is in the block entered, if it is in one.
+    mutating func apply(record: UnsafeRawBufferPointer, atBlockOffset offset: Int? = nil, chain: [UInt8]?, file: String) throws(ArchiveError) {
         let header: RecordHeader
         do { header = try RecordHeader(record) } catch {
             throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
         }
         guard try admit(header.sequence, header.timestampMilliseconds, file: file) else { return }
         var none = NoCharges()
-        do { try records!.apply(record, header, charges: &none) } catch {
+        do {
+            if let offset {
+                try records!.apply(record, header, atBlockOffset: offset, charges: &none)
+            } else {
+                try records!.apply(record, header, charges: &none)
+            }
+        } catch {
             switch error {
             case .undecodable(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "event record: \(error.reason)")
             case .inconsistent(let error): throw ArchiveError(.corrupt, file: file, sequence: next, "the event does not apply: \(error)")

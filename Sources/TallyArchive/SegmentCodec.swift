@@ -288,91 +288,157 @@ public enum SegmentCodec {
         _ layout: Layout, _ payload: [UInt8], _ header: SegmentHeader, file: String, into storage: inout [UInt8]
     ) throws(ArchiveError) -> (RecordBlock, [UInt32]) {
         // Resized without rewriting the bytes already there (every byte is written below). The buffer is
-        // one the reader recycled, held by nobody else, so resizing it copies nothing.
+        // one the reader recycled, held by nobody else, so resizing it copies nothing. `rebuildSlack`
+        // bytes past the records let short pieces be copied as whole 64-byte blocks; they are cut off at the end.
         var bytes: [UInt8] = []
         swap(&bytes, &storage)
-        if bytes.count < layout.recordBytes {
-            bytes.append(contentsOf: [UInt8](repeating: 0, count: layout.recordBytes - bytes.count))
+        let size = layout.recordBytes + rebuildSlack
+        if bytes.count < size {
+            bytes.append(contentsOf: [UInt8](repeating: 0, count: size - bytes.count))
         } else {
-            bytes.removeLast(bytes.count - layout.recordBytes)
+            bytes.removeLast(bytes.count - size)
         }
         let count = Int(header.eventCount)
         var starts = [Int](repeating: 0, count: count + 1)
         var tags = [UInt32](repeating: 0, count: count)
+        // Each string as a body holds it (u32 length, then the bytes): a lifted string is one copy.
+        var encodedStrings: [UInt8] = []
+        var encodedRanges: [Range<Int>] = []
+        encodedRanges.reserveCapacity(layout.strings.count)
+        for string in layout.strings {
+            let start = encodedStrings.count
+            encodedStrings.append(contentsOf: Self.u32Bytes(UInt32(string.count)))
+            encodedStrings.append(contentsOf: payload[string])
+            encodedRanges.append(start..<encodedStrings.count)
+        }
+        encodedStrings.append(contentsOf: repeatElement(0, count: rebuildSlack))  // so that copies may read whole blocks
         let liftsPerByte = layout.strings.isEmpty && header.formatVersion < 2 ? 8 : 5
         let failure: ArchiveError? = payload.withUnsafeBytes { input in
-            bytes.withUnsafeMutableBytes { output in
-                var reader = RawCursor(input, at: layout.columnsStart, end: layout.residueStart)
-                var writer = RawWriter(output)
-                var residue = layout.residueStart
-                var digest = layout.digestStart
-                var timestamp = header.firstTimestampMilliseconds
-                for index in 0..<count {
-                    let start = reader.offset
-                    func malformed(_ what: String) -> ArchiveError {
-                        ArchiveError(.corrupt, file: file, offset: start, sequence: header.firstSequence + UInt64(index),
-                                     "malformed event column (payload offset): \(what)")
-                    }
-                    guard let type = reader.u8(), let delta = reader.varint(), let length = reader.varint(), let tag = reader.u32(),
-                          let liftCount = reader.varint() else { return malformed("truncated") }
-                    // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
-                    guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(input.count),
-                          liftCount <= length / UInt64(liftsPerByte),
-                          writer.offset + EventCodec.headerLength + Int(length) <= output.count else { return malformed("a value is out of range") }
-                    timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
-                    tags[index] = tag
-                    starts[index] = writer.offset
-                    writer.u8(EventCodec.formatVersion)
-                    writer.u8(type)
-                    writer.u64(header.firstSequence + UInt64(index))
-                    writer.u64(UInt64(bitPattern: timestamp))
-                    writer.u32(UInt32(length))
-                    let bodyEnd = writer.offset + Int(length)
-                    for _ in 0..<Int(liftCount) {
-                        guard let gap = reader.varint(), let kind = reader.u8(), gap <= UInt64(bodyEnd - writer.offset),
-                              Int(gap) <= layout.digestStart - residue else { return malformed("a lift is truncated or passes the end of the body") }
-                        writer.copy(input, residue, Int(gap))
-                        residue += Int(gap)
-                        let room = bodyEnd - writer.offset
-                        switch kind {
-                        case FieldLifting.digestKind:
-                            guard room >= 32, input.count - digest >= 32 else { return malformed("a lifted digest passes the end") }
-                            writer.copy(input, digest, 32)
-                            digest += 32
-                        case FieldLifting.timeKind:
-                            guard room >= 8, let zigzag = reader.varint() else { return malformed("a lifted time is truncated") }
-                            writer.u64(UInt64(bitPattern: timestamp &+ FieldLifting.unzigzag(zigzag)))
-                        case FieldLifting.stringKind where header.formatVersion >= 2:
-                            guard let number = reader.varint() else { return malformed("a lifted string is truncated") }
-                            guard number < UInt64(layout.strings.count) else {
-                                return malformed("string \(number) is not in the table of \(layout.strings.count)")
-                            }
-                            let string = layout.strings[Int(number)]
-                            guard room >= 4 + string.count else { return malformed("a lifted string passes the end of the body") }
-                            writer.u32(UInt32(string.count))
-                            writer.copy(input, string.lowerBound, string.count)
-                        default: return malformed("unknown lift kind \(kind)")
+            encodedStrings.withUnsafeBytes { strings in
+                bytes.withUnsafeMutableBytes { output in
+                    starts.withUnsafeMutableBufferPointer { starts in
+                        tags.withUnsafeMutableBufferPointer { tags in
+                            rebuildRecords(layout, input, strings, encodedRanges, header, file: file, liftsPerByte: liftsPerByte,
+                                           into: output, starts: starts, tags: tags)
                         }
                     }
-                    let tail = bodyEnd - writer.offset
-                    guard tail <= layout.digestStart - residue else { return malformed("the residue passes its section") }
-                    writer.copy(input, residue, tail)
-                    residue += tail
                 }
-                starts[count] = writer.offset
-                guard timestamp == header.lastTimestampMilliseconds, reader.offset == layout.residueStart, residue == layout.digestStart,
-                      digest == input.count, writer.offset == output.count else {
-                    return ArchiveError(.corrupt, file: file, offset: reader.offset, sequence: header.lastSequence,
-                                        "the payload does not add up to the declared events, timestamps and sections")
-                }
-                return nil
             }
         }
         if let failure {
             storage = bytes  // the buffer stays the reader's for the next segment
             throw failure
         }
+        bytes.removeLast(rebuildSlack)
         return (RecordBlock(bytes: bytes, starts: starts), tags)
+    }
+
+    /// The loop of `rebuild`, over raw buffers; returns what is wrong with the payload, if anything.
+    ///
+    /// Every value read is checked before it moves anything: a piece is copied only once it is known to lie
+    /// inside its section of the payload and inside the record being written. Offsets are then added
+    /// without overflow checks (each is bounded by a buffer's size). `strings` and `output` hold
+    /// `rebuildSlack` bytes past their contents, so a piece of up to 64 bytes moves as one 64-byte block.
+    private static func rebuildRecords(
+        _ layout: Layout, _ input: UnsafeRawBufferPointer, _ strings: UnsafeRawBufferPointer, _ stringRanges: [Range<Int>],
+        _ header: SegmentHeader, file: String, liftsPerByte: Int, into output: UnsafeMutableRawBufferPointer,
+        starts: UnsafeMutableBufferPointer<Int>, tags: UnsafeMutableBufferPointer<UInt32>
+    ) -> ArchiveError? {
+        let count = tags.count
+        let recordEnd = layout.recordBytes
+        precondition(output.count >= recordEnd + rebuildSlack && strings.count >= rebuildSlack, "buffers with slack")
+        guard let source = input.baseAddress, let target = output.baseAddress, let table = strings.baseAddress else {
+            return ArchiveError(.corrupt, file: file, sequence: header.firstSequence, "the payload is empty")
+        }
+        let inputCount = input.count
+        let residueEnd = layout.digestStart
+        let isFormat2 = header.formatVersion >= 2
+        var reader = RawCursor(input, at: layout.columnsStart, end: layout.residueStart)
+        var out = 0
+        var residue = layout.residueStart
+        var digest = layout.digestStart
+        var timestamp = header.firstTimestampMilliseconds
+
+        /// Copies `length` bytes from `from` to `out` (both checked by the caller); `readable` is how many
+        /// bytes may be read from `from` (a whole block only if at least 64).
+        @inline(__always)
+        func copy(_ from: UnsafeRawPointer, _ length: Int, readable: Int) {
+            let to = target + out
+            if length <= 64 && readable >= 64 {
+                for block in stride(from: 0, to: 64, by: 16) {
+                    (to + block).storeBytes(of: (from + block).loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+                }
+            } else {
+                to.copyMemory(from: from, byteCount: length)
+            }
+            out &+= length
+        }
+
+        for index in 0..<count {
+            let start = reader.offset
+            func malformed(_ what: String) -> ArchiveError {
+                ArchiveError(.corrupt, file: file, offset: start, sequence: header.firstSequence + UInt64(index),
+                             "malformed event column (payload offset): \(what)")
+            }
+            guard let type = reader.u8(), let delta = reader.varint(), let length = reader.varint(), let tag = reader.u32(),
+                  let liftCount = reader.varint() else { return malformed("truncated") }
+            // A lift covers at least five body bytes (a string of one byte and its length), eight in format 1.
+            guard delta <= UInt64(bitPattern: header.lastTimestampMilliseconds &- timestamp), length <= UInt64(recordEnd),
+                  liftCount <= length / UInt64(liftsPerByte),
+                  Int(length) <= recordEnd &- out &- EventCodec.headerLength else { return malformed("a value is out of range") }
+            timestamp = timestamp &+ Int64(bitPattern: delta)  // cannot pass the last timestamp, checked above
+            tags[index] = tag
+            starts[index] = out
+            let record = target + out
+            record.storeBytes(of: EventCodec.formatVersion, as: UInt8.self)
+            (record + 1).storeBytes(of: type, as: UInt8.self)
+            (record + 2).storeBytes(of: (header.firstSequence &+ UInt64(index)).bigEndian, as: UInt64.self)
+            (record + 10).storeBytes(of: UInt64(bitPattern: timestamp).bigEndian, as: UInt64.self)
+            (record + 18).storeBytes(of: UInt32(truncatingIfNeeded: length).bigEndian, as: UInt32.self)
+            out &+= EventCodec.headerLength
+            let bodyEnd = out &+ Int(length)
+            for _ in 0..<Int(liftCount) {
+                guard let gap = reader.varint(), let kind = reader.u8(), gap <= UInt64(bodyEnd &- out),
+                      Int(gap) <= residueEnd &- residue else { return malformed("a lift is truncated or passes the end of the body") }
+                copy(source + residue, Int(gap), readable: inputCount &- residue)
+                residue &+= Int(gap)
+                let room = bodyEnd &- out
+                switch kind {
+                case FieldLifting.stringKind where isFormat2:
+                    guard let number = reader.varint() else { return malformed("a lifted string is truncated") }
+                    guard number < UInt64(stringRanges.count) else {
+                        return malformed("string \(number) is not in the table of \(stringRanges.count)")
+                    }
+                    let string = stringRanges[Int(number)]
+                    guard room >= string.count else { return malformed("a lifted string passes the end of the body") }
+                    copy(table + string.lowerBound, string.count, readable: rebuildSlack)
+                case FieldLifting.digestKind:
+                    guard room >= 32, inputCount &- digest >= 32 else { return malformed("a lifted digest passes the end") }
+                    copy(source + digest, 32, readable: inputCount &- digest)
+                    digest &+= 32
+                case FieldLifting.timeKind:
+                    guard room >= 8, let zigzag = reader.varint() else { return malformed("a lifted time is truncated") }
+                    (target + out).storeBytes(of: UInt64(bitPattern: timestamp &+ FieldLifting.unzigzag(zigzag)).bigEndian, as: UInt64.self)
+                    out &+= 8
+                default: return malformed("unknown lift kind \(kind)")
+                }
+            }
+            let tail = bodyEnd &- out
+            guard tail <= residueEnd &- residue else { return malformed("the residue passes its section") }
+            copy(source + residue, tail, readable: inputCount &- residue)
+            residue &+= tail
+        }
+        starts[count] = out
+        guard timestamp == header.lastTimestampMilliseconds, reader.offset == layout.residueStart, residue == layout.digestStart,
+              digest == input.count, out == recordEnd else {
+            return ArchiveError(.corrupt, file: file, offset: reader.offset, sequence: header.lastSequence,
+                                "the payload does not add up to the declared events, timestamps and sections")
+        }
+        return nil
+    }
+
+    private static func u32Bytes(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
     }
 
     /// Reads the column table through a raw pointer, every read checked against the table's end.
@@ -403,8 +469,26 @@ public enum SegmentCodec {
         }
 
         /// At most ten bytes, and the tenth may only carry the top bit of a u64; anything else is damage.
+        /// Most values here fit one or two bytes: those cases are inlined, the rest is not.
         @inline(__always)
         mutating func varint() -> UInt64? {
+            if end &- offset >= 2 {
+                let first = bytes[offset]
+                if first < 0x80 {
+                    offset &+= 1
+                    return UInt64(first)
+                }
+                let second = bytes[offset &+ 1]
+                if second < 0x80 {
+                    offset &+= 2
+                    return UInt64(first & 0x7f) | UInt64(second) << 7
+                }
+            }
+            return longVarint()
+        }
+
+        @inline(never)
+        private mutating func longVarint() -> UInt64? {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             var byte: UInt8
@@ -420,60 +504,10 @@ public enum SegmentCodec {
         }
     }
 
-    /// Writes big-endian integers and copied ranges into a buffer sized exactly for them.
-    private struct RawWriter {
-        let bytes: UnsafeMutableRawBufferPointer
-        var offset = 0
-
-        init(_ bytes: UnsafeMutableRawBufferPointer) { self.bytes = bytes }
-
-        @inline(__always)
-        mutating func u8(_ value: UInt8) {
-            bytes[offset] = value
-            offset += 1
-        }
-
-        @inline(__always)
-        mutating func u32(_ value: UInt32) {
-            bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
-            offset += 4
-        }
-
-        @inline(__always)
-        mutating func u64(_ value: UInt64) {
-            bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
-            offset += 8
-        }
-
-        @inline(__always)
-        private func word(_ source: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
-            bytes.storeBytes(of: source.loadUnaligned(fromByteOffset: from, as: UInt64.self), toByteOffset: to, as: UInt64.self)
-        }
-
-        /// Most pieces are a few bytes to a few dozen: copied eight bytes at a time inline, a call to
-        /// memmove for each cost more than the copy.
-        @inline(__always)
-        mutating func copy(_ source: UnsafeRawBufferPointer, _ start: Int, _ count: Int) {
-            precondition(start >= 0 && count >= 0 && start + count <= source.count && offset + count <= bytes.count, "a copy inside both buffers")
-            guard count <= 64 else {
-                (bytes.baseAddress! + offset).copyMemory(from: source.baseAddress! + start, byteCount: count)
-                offset += count
-                return
-            }
-            if count >= 8 {
-                // Whole words, then one more word ending exactly at the end (it may overlap the last one).
-                var done = 0
-                while done &+ 8 <= count {
-                    word(source, start &+ done, offset &+ done)
-                    done &+= 8
-                }
-                if done < count { word(source, start &+ count &- 8, offset &+ count &- 8) }
-            } else {
-                for index in 0..<count { bytes[offset &+ index] = source[start &+ index] }
-            }
-            offset &+= count
-        }
-    }
+    /// Bytes kept past the contents of the rebuilt records and of the encoded string table, so that
+    /// `rebuildRecords` may move a short piece as one 64-byte block (the records are written front to back:
+    /// what a block writes past a piece's end is overwritten by the next piece, or cut off at the end).
+    private static let rebuildSlack = 64
 
     /// The first four bytes of a chain value as a big-endian integer.
     public static func chainTag(_ chain: some Collection<UInt8>) -> UInt32 {

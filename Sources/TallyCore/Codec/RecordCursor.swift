@@ -17,9 +17,18 @@ struct RecordCursor: ~Copyable {
 
     @inline(__always)
     private func need(_ count: Int) throws(EventCodecError) {
-        guard count <= bytes.count - offset else {
-            throw EventCodecError(.truncated, offset: offset, reason: "truncated at offset \(offset) (needs \(count) bytes, \(bytes.count - offset) left)")
-        }
+        guard count <= bytes.count &- offset else { throw truncated(needing: count) }
+    }
+
+    /// Failures are built out of line, so that the checks inlined into every read stay a compare and a branch.
+    @inline(never)
+    private func truncated(needing count: Int) -> EventCodecError {
+        EventCodecError(.truncated, offset: offset, reason: "truncated at offset \(offset) (needs \(count) bytes, \(bytes.count - offset) left)")
+    }
+
+    @inline(never)
+    private static func invalid(_ code: EventCodecError.Kind, _ what: String, at offset: Int, value: UInt8) -> EventCodecError {
+        EventCodecError(code, offset: offset, reason: "\(what) at offset \(offset) has unknown value \(value)")
     }
 
     @inline(__always)
@@ -56,16 +65,20 @@ struct RecordCursor: ~Copyable {
         switch try u8() {
         case 0: return false
         case 1: return true
-        case let other: throw EventCodecError(.invalidFlag, offset: start, reason: "flag at offset \(start) is \(other), not 0 or 1")
+        case let other: throw Self.flag(other, at: start)
         }
     }
 
+    @inline(never)
+    private static func flag(_ value: UInt8, at offset: Int) -> EventCodecError {
+        EventCodecError(.invalidFlag, offset: offset, reason: "flag at offset \(offset) is \(value), not 0 or 1")
+    }
+
+    @inline(__always)
     mutating func unit() throws(EventCodecError) -> Unit {
         let start = offset
         let raw = try u8()
-        guard let unit = Unit(rawValue: raw) else {
-            throw EventCodecError(.unknownEnumValue, offset: start, reason: "unit at offset \(start) has unknown value \(raw)")
-        }
+        guard let unit = Unit(rawValue: raw) else { throw Self.invalid(.unknownEnumValue, "unit", at: start, value: raw) }
         return unit
     }
 
@@ -97,11 +110,13 @@ struct RecordCursor: ~Copyable {
         if try bool() { try skip(8) }
     }
 
+    @inline(__always)
     mutating func skipStrings() throws(EventCodecError) {
         for _ in 0..<(try u16()) { try skipString() }
     }
 
     /// Walks a subject and returns where its agent value is (nil when it has none).
+    @inline(__always)
     mutating func subjectAgent() throws(EventCodecError) -> Range<Int>? {
         var agent: Range<Int>?
         for level in ScopeLevel.allCases {
@@ -117,12 +132,14 @@ struct RecordCursor: ~Copyable {
         return agent
     }
 
+    @inline(__always)
     mutating func skipAction() throws(EventCodecError) {
         try skipString()
         try skipString()
         try skipStrings()
     }
 
+    @inline(__always)
     mutating func skipOptionalCaps() throws(EventCodecError) {
         guard try bool() else { return }
         try skipOptionalI64()
@@ -132,6 +149,7 @@ struct RecordCursor: ~Copyable {
         try skipOptionalI64()
     }
 
+    @inline(__always)
     mutating func skipOptionalMetrics() throws(EventCodecError) {
         guard try bool() else { return }
         try skipOptionalI64()
@@ -142,11 +160,13 @@ struct RecordCursor: ~Copyable {
     }
 
     /// An idempotency stamp: key and payload hash.
+    @inline(__always)
     mutating func skipStamp() throws(EventCodecError) {
         try skipString()
         try skip(32)
     }
 
+    @inline(__always)
     mutating func skipCaller() throws(EventCodecError) {
         let start = offset
         switch try u8() {
@@ -154,7 +174,7 @@ struct RecordCursor: ~Copyable {
             try skipString()
             try skipString()
         case 2, 3: return
-        case let tag: throw EventCodecError(.unknownEnumValue, offset: start, reason: "caller tag at offset \(start) has unknown value \(tag)")
+        case let tag: throw Self.invalid(.unknownEnumValue, "caller tag", at: start, value: tag)
         }
     }
 

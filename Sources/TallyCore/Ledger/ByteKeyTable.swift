@@ -79,28 +79,35 @@ struct ByteKeyTable: Sendable {
         for slot in oldValues.indices where oldValues[slot] >= 0 { insert(oldHashes[slot], oldValues[slot]) }
     }
 
-    /// A 64-bit hash of `bytes` mixed with `seed`, eight bytes at a time. The keys it indexes come from the
-    /// ledger's own log, and a collision costs one more comparison, never a wrong answer.
+    /// A 64-bit hash of `bytes` mixed with `seed`, sixteen bytes at a time in two independent lanes (a
+    /// lane's multiply does not wait for the other's, so a key of a few dozen bytes costs a few multiplies
+    /// of latency, not one per word). The keys it indexes come from the ledger's own log, and a collision
+    /// costs one more comparison, never a wrong answer.
     @inline(__always)
     static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var hash = (seed ^ UInt64(bytes.count)) &* multiplier
-        var offset = 0
-        while offset + 8 <= bytes.count {
-            let word = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            hash = ((hash ^ word) &* multiplier).rotatedLeft(29)
-            offset += 8
-        }
-        var tail: UInt64 = 0
-        if offset < bytes.count {
-            if bytes.count >= 8 {
-                // The last eight bytes, overlapping words already mixed: one load instead of a byte loop.
-                tail = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
-            } else {
-                for index in offset..<bytes.count { tail |= UInt64(bytes[index]) << UInt64(8 * (index - offset)) }
+        let first: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let second: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+        let count = bytes.count
+        var left = (seed ^ UInt64(count)) &* first
+        var right = (seed &+ second) &* first
+        @inline(__always) func word(_ offset: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
+        if count >= 8 {
+            var offset = 0
+            while offset &+ 16 <= count {
+                left = ((left ^ word(offset)) &* first).rotatedLeft(29)
+                right = ((right ^ word(offset &+ 8)) &* second).rotatedLeft(31)
+                offset &+= 16
             }
+            // Up to fifteen bytes left: a word at `offset` if more than eight, and the last eight bytes
+            // (overlapping bytes already mixed) instead of a byte loop.
+            if count &- offset > 8 { left = ((left ^ word(offset)) &* first).rotatedLeft(29) }
+            if offset < count { right = ((right ^ word(count &- 8)) &* second).rotatedLeft(31) }
+        } else {
+            var tail: UInt64 = 0
+            for index in 0..<count { tail |= UInt64(bytes[index]) << UInt64(8 * index) }
+            right = ((right ^ tail) &* second).rotatedLeft(31)
         }
-        hash = (hash ^ tail) &* multiplier
+        let hash = (left ^ right.rotatedLeft(17)) &* first
         return hash ^ (hash >> 32)
     }
 }

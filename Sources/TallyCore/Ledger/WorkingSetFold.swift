@@ -17,19 +17,32 @@ public struct WorkingSetFold: Sendable {
     private var budgetIndex = ByteKeyTable()
     /// Per budget slot: its key, the UTF-8 of its scope path, and its current figures.
     private var budgetKeys: [BudgetKey] = []
-    private var budgetScopes: [[UInt8]] = []
+    /// Per budget slot, what a lookup compares (kept apart from `budgetKeys`, whose strings are not read
+    /// on the way): its unit and where the UTF-8 of its scope path is in `budgetScopeBytes`.
+    private var budgetUnits: [Unit] = []
+    private var budgetScopeRanges: [Range<Int>] = []
+    private var budgetScopeBytes: [UInt8] = []
+    /// Recently found budget slots (`budgetSlot`), -1 where none.
+    private var budgetCache = [Int32](repeating: -1, count: WorkingSetFold.budgetCacheSize)
     private var rows: [Row] = []
     private var holdIndex = ByteKeyTable(capacity: 1_024)
     private var holds: [Hold] = []
+    /// The keys of the holds (records and ids) back to back: copying a record here costs no allocation,
+    /// and holds are plain values (no reference to count). Compacted when mostly settled holds' bytes.
+    private var arena: [UInt8] = []
+    private var arenaLiveBytes = 0
+    /// The buffer of records being folded (`enterBlock`): a hold reserved from it keeps its record there
+    /// until the block is left, and most holds settle before that, so their records are never copied.
+    private var block: [UInt8] = []
+    private var blockHolds: [Int32] = []
     /// The budget slots of each hold: `EventCodec.FieldLimit.scopesCountMax` entries per hold,
     /// `Hold.slotCount` of them used.
     private var holdSlots: [Int32] = []
     private var freeHolds: [Int32] = []
     /// Reservations that were ACTIVE in the starting state, by hold (they have no record here).
     private var startingReservations: [Int32: Reservation] = [:]
-    /// Reused between events, so that only a `Reserved` allocates (the copy of its record).
-    private var scratchSlots: [Int32] = []
-    private var scratchDeltas: [PendingDelta] = []
+    /// The budgets of the event being folded (for the hold a `Reserved` adds, and for charges).
+    private var scratchSlots = InlineList<Int32>(filler: -1)
 
     private static let slotsPerHold = EventCodec.FieldLimit.scopesCountMax
 
@@ -48,12 +61,17 @@ public struct WorkingSetFold: Sendable {
         var isOverLimit: Bool
     }
 
-    /// An ACTIVE reservation: `key` is its `Reserved` record (or the UTF-8 of its id for one from the
-    /// starting state) and `id` the range of the id in it. An empty `key` marks a free entry (ids are
-    /// never empty).
+    /// An ACTIVE reservation: `key` is where its `Reserved` record (or the UTF-8 of its id, for one from
+    /// the starting state) is in the arena and `id` the range of the id in the key. An empty `key` marks a
+    /// free entry (ids are never empty).
     private struct Hold {
-        var key: [UInt8]
+        var key: Range<Int>
+        /// Whether `key` is in `block` rather than in the arena.
+        var inBlock = false
         var id: Range<Int>
+        /// The id's first `idHeadBytes` bytes (zero past its end): ids that short are compared without
+        /// reading the record, which is cold by the time the reservation settles.
+        var idHead: SIMD2<UInt64>
         var hash: UInt64
         var unit: Unit
         var estimate: Int64
@@ -82,21 +100,9 @@ public struct WorkingSetFold: Sendable {
         }
     }
 
-    /// One per-scope change as a record states it, before the scope is resolved to a budget.
-    private struct PendingDelta {
-        var scope: Range<Int>
-        var remaining: Int64
-        var reserved: Int64
-        var spent: Int64
-        var debt: Int64
-        var marksOverLimit: Bool
-    }
-
     /// Starts from an empty ledger.
     public init() {
         base = LedgerState()
-        scratchSlots.reserveCapacity(Self.slotsPerHold)
-        scratchDeltas.reserveCapacity(Self.slotsPerHold)
     }
 
     /// Starts from a working set (a checkpoint's state). History in it is ignored.
@@ -104,11 +110,9 @@ public struct WorkingSetFold: Sendable {
         base = state
         base.reservations = [:]
         base.idempotency = [:]
-        scratchSlots.reserveCapacity(Self.slotsPerHold)
-        scratchDeltas.reserveCapacity(Self.slotsPerHold)
         for budget in state.budgets.values { load(budget) }
         for reservation in state.reservations.values where reservation.status == .active {
-            scratchSlots.removeAll(keepingCapacity: true)
+            scratchSlots.removeAll()
             for scope in reservation.budgetedScopes {
                 let utf8 = Array(scope.rawValue.utf8)
                 let slot = utf8.withUnsafeBytes { budgetSlot($0, reservation.unit) }
@@ -116,7 +120,7 @@ public struct WorkingSetFold: Sendable {
                 scratchSlots.append(slot)
             }
             let key = Array(reservation.id.utf8)
-            let index = addHold(key: key, id: 0..<key.count, unit: reservation.unit, estimate: reservation.estimate.value)
+            let index = key.withUnsafeBytes { addHold(key: $0, id: 0..<key.count, unit: reservation.unit, estimate: reservation.estimate.value) }
             startingReservations[index] = reservation
         }
     }
@@ -135,11 +139,46 @@ public struct WorkingSetFold: Sendable {
         try apply(record, header, charges: &charges)
     }
 
+    /// Starts folding records that lie in `bytes` (`apply(_:_:atBlockOffset:charges:)`), which must stay
+    /// unchanged until `leaveBlock()`: this keeps a reference to it (no copy).
+    public mutating func enterBlock(_ bytes: [UInt8]) {
+        precondition(blockHolds.isEmpty, "the previous block was left")
+        block = bytes
+    }
+
+    /// Copies the records of the holds still ACTIVE out of the block and lets go of it (after this, the
+    /// caller's buffer is again its only reference, free to be reused).
+    public mutating func leaveBlock() {
+        let source = block
+        for index in blockHolds where holds[Int(index)].inBlock {
+            let key = holds[Int(index)].key
+            holds[Int(index)].key = source.withUnsafeBytes { store(UnsafeRawBufferPointer(rebasing: $0[key])) }
+            holds[Int(index)].inBlock = false
+        }
+        blockHolds.removeAll(keepingCapacity: true)
+        block = []
+    }
+
+    /// `apply` for a record at `offset` in the buffer given to `enterBlock` (`record` is that slice of it).
+    public mutating func apply<Sink: ChargeSink>(
+        _ record: UnsafeRawBufferPointer, _ header: RecordHeader, atBlockOffset offset: Int, charges: inout Sink
+    ) throws(Failure) {
+        precondition(block.withUnsafeBytes { $0.baseAddress.map { $0 + offset } == record.baseAddress && offset + record.count <= $0.count },
+                     "the record lies in the block at that offset")
+        try apply(record, header, blockOffset: offset, charges: &charges)
+    }
+
     /// `apply` for a caller that has read and checked the record's header already (`RecordHeader`).
     public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, charges: inout Sink) throws(Failure) {
+        try apply(record, header, blockOffset: nil, charges: &charges)
+    }
+
+    private mutating func apply<Sink: ChargeSink>(
+        _ record: UnsafeRawBufferPointer, _ header: RecordHeader, blockOffset: Int?, charges: inout Sink
+    ) throws(Failure) {
         do {
             switch header.typeCode {
-            case 8: try applyReserved(record)
+            case 8: try applyReserved(record, blockOffset: blockOffset)
             case 9: try applyCommitted(record, header, &charges)
             case 10: try applyReturned(record, released: true)
             case 11: try applyExtended(record)
@@ -160,6 +199,7 @@ public struct WorkingSetFold: Sendable {
 
     /// The working set reached: what `Ledger.apply(keepingHistory: false)` gives over the same events.
     public func state() throws(Failure) -> LedgerState {
+        precondition(blockHolds.isEmpty, "the block was left")
         var state = base
         for slot in rows.indices { write(slot, into: &state) }
         for index in holds.indices where !holds[index].key.isEmpty {
@@ -169,7 +209,7 @@ public struct WorkingSetFold: Sendable {
                 reservation = starting
             } else {
                 let event: Event
-                do { event = try EventCodec.decode(hold.key) } catch { throw .undecodable(error) }
+                do { event = try EventCodec.decode(Array(arena[hold.key])) } catch { throw .undecodable(error) }
                 guard case .reserved(let reserved) = event.body else {
                     preconditionFailure("a hold's record is the Reserved event that created it")
                 }
@@ -184,7 +224,7 @@ public struct WorkingSetFold: Sendable {
 
     // MARK: Lifecycle events, walked in place
 
-    private mutating func applyReserved(_ record: UnsafeRawBufferPointer) throws {
+    private mutating func applyReserved(_ record: UnsafeRawBufferPointer, blockOffset: Int?) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
         let fields = try SpendFields(&cursor)
@@ -196,12 +236,12 @@ public struct WorkingSetFold: Sendable {
         guard budgetedCount <= Self.slotsPerHold else {
             throw EventCodecError(.countTooLarge, offset: cursor.offset - 2, reason: "budgeted scopes: \(budgetedCount), over the limit")
         }
-        scratchSlots.removeAll(keepingCapacity: true)
+        var slots = InlineList<Int32>(filler: -1)  // a local: stored lists are copied around each access
         var unknown: Range<Int>?
         for _ in 0..<budgetedCount {
             let scope = try cursor.string()
             if let slot = budgetSlot(UnsafeRawBufferPointer(rebasing: record[scope]), unit) {
-                scratchSlots.append(slot)
+                slots.append(slot)
             } else if unknown == nil {
                 unknown = scope
             }
@@ -221,9 +261,10 @@ public struct WorkingSetFold: Sendable {
         if amount < 0 || budgetedCount == 0 {
             throw InconsistentEvent("Reserved \(string(idBytes)) has a negative amount or no budgeted scope")
         }
-        for slot in scratchSlots { try change(slot, remaining: -amount, reserved: amount) }
+        for position in 0..<slots.count { try change(slots[position], remaining: -amount, reserved: amount) }
         if let unknown { throw unknownBudget(record, unknown, unit) }
-        let index = addHold(key: Array(record), id: id, unit: unit, estimate: amount)
+        scratchSlots = slots
+        let index = addHold(key: record, id: id, unit: unit, estimate: amount, blockOffset: blockOffset)
         holds[Int(index)].spendFields = fields
     }
 
@@ -232,7 +273,7 @@ public struct WorkingSetFold: Sendable {
         let id = try cursor.string()
         try cursor.skip(8)  // actual
         let charged = try cursor.i64()
-        try readDeltas(&cursor)
+        let deltas = try skipDeltas(&cursor)
         try cursor.skipStamp()
         try cursor.skipOptionalMetrics()
         try cursor.skipOptionalString()  // metadata
@@ -240,10 +281,11 @@ public struct WorkingSetFold: Sendable {
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Committed")
-        try applyDeltas(record, unit: holds[index].unit)
+        try applyDeltas(deltas, record, unit: holds[index].unit)
         if Sink.self != NoCharges.self, startingReservations[Int32(index)] == nil {
-            holds[index].key.withUnsafeBytes { reserved in
-                charge(charged, holds[index].unit, header, in: reserved, holds[index].spendFields, &charges)
+            let hold = holds[index]
+            (hold.inBlock ? block : arena).withUnsafeBytes { keys in
+                charge(charged, hold.unit, header, in: UnsafeRawBufferPointer(rebasing: keys[hold.key]), hold.spendFields, &charges)
             }
         } else if Sink.self != NoCharges.self, let reservation = startingReservations[Int32(index)] {
             chargeStarting(reservation, amount: charged, header, &charges)
@@ -261,7 +303,7 @@ public struct WorkingSetFold: Sendable {
                 func send(_ agent: UnsafeRawBufferPointer?) {
                     charges.charge(Charge(
                         amount: amount, unit: reservation.unit, timestampMilliseconds: header.timestampMilliseconds,
-                        tenant: tenant, agent: agent, actionKind: kind, budgets: scratchSlots))
+                        tenant: tenant, agent: agent, actionKind: kind, budgets: scratchSlots.array))
                 }
                 if let agent { agent.withUnsafeBytes { send($0) } } else { send(nil) }
             }
@@ -319,7 +361,7 @@ public struct WorkingSetFold: Sendable {
         let charged = try cursor.i64()
         try cursor.skip(1)  // overage policy
         try cursor.skipString()  // scope path
-        try readDeltas(&cursor)
+        let deltas = try skipDeltas(&cursor)
         try cursor.skipStamp()
         try cursor.skip(8)  // replay retained until
         try cursor.skipOptionalMetrics()
@@ -328,7 +370,7 @@ public struct WorkingSetFold: Sendable {
         try cursor.skipCaller()
         try cursor.skip(8)  // at
         try cursor.expectEnd()
-        try applyDeltas(record, unit: unit)
+        try applyDeltas(deltas, record, unit: unit)
         if Sink.self != NoCharges.self { charge(charged, unit, header, in: record, fields, &charges) }
     }
 
@@ -342,7 +384,7 @@ public struct WorkingSetFold: Sendable {
             amount: amount, unit: unit, timestampMilliseconds: header.timestampMilliseconds,
             tenant: UnsafeRawBufferPointer(rebasing: record[fields.tenant]),
             agent: fields.agent.map { UnsafeRawBufferPointer(rebasing: record[$0]) },
-            actionKind: UnsafeRawBufferPointer(rebasing: record[fields.actionKind]), budgets: scratchSlots))
+            actionKind: UnsafeRawBufferPointer(rebasing: record[fields.actionKind]), budgets: scratchSlots.array))
     }
 
     // MARK: Rare events, decoded in full
@@ -367,10 +409,36 @@ public struct WorkingSetFold: Sendable {
     /// The budget a charge's `budgets` entry names.
     public func budgetKey(_ slot: Int32) -> BudgetKey { budgetKeys[Int(slot)] }
 
-    private func budgetSlot(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int32? {
-        budgetIndex.find(ByteKeyTable.hash(scope, seed: UInt64(unit.rawValue))) { slot in
-            budgetKeys[Int(slot)].unit == unit && budgetScopes[Int(slot)].withUnsafeBytes { Self.equal($0, scope) }
-        }
+    /// The budget slot of a scope path in a unit. A small direct-mapped cache, indexed by the path's
+    /// length and last eight bytes, answers most lookups with one comparison (a record names the same few
+    /// budgets over and over); a miss goes to the hash table and fills the cache entry.
+    private mutating func budgetSlot(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int32? {
+        let entry = Self.cacheEntry(scope, unit)
+        let cached = budgetCache[entry]
+        if cached >= 0, isBudget(cached, scope, unit) { return cached }
+        let slot = findBudget(scope, unit)
+        if let slot { budgetCache[entry] = slot }
+        return slot
+    }
+
+    private func findBudget(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int32? {
+        budgetIndex.find(ByteKeyTable.hash(scope, seed: UInt64(unit.rawValue))) { isBudget($0, scope, unit) }
+    }
+
+    @inline(__always)
+    private func isBudget(_ slot: Int32, _ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Bool {
+        budgetUnits[Int(slot)] == unit
+            && budgetScopeBytes.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[budgetScopeRanges[Int(slot)]]), scope) }
+    }
+
+    private static let budgetCacheSize = 256
+
+    @inline(__always)
+    private static func cacheEntry(_ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Int {
+        var last: UInt64 = UInt64(unit.rawValue)
+        if scope.count >= 8 { last ^= scope.loadUnaligned(fromByteOffset: scope.count - 8, as: UInt64.self) }
+        let mixed = (last ^ UInt64(scope.count) << 56) &* 0x9E37_79B9_7F4A_7C15
+        return Int(truncatingIfNeeded: mixed >> 56)  // 0..<256
     }
 
     /// Makes `budget`'s figures current, adding a slot for a budget not seen before.
@@ -384,7 +452,9 @@ public struct WorkingSetFold: Sendable {
         }
         let slot = Int32(rows.count)
         budgetKeys.append(budget.key)
-        budgetScopes.append(utf8)
+        budgetUnits.append(budget.unit)
+        budgetScopeRanges.append(budgetScopeBytes.count..<(budgetScopeBytes.count + utf8.count))
+        budgetScopeBytes.append(contentsOf: utf8)
         rows.append(row)
         budgetIndex.insert(utf8.withUnsafeBytes { ByteKeyTable.hash($0, seed: UInt64(budget.unit.rawValue)) }, slot)
     }
@@ -421,31 +491,41 @@ public struct WorkingSetFold: Sendable {
         rows[Int(slot)] = row
     }
 
-    /// Reads a delta list into `scratchDeltas`; the scopes are resolved once the unit is known.
-    private mutating func readDeltas(_ cursor: inout RecordCursor) throws(EventCodecError) {
+    /// Where a record's delta list is: walked once to check its structure (`skipDeltas`), then again to
+    /// apply it once the unit is known (`applyDeltas`), instead of being copied out in between.
+    private struct DeltaList {
+        var offset: Int
+        var count: Int
+    }
+
+    private func skipDeltas(_ cursor: inout RecordCursor) throws(EventCodecError) -> DeltaList {
         let count = try cursor.u16()
         guard count <= Self.slotsPerHold else {
             throw EventCodecError(.countTooLarge, offset: cursor.offset - 2, reason: "deltas: \(count), over the limit")
         }
-        scratchDeltas.removeAll(keepingCapacity: true)
+        let list = DeltaList(offset: cursor.offset, count: count)
         for _ in 0..<count {
-            scratchDeltas.append(PendingDelta(
-                scope: try cursor.string(), remaining: try cursor.i64(), reserved: try cursor.i64(), spent: try cursor.i64(),
-                debt: try cursor.i64(), marksOverLimit: try cursor.bool()))
+            try cursor.skipString()  // scope
+            try cursor.skip(8 * 4)  // remaining, reserved, spent, debt
+            _ = try cursor.bool()  // marks over limit
         }
+        return list
     }
 
-    /// Applies `scratchDeltas`, leaving the budgets they touched in `scratchSlots`.
-    private mutating func applyDeltas(_ record: UnsafeRawBufferPointer, unit: Unit) throws(InconsistentEvent) {
-        scratchSlots.removeAll(keepingCapacity: true)
-        for delta in scratchDeltas {
-            guard let slot = budgetSlot(UnsafeRawBufferPointer(rebasing: record[delta.scope]), unit) else {
-                throw unknownBudget(record, delta.scope, unit)
+    /// Applies the deltas `skipDeltas` checked, leaving the budgets they touched in `scratchSlots`.
+    private mutating func applyDeltas(_ list: DeltaList, _ record: UnsafeRawBufferPointer, unit: Unit) throws {
+        var cursor = RecordCursor(record, at: list.offset)
+        var slots = InlineList<Int32>(filler: -1)
+        for _ in 0..<list.count {
+            let scope = try cursor.string()
+            guard let slot = budgetSlot(UnsafeRawBufferPointer(rebasing: record[scope]), unit) else {
+                throw unknownBudget(record, scope, unit)
             }
-            scratchSlots.append(slot)
-            try change(slot, remaining: delta.remaining, reserved: delta.reserved, spent: delta.spent, debt: delta.debt,
-                       marksOverLimit: delta.marksOverLimit)
+            slots.append(slot)
+            try change(slot, remaining: try cursor.i64(), reserved: try cursor.i64(), spent: try cursor.i64(), debt: try cursor.i64(),
+                       marksOverLimit: try cursor.bool())
         }
+        scratchSlots = slots
     }
 
     private func unknownBudget(_ record: UnsafeRawBufferPointer, _ scope: Range<Int>, _ unit: Unit) -> InconsistentEvent {
@@ -455,11 +535,32 @@ public struct WorkingSetFold: Sendable {
     // MARK: Holds
 
     private func findHold(_ id: UnsafeRawBufferPointer) -> Int? {
-        // Fields read in place: copying a `Hold` out would retain and release its record on every probe.
-        holdIndex.find(ByteKeyTable.hash(id)) { index in
-            let range = holds[Int(index)].id
-            return range.count == id.count && holds[Int(index)].key.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[range]), id) }
-        }.map(Int.init)
+        arena.withUnsafeBytes { arena in
+            block.withUnsafeBytes { block in
+                let head = Self.idHead(id)
+                return holdIndex.find(ByteKeyTable.hash(id)) { index in
+                    // Fields read one by one: a `Hold` is over a hundred bytes.
+                    let index = Int(index)
+                    guard holds[index].id.count == id.count, holds[index].idHead == head else { return false }
+                    if id.count <= Self.idHeadBytes { return true }
+                    let start = holds[index].key.lowerBound + holds[index].id.lowerBound
+                    return Self.equal(UnsafeRawBufferPointer(rebasing: (holds[index].inBlock ? block : arena)[start..<(start + id.count)]), id)
+                }.map(Int.init)
+            }
+        }
+    }
+
+    private static let idHeadBytes = 16
+
+    @inline(__always)
+    private static func idHead(_ id: UnsafeRawBufferPointer) -> SIMD2<UInt64> {
+        var head = SIMD2<UInt64>(0, 0)
+        if id.count >= idHeadBytes {
+            head = id.loadUnaligned(as: SIMD2<UInt64>.self)
+        } else {
+            withUnsafeMutableBytes(of: &head) { $0.copyMemory(from: id) }
+        }
+        return head
     }
 
     private func activeHold(_ id: UnsafeRawBufferPointer, event: String) throws(InconsistentEvent) -> Int {
@@ -468,9 +569,15 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// Stores a hold on the budgets in `scratchSlots`.
-    private mutating func addHold(key: [UInt8], id: Range<Int>, unit: Unit, estimate: Int64) -> Int32 {
-        let hash = key.withUnsafeBytes { ByteKeyTable.hash(UnsafeRawBufferPointer(rebasing: $0[id])) }
-        let hold = Hold(key: key, id: id, hash: hash, unit: unit, estimate: estimate, slotCount: scratchSlots.count)
+    private mutating func addHold(key: UnsafeRawBufferPointer, id: Range<Int>, unit: Unit, estimate: Int64, blockOffset: Int? = nil) -> Int32 {
+        let hash = ByteKeyTable.hash(UnsafeRawBufferPointer(rebasing: key[id]))
+        var hold = Hold(key: 0..<0, id: id, idHead: Self.idHead(UnsafeRawBufferPointer(rebasing: key[id])), hash: hash, unit: unit, estimate: estimate, slotCount: scratchSlots.count)
+        if let blockOffset {
+            hold.key = blockOffset..<(blockOffset + key.count)
+            hold.inBlock = true
+        } else {
+            hold.key = store(key)
+        }
         let index: Int32
         if let free = freeHolds.popLast() {
             index = free
@@ -480,16 +587,44 @@ public struct WorkingSetFold: Sendable {
             holds.append(hold)
             holdSlots.append(contentsOf: repeatElement(-1, count: Self.slotsPerHold))
         }
-        for (position, slot) in scratchSlots.enumerated() { holdSlots[Int(index) * Self.slotsPerHold + position] = slot }
+        for position in 0..<scratchSlots.count { holdSlots[Int(index) * Self.slotsPerHold + position] = scratchSlots[position] }
         holdIndex.insert(hash, index)
+        if hold.inBlock { blockHolds.append(index) }
         return index
+    }
+
+    /// Copies a hold's key into the arena.
+    private mutating func store(_ key: UnsafeRawBufferPointer) -> Range<Int> {
+        if arena.count >= Self.arenaCompactionFloor && arena.count > 4 * arenaLiveBytes { compactArena() }
+        let start = arena.count
+        arena.append(contentsOf: key)  // one memcpy (`UnsafeRawBufferPointer._copyContents`)
+        arenaLiveBytes += key.count
+        return start..<arena.count
     }
 
     private mutating func removeHold(_ index: Int) {
         holdIndex.remove(holds[index].hash, Int32(index))
-        holds[index].key = []
+        if !holds[index].inBlock { arenaLiveBytes -= holds[index].key.count }
+        holds[index].key = 0..<0
+        holds[index].inBlock = false
         if !startingReservations.isEmpty { startingReservations[Int32(index)] = nil }
         freeHolds.append(Int32(index))
+    }
+
+    /// The arena is compacted only past this size (a few thousand records), and then only when at most a
+    /// quarter of it is live: copying is amortized over at least three times as many bytes appended.
+    private static let arenaCompactionFloor = 1 << 20
+
+    /// Moves the live holds' keys to the front of a new arena, in hold order.
+    private mutating func compactArena() {
+        var compacted: [UInt8] = []
+        compacted.reserveCapacity(max(arenaLiveBytes * 2, Self.arenaCompactionFloor))
+        for index in holds.indices where !holds[index].key.isEmpty && !holds[index].inBlock {
+            let start = compacted.count
+            compacted.append(contentsOf: arena[holds[index].key])
+            holds[index].key = start..<compacted.count
+        }
+        arena = compacted
     }
 
     /// Byte equality eight bytes at a time (keys are a few dozen bytes; `elementsEqual` goes byte by byte).
@@ -570,4 +705,36 @@ public protocol ChargeSink {
 public struct NoCharges: ChargeSink {
     public init() {}
     public func charge(_ charge: borrowing Charge) {}
+}
+
+/// Up to `EventCodec.FieldLimit.scopesCountMax` values kept inline (a record names at most that many
+/// scopes): the per-event lists of `WorkingSetFold` cost no allocation and no uniqueness check per write.
+struct InlineList<Element: Sendable>: Sendable {
+    private var storage: InlineArray<6, Element>
+    private(set) var count = 0
+
+    init(filler: Element) {
+        precondition(EventCodec.FieldLimit.scopesCountMax == 6, "the inline capacity is the scope limit")
+        storage = InlineArray(repeating: filler)
+    }
+
+    @inline(__always)
+    mutating func removeAll() { count = 0 }
+
+    @inline(__always)
+    mutating func append(_ element: Element) {
+        precondition(count < 6, "at most six entries")
+        storage[count] = element
+        count += 1
+    }
+
+    @inline(__always)
+    subscript(position: Int) -> Element {
+        _read {
+            precondition(position < count, "an entry of the list")
+            yield storage[position]
+        }
+    }
+
+    var array: [Element] { (0..<count).map { storage[$0] } }
 }
