@@ -595,7 +595,7 @@ public struct WorkingSetFold: Sendable {
 
     /// Copies a hold's key into the arena.
     private mutating func store(_ key: UnsafeRawBufferPointer) -> Range<Int> {
-        if arena.count >= Self.arenaCompactionFloor && arena.count > 4 * arenaLiveBytes { compactArena() }
+        if arena.count >= arenaCompactionFloor && arena.count > 4 * arenaLiveBytes { compactArena() }
         let start = arena.count
         arena.append(contentsOf: key)  // one memcpy (`UnsafeRawBufferPointer._copyContents`)
         arenaLiveBytes += key.count
@@ -613,12 +613,13 @@ public struct WorkingSetFold: Sendable {
 
     /// The arena is compacted only past this size (a few thousand records), and then only when at most a
     /// quarter of it is live: copying is amortized over at least three times as many bytes appended.
-    private static let arenaCompactionFloor = 1 << 20
+    /// Tests lower it to compact often.
+    var arenaCompactionFloor = 1 << 20
 
     /// Moves the live holds' keys to the front of a new arena, in hold order.
     private mutating func compactArena() {
         var compacted: [UInt8] = []
-        compacted.reserveCapacity(max(arenaLiveBytes * 2, Self.arenaCompactionFloor))
+        compacted.reserveCapacity(max(arenaLiveBytes * 2, arenaCompactionFloor))
         for index in holds.indices where !holds[index].key.isEmpty && !holds[index].inBlock {
             let start = compacted.count
             compacted.append(contentsOf: arena[holds[index].key])
