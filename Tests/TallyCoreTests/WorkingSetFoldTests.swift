@@ -62,6 +62,18 @@ import Testing
             guard case .inconsistent(let event) = error as? WorkingSetFold.Failure else { return false }
             return event.message.contains("reuses reservation id")
         }
+        // A commit whose delta would take a budget's remaining out of the Int64 range: refused, naming the
+        // figure, never wrapped.
+        var event = try EventCodec.decode(records[committed])
+        guard case .committed(var value) = event.body else { Issue.record("not a commit"); return }
+        value.deltas[0].remaining = Amount(Int64.max)
+        event.body = .committed(value)
+        #expect {
+            _ = try Self.fold(Array(records[..<committed]) + [EventCodec.encode(event)])
+        } throws: { error in
+            guard case .inconsistent(let event) = error as? WorkingSetFold.Failure else { return false }
+            return event.message.contains("leaves the Int64 range (remaining)")
+        }
         // A commit of a reservation that was never made (the history without its Reserved).
         var withoutReserve = Array(records[...committed])
         let id = try #require(try EventCodec.decode(records[committed]).body.reservationIDForTest)

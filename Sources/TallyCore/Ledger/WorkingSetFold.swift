@@ -472,23 +472,32 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// Adds to a budget's figures, refusing overflow as `Budget.applying` does (same order of fields).
+    @inline(__always)
     private mutating func change(
         _ slot: Int32, remaining: Int64, reserved: Int64, spent: Int64 = 0, debt: Int64 = 0, marksOverLimit: Bool = false
     ) throws(InconsistentEvent) {
-        var row = rows[Int(slot)]
-        func add(_ value: inout Int64, _ delta: Int64, _ name: String) throws(InconsistentEvent) {
-            let (sum, overflow) = value.addingReportingOverflow(delta)
-            if overflow {
-                throw InconsistentEvent("event overflows budget \(budgetKeys[Int(slot)]): \(value) + \(delta) leaves the Int64 range (\(name))")
-            }
-            value = sum
+        let index = Int(slot)
+        let row = rows[index]
+        let (newRemaining, remainingOverflows) = row.remaining.addingReportingOverflow(remaining)
+        let (newReserved, reservedOverflows) = row.reserved.addingReportingOverflow(reserved)
+        let (newSpent, spentOverflows) = row.spent.addingReportingOverflow(spent)
+        let (newDebt, debtOverflows) = row.debt.addingReportingOverflow(debt)
+        if remainingOverflows || reservedOverflows || spentOverflows || debtOverflows {
+            throw overflow(slot, row, [remaining, reserved, spent, debt])
         }
-        try add(&row.remaining, remaining, "remaining")
-        try add(&row.reserved, reserved, "reserved")
-        try add(&row.spent, spent, "spent")
-        try add(&row.debt, debt, "debt")
-        if marksOverLimit { row.isOverLimit = true }
-        rows[Int(slot)] = row
+        rows[index] = Row(remaining: newRemaining, reserved: newReserved, spent: newSpent, debt: newDebt,
+                          isOverLimit: row.isOverLimit || marksOverLimit)
+    }
+
+    /// Names the first figure of a budget that a change would take out of the Int64 range (in the order
+    /// `Budget.applying` adds them).
+    @inline(never)
+    private func overflow(_ slot: Int32, _ row: Row, _ deltas: [Int64]) -> InconsistentEvent {
+        let figures: [(String, Int64)] = [("remaining", row.remaining), ("reserved", row.reserved), ("spent", row.spent), ("debt", row.debt)]
+        for ((name, value), delta) in zip(figures, deltas) where value.addingReportingOverflow(delta).overflow {
+            return InconsistentEvent("event overflows budget \(budgetKeys[Int(slot)]): \(value) + \(delta) leaves the Int64 range (\(name))")
+        }
+        preconditionFailure("called for a change that overflows")
     }
 
     /// Where a record's delta list is: walked once to check its structure (`skipDeltas`), then again to
