@@ -271,6 +271,7 @@ struct RequestRouter: Sendable {
         return rows
     }
 
-    /// Server-generated ids (reservations, debit events, keys): random UUIDs, lower-case, as Cycles does.
-    static func newID() -> String { RandomUUID.make() }
+    /// Server-generated ids (reservations, debit events, keys): lower-case UUIDs, as Cycles uses, of
+    /// version 7 (time-ordered: README design decisions).
+    static func newID() -> String { TimeOrderedUUID.make() }
 }

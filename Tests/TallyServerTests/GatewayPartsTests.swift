@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TallyWire
 @testable import TallyServer
@@ -71,5 +72,30 @@ import TallyWire
         #expect(TraceContext.isTraceID(generated.traceID))
         #expect(generated.requestID.hasPrefix("req_") && generated.requestID.count == 36)
         #expect(TraceContext.resolve(traceparent: nil, cyclesTraceID: nil).traceID != generated.traceID)
+    }
+}
+
+/// Server-generated ids: RFC 9562 version 7 UUIDs, lower-case, carrying the creation millisecond, never
+/// repeating, and ordered by time (what keeps the reservations B-tree appending).
+@Suite struct TimeOrderedUUIDTests {
+    @Test func idsAreVersion7UUIDsOrderedByTheirMillisecond() throws {
+        let before = Int64(Date().timeIntervalSince1970 * 1_000)
+        let ids = (0..<2_000).map { _ in TimeOrderedUUID.make() }
+        let after = Int64(Date().timeIntervalSince1970 * 1_000)
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+            #expect(parts.map(\.count) == [8, 4, 4, 4, 12], "\(id)")
+            #expect(id.allSatisfy { "0123456789abcdef-".contains($0) }, "\(id)")
+            #expect(parts[2].first == "7", "version nibble of \(id)")
+            #expect("89ab".contains(parts[3].first!), "variant bits of \(id)")
+            let milliseconds = try #require(Int64(String(parts[0] + parts[1]), radix: 16))
+            #expect(milliseconds >= before && milliseconds <= after, "\(id) carries \(milliseconds), made between \(before) and \(after)")
+        }
+        // Time-ordered: an id made in a later millisecond sorts after every earlier one (as text too).
+        let first = TimeOrderedUUID.make()
+        let start = Date()
+        while Date().timeIntervalSince(start) < 0.005 {}  // bounded: five milliseconds
+        #expect(TimeOrderedUUID.make() > first)
     }
 }
