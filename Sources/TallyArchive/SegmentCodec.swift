@@ -292,12 +292,7 @@ public enum SegmentCodec {
         // bytes past the records let short pieces be copied as whole 64-byte blocks; they are cut off at the end.
         var bytes: [UInt8] = []
         swap(&bytes, &storage)
-        let size = layout.recordBytes + rebuildSlack
-        if bytes.count < size {
-            bytes.append(contentsOf: [UInt8](repeating: 0, count: size - bytes.count))
-        } else {
-            bytes.removeLast(bytes.count - size)
-        }
+        bytes.resize(to: layout.recordBytes + rebuildSlack)
         let count = Int(header.eventCount)
         var starts = [Int](repeating: 0, count: count + 1)
         var tags = [UInt32](repeating: 0, count: count)

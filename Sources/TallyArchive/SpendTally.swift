@@ -14,13 +14,11 @@ struct SpendTally: ChargeSink {
 
     /// A group by number: a name from `names`, or a budget slot of the fold for `.scope`.
     private struct Key: Hashable {
-        var grouping: UInt8
+        var grouping: SpendLedger.Grouping
         var group: Int32
         var bucketStart: Int64
         var unit: Unit
     }
-
-    private static let groupings = SpendLedger.Grouping.allCases
 
     init(bucketMilliseconds: Int64) {
         precondition(bucketMilliseconds > 0, "a bucket has a positive length")
@@ -40,16 +38,15 @@ struct SpendTally: ChargeSink {
     }
 
     private mutating func add(_ grouping: SpendLedger.Grouping, _ group: Int32, _ charge: borrowing Charge, _ bucket: Int64) {
-        let key = Key(grouping: UInt8(Self.groupings.firstIndex(of: grouping)!), group: group, bucketStart: bucket, unit: charge.unit)
+        let key = Key(grouping: grouping, group: group, bucketStart: bucket, unit: charge.unit)
         if !totals[key, default: SpendLedger.Total()].add(charge.amount) { overflows.append(key) }
     }
 
     /// The sums by name; `budgets` names a budget slot (the fold's `budgetKey`).
     func ledger(budgets: (Int32) -> BudgetKey) -> SpendLedger {
         func key(_ key: Key) -> SpendLedger.Key {
-            let grouping = Self.groupings[Int(key.grouping)]
-            let group = grouping == .scope ? budgets(key.group).scope.rawValue : names.string(key.group)
-            return SpendLedger.Key(grouping: grouping, group: group, bucketStart: key.bucketStart, unit: key.unit)
+            let group = key.grouping == .scope ? budgets(key.group).scope.rawValue : names.string(key.group)
+            return SpendLedger.Key(grouping: key.grouping, group: group, bucketStart: key.bucketStart, unit: key.unit)
         }
         return SpendLedger(
             bucketMilliseconds: bucketMilliseconds,

@@ -96,12 +96,7 @@ enum Zlib {
         defer { _ = inflateEnd(&stream) }  // frees only, as deflateEnd above
         // At least one byte, so that zlib always has a non-null output pointer (an empty stream included).
         // Resized without rewriting the bytes already there: inflate overwrites all of them.
-        let size = max(1, expectedLength)
-        if output.count < size {
-            output.append(contentsOf: [UInt8](repeating: 0, count: size - output.count))
-        } else {
-            output.removeLast(output.count - size)
-        }
+        output.resize(to: max(1, expectedLength))
         var code: Int32 = Z_OK
         var done = false
         // zlib counts in 32-bit words: input and output windows are handed over in slices (1 GiB by default).

@@ -76,26 +76,13 @@ import Testing
         }
         // A commit of a reservation that was never made (the history without its Reserved).
         var withoutReserve = Array(records[...committed])
-        let id = try #require(try EventCodec.decode(records[committed]).body.reservationIDForTest)
-        withoutReserve.removeAll { (try? EventCodec.decode($0).body.reservationIDForTest) == id && $0 != records[committed] }
+        let id = try #require(try EventCodec.decode(records[committed]).body.reservationID)
+        withoutReserve.removeAll { (try? EventCodec.decode($0).body.reservationID) == id && $0 != records[committed] }
         #expect {
             _ = try Self.fold(withoutReserve)
         } throws: { error in
             guard case .inconsistent(let event) = error as? WorkingSetFold.Failure else { return false }
             return event.message.contains("Committed for unknown reservation \(id)")
-        }
-    }
-}
-
-extension EventBody {
-    fileprivate var reservationIDForTest: String? {
-        switch self {
-        case .reserved(let value): value.reservationID
-        case .committed(let value): value.reservationID
-        case .released(let value): value.reservationID
-        case .extended(let value): value.reservationID
-        case .expired(let value): value.reservationID
-        default: nil
         }
     }
 }

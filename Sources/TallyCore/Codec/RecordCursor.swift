@@ -133,13 +133,6 @@ struct RecordCursor: ~Copyable {
     }
 
     @inline(__always)
-    mutating func skipAction() throws(EventCodecError) {
-        try skipString()
-        try skipString()
-        try skipStrings()
-    }
-
-    @inline(__always)
     mutating func skipOptionalCaps() throws(EventCodecError) {
         guard try bool() else { return }
         try skipOptionalI64()

@@ -79,6 +79,24 @@ struct ByteKeyTable: Sendable {
         for slot in oldValues.indices where oldValues[slot] >= 0 { insert(oldHashes[slot], oldValues[slot]) }
     }
 
+    /// Byte equality eight bytes at a time (keys are a few dozen bytes; `elementsEqual` goes byte by byte).
+    @inline(__always)
+    static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        guard left.count == right.count else { return false }
+        let count = left.count
+        guard count >= 8 else { return left.elementsEqual(right) }
+        var offset = 0
+        while offset + 8 <= count {
+            if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+        }
+        // The last eight bytes (overlapping the words compared) instead of a byte loop.
+        return offset == count
+            || left.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == right.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+    }
+
     /// A 64-bit hash of `bytes` mixed with `seed`, sixteen bytes at a time in two independent lanes (a
     /// lane's multiply does not wait for the other's, so a key of a few dozen bytes costs a few multiplies
     /// of latency, not one per word). The keys it indexes come from the ledger's own log, and a collision

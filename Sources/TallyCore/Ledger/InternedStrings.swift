@@ -11,7 +11,7 @@ public struct InternedStrings: Sendable {
     /// The number of `bytes`, given it if new.
     public mutating func intern(_ bytes: UnsafeRawBufferPointer) -> Int32 {
         let hash = ByteKeyTable.hash(bytes)
-        if let found = index.find(hash, { id in strings[Int(id)].withUnsafeBytes { $0.elementsEqual(bytes) } }) { return found }
+        if let found = index.find(hash, { id in strings[Int(id)].withUnsafeBytes { ByteKeyTable.equal($0, bytes) } }) { return found }
         let id = Int32(strings.count)
         strings.append(Array(bytes))
         index.insert(hash, id)

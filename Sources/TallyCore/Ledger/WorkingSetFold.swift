@@ -428,7 +428,7 @@ public struct WorkingSetFold: Sendable {
     @inline(__always)
     private func isBudget(_ slot: Int32, _ scope: UnsafeRawBufferPointer, _ unit: Unit) -> Bool {
         budgetUnits[Int(slot)] == unit
-            && budgetScopeBytes.withUnsafeBytes { Self.equal(UnsafeRawBufferPointer(rebasing: $0[budgetScopeRanges[Int(slot)]]), scope) }
+            && budgetScopeBytes.withUnsafeBytes { ByteKeyTable.equal(UnsafeRawBufferPointer(rebasing: $0[budgetScopeRanges[Int(slot)]]), scope) }
     }
 
     private static let budgetCacheSize = 256
@@ -553,7 +553,7 @@ public struct WorkingSetFold: Sendable {
                     guard holds[index].id.count == id.count, holds[index].idHead == head else { return false }
                     if id.count <= Self.idHeadBytes { return true }
                     let start = holds[index].key.lowerBound + holds[index].id.lowerBound
-                    return Self.equal(UnsafeRawBufferPointer(rebasing: (holds[index].inBlock ? block : arena)[start..<(start + id.count)]), id)
+                    return ByteKeyTable.equal(UnsafeRawBufferPointer(rebasing: (holds[index].inBlock ? block : arena)[start..<(start + id.count)]), id)
                 }.map(Int.init)
             }
         }
@@ -635,24 +635,6 @@ public struct WorkingSetFold: Sendable {
             holds[index].key = start..<compacted.count
         }
         arena = compacted
-    }
-
-    /// Byte equality eight bytes at a time (keys are a few dozen bytes; `elementsEqual` goes byte by byte).
-    @inline(__always)
-    private static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
-        guard left.count == right.count else { return false }
-        let count = left.count
-        guard count >= 8 else { return left.elementsEqual(right) }
-        var offset = 0
-        while offset + 8 <= count {
-            if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
-                return false
-            }
-            offset += 8
-        }
-        // The last eight bytes (overlapping the words compared) instead of a byte loop.
-        return offset == count
-            || left.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == right.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
 
     private func string(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
