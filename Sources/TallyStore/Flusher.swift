@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// The second half of group commit: makes one decided batch durable (one write transaction, one fsync)
-/// and then answers its callers, on a thread of its own.
+/// The second half of group commit: makes one decided batch durable (one log transaction, one fsync),
+/// writes its projections, and then answers its callers, on a thread of its own.
 ///
 /// The writer decides and applies batch N+1 in memory while the flusher writes and flushes batch N
 /// (pipelined group commit), so the fsync and the B-tree work no longer stall the writer. It holds at
@@ -14,7 +14,10 @@ import TallyCore
 final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `condition`
     /// One batch as the writer decided it: the bytes to write and the answer for each caller.
     struct Job: Sendable {
-        var writes: WriteSet
+        /// The events and the log's position, made durable first.
+        var logWrites: WriteSet
+        /// The projections and the position they cover, written once the log is durable.
+        var projectionWrites: WriteSet
         var answers: [Answer]
         var lastSequence: UInt64
     }
@@ -24,7 +27,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         var result: Result<Decision, Refusal>
     }
 
-    private let environment: LMDBEnvironment
+    private let log: LMDBEnvironment
+    private let projections: LMDBEnvironment
     private let options: StoreOptions
     private let condition = NSCondition()
     private var job: Job?
@@ -33,8 +37,9 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     private let finished = DispatchSemaphore(value: 0)
     private let counters = Mutex(StoreStatistics())
 
-    init(environment: LMDBEnvironment, options: StoreOptions) {
-        self.environment = environment
+    init(log: LMDBEnvironment, projections: LMDBEnvironment, options: StoreOptions) {
+        self.log = log
+        self.projections = projections
         self.options = options
     }
 
@@ -117,12 +122,14 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         answer(next, result)
     }
 
-    /// One write transaction and its fsync, retried once after growing a full map.
+    /// The log's write transaction and its fsync, then the projections' transaction (which the server
+    /// does not let wait for the disk), each retried once after growing a full map. Should the projections
+    /// fail after the log is durable, the batch is reported failed: the writer then replays the log into
+    /// the projections before anything else, and a caller's retry with the same idempotency key replays.
     private func durableWrite(_ next: Job) -> Result<Void, StoreError> {
-        var result = commit(next.writes)
-        if case .failure(let error) = result, error.kind == .storageFull,
-           (try? environment.growMap(limitBytes: options.mapSizeBytesMax)) == true {
-            result = commit(next.writes)
+        var result = commitGrowing(log, next.logWrites, doing: "writing a batch to the log")
+        if case .success = result {
+            result = commitGrowing(projections, next.projectionWrites, doing: "writing a batch's projections")
         }
         if case .success = result {
             counters.withLock {
@@ -144,12 +151,21 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         }
     }
 
-    private func commit(_ writes: WriteSet) -> Result<Void, StoreError> {
+    private func commitGrowing(_ environment: LMDBEnvironment, _ writes: WriteSet, doing: String) -> Result<Void, StoreError> {
+        var result = commit(environment, writes, doing: doing)
+        if case .failure(let error) = result, error.kind == .storageFull,
+           (try? environment.growMap(limitBytes: options.mapSizeBytesMax)) == true {
+            result = commit(environment, writes, doing: doing)
+        }
+        return result
+    }
+
+    private func commit(_ environment: LMDBEnvironment, _ writes: WriteSet, doing: String) -> Result<Void, StoreError> {
         do {
             try environment.write { txn in try writes.apply(txn) }
             return .success(())
         } catch {
-            return .failure(StoreError(error, doing: "writing a batch"))
+            return .failure(StoreError(error, doing: doing))
         }
     }
 }

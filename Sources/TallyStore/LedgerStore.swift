@@ -2,17 +2,20 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// A durable Tally ledger in one data directory: the event log and its projections in LMDB, one writer
-/// thread with group commit, and reads from any thread that never wait for the writer.
+/// A durable Tally ledger in one data directory: the event log and its projections in LMDB (two
+/// environments, `StoreFiles`), one writer thread with group commit, and reads from any thread that never
+/// wait for the writer.
 public final class LedgerStore: Sendable {
     public let directory: String
+    /// The log's environment (events and the log's `meta`).
     let environment: LMDBEnvironment
     let projections: Projections
     private let writer: Writer
     private let lock: DirectoryLock
+    private let closed = Mutex(false)
 
-    /// Opens (creating when missing) a data directory for writing, checks it (format version, projections
-    /// at the log's end, chain head) and loads the working set without replaying the log.
+    /// Opens (creating when missing) a data directory for writing, checks it (format version, chain head),
+    /// replays into the projections whatever of the log they miss (after a crash) and loads the working set.
     public init(directory: String, options: StoreOptions = StoreOptions()) throws(StoreError) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -21,15 +24,39 @@ public final class LedgerStore: Sendable {
         }
         self.directory = directory
         lock = try DirectoryLock(directory: directory)
-        do {
-            environment = try LMDBEnvironment(
-                directory: directory, mapSizeBytes: options.mapSizeBytes, databaseNames: StoreLayout.all)
+        let files: StoreFiles
+        do throws(StoreError) {
+            let log = try StoreFiles.openLog(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false)
+            do throws(StoreError) {
+                files = StoreFiles(
+                    log: log, projections: try StoreFiles.openProjections(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false))
+            } catch {
+                log.close()
+                throw error
+            }
         } catch {
-            throw StoreError(error, doing: "opening \(directory)")
+            lock.release()
+            throw error
         }
-        projections = Projections(environment)
-        let (state, position) = try Recovery.open(environment, projections)
-        writer = Writer(environment: environment, state: state, position: position, options: options)
+        environment = files.log
+        projections = files.projections
+        let state: LedgerState, position: LogPosition
+        do throws(StoreError) {
+            try files.upgradeFromOneEnvironment(directory)
+            (state, position) = try Recovery.open(files, directory: directory, limitBytes: options.mapSizeBytesMax)
+            // From here on the projections are written without waiting for the disk (the log is).
+            try StoreFiles.markUnsynced(directory)
+            do {
+                try projections.environment.setDurable(false)
+            } catch {
+                throw StoreError(error, doing: "opening \(directory)")
+            }
+        } catch {
+            files.close()
+            lock.release()
+            throw error
+        }
+        writer = Writer(files: files, state: state, position: position, options: options)
         writer.start()
     }
 
@@ -39,7 +66,15 @@ public final class LedgerStore: Sendable {
     /// Answers what is queued, flushes, stops the writer, closes the environment and releases the
     /// directory. The store refuses commands and reads afterwards. Safe to call more than once.
     public func close() {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         writer.stop()
+        // The projections reach the disk before the marker that says they might not goes away.
+        if (try? projections.environment.sync()) != nil { StoreFiles.markSynced(directory) }
+        projections.environment.close()
         environment.close()
         lock.release()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TallyCore
 
 /// A view of a data directory's event log for tools (archive seal, replay, audit). Shared, it takes no lock
@@ -7,8 +8,12 @@ import TallyCore
 /// ever written through it.
 public final class LogReader: EventLog {
     public let directory: String
+    /// The log's environment.
     let environment: LMDBEnvironment
     private let lock: DirectoryLock?
+    /// The projections' environment, opened the first time a projection is read (the archiver and replays
+    /// read the log only).
+    private let openedProjections = Mutex<Projections?>(nil)
 
     /// `exclusive` takes the directory's lock (and fails with `.locked` while `tallyd` runs).
     public init(directory: String, exclusive: Bool = false) throws(StoreError) {
@@ -18,17 +23,27 @@ public final class LogReader: EventLog {
         self.directory = directory
         lock = exclusive ? try DirectoryLock(directory: directory) : nil
         do {
-            environment = try LMDBEnvironment(
-                directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all, readOnly: !exclusive)
+            environment = try StoreFiles.openLog(directory, readOnly: !exclusive)
         } catch {
             lock?.release()
-            throw StoreError(error, doing: "opening \(directory)")
+            throw error
         }
     }
 
     deinit {
+        openedProjections.withLock { $0?.environment.close() }
         environment.close()
         lock?.release()
+    }
+
+    /// The projections, read-only.
+    func projections() throws(StoreError) -> Projections {
+        try openedProjections.withLock { (opened: inout Projections?) throws(StoreError) -> Projections in
+            if let opened { return opened }
+            let projections = try StoreFiles.openProjections(directory, readOnly: true)
+            opened = projections
+            return projections
+        }
     }
 
     /// Removes archived events up to `sequence` from the log, as `LedgerStore.trimLog` does: the chain
@@ -66,12 +81,13 @@ public final class LogReader: EventLog {
         try environment.readBounds()
     }
 
-    /// Every projection as stored and the sequence they are at, read in one transaction so they agree
+    /// Every projection as stored and the log sequence they cover, read in one transaction so they agree
     /// even while `tallyd` keeps writing.
     public func storedState() throws -> (state: LedgerState, lastSequence: UInt64) {
-        try environment.read { txn in
-            let position = try LogPosition.read(from: environment.database(StoreLayout.meta), txn)
-            return (try Projections(environment).loadEverything(txn), position.lastSequence)
+        let projections = try projections()
+        return try projections.environment.read { txn in
+            let position = try LogPosition.read(from: projections.meta, txn)
+            return (try projections.loadEverything(txn), position.lastSequence)
         }
     }
 }
@@ -88,9 +104,9 @@ public struct StoredWorkingSet: Sendable {
 
 extension LogReader {
     public func storedWorkingSet() throws -> StoredWorkingSet {
-        try environment.read { txn in
-            let projections = Projections(environment)
-            let position = try LogPosition.read(from: environment.database(StoreLayout.meta), txn)
+        let projections = try projections()
+        return try projections.environment.read { txn in
+            let position = try LogPosition.read(from: projections.meta, txn)
             let state = try projections.loadWorkingSet(txn)
             return StoredWorkingSet(
                 state: state, lastSequence: position.lastSequence,
@@ -102,14 +118,14 @@ extension LogReader {
     /// The stored encodings (`ProjectionCodec`) of these reservations, nil where none is stored, read in one
     /// transaction.
     public func storedReservations(_ ids: [String]) throws -> [[UInt8]?] {
-        let projections = Projections(environment)
-        return try environment.read { txn in try projections.storedReservations(ids, txn) }
+        let projections = try projections()
+        return try projections.environment.read { txn in try projections.storedReservations(ids, txn) }
     }
 
     /// The stored idempotency records under these keys, nil where none is stored, read in one transaction.
     public func storedIdempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyRecord?] {
-        let projections = Projections(environment)
-        return try environment.read { txn in try projections.storedRecords(keys, txn) }
+        let projections = try projections()
+        return try projections.environment.read { txn in try projections.storedRecords(keys, txn) }
     }
 }
 

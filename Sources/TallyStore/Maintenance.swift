@@ -5,6 +5,9 @@ import TallyCore
 public struct VerifyReport: Sendable {
     public var eventsChecked: UInt64 = 0
     public var findings: [String] = []
+    /// Events at the log's end that the projections do not cover yet: a running server writes them right
+    /// after the log, and after a crash the next open replays them. Not a finding.
+    public var eventsBehind: UInt64 = 0
     /// Called now and then with the number of events replayed so far (for a progress line).
     public var progress: (@Sendable (UInt64) -> Void)?
     public var isClean: Bool { findings.isEmpty }
@@ -29,7 +32,11 @@ public struct ReplayOrigin: Sendable {
 public enum Maintenance {
     /// Where the live log of `directory` starts (after any trimming), so a caller can find the origin.
     public static func logBase(directory: String) throws(StoreError) -> LogBase {
-        let environment = try openExisting(directory, readOnly: true)
+        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
+        }
+        let environment = try StoreFiles.openLog(directory, readOnly: true)
+        defer { environment.close() }
         do {
             return try environment.read { txn in try LogBase.read(from: environment.database(StoreLayout.meta), txn) }
         } catch {
@@ -43,29 +50,42 @@ public enum Maintenance {
     public static func verify(
         directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> VerifyReport {
-        let environment = try openExisting(directory, readOnly: true)
+        let files = try StoreFiles.open(directory, readOnly: true)
+        defer { files.close() }
+        let environment = files.log
+        let projections = files.projections
         var report = VerifyReport()
         report.progress = progress
         do {
-            try environment.read { txn in
-                let projections = Projections(environment)
+            // One read transaction in each environment: a running server writes the log first and the
+            // projections after it, so the projections' transaction, begun first, is never ahead of the log's.
+            try projections.environment.read { txn in
+              try environment.read { logTxn in
                 // The history is compared with the store chunk by chunk and dropped, so verifying a long
                 // log needs memory for its working set only.
                 var history = HistoryComparison()
-                let (state, position) = try replay(txn, environment, origin, &report) { state in
+                let covered = try LogPosition.read(from: projections.meta, txn)
+                let (state, position) = try replay(logTxn, environment, origin, &report, through: covered.lastSequence) { state in
                     try history.compare(
                         state, reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
                     state.dropHistory()
                 }
                 let meta = environment.database(StoreLayout.meta)
-                try Recovery.checkFormat(txn, meta)
-                let stored = try LogPosition.read(from: meta, txn)
+                try Recovery.checkFormat(logTxn, meta)
+                try Recovery.checkFormat(txn, projections.meta)
+                let stored = try LogPosition.read(from: meta, logTxn)
                 if stored.lastSequence != position.lastSequence {
                     report.findings.append("meta.last_sequence is \(stored.lastSequence) but the log ends at \(position.lastSequence)")
                 }
                 if stored.chainHead != position.chainHead {
                     report.findings.append("meta.chain_head does not match the chain computed over the log")
                 }
+                if covered.lastSequence > position.lastSequence {
+                    report.findings.append("the projections cover sequence \(covered.lastSequence), past the log's end at \(position.lastSequence)")
+                } else if covered.lastSequence == position.lastSequence, covered.chainHead != position.chainHead {
+                    report.findings.append("the projections' chain head does not match the log's")
+                }
+                report.eventsBehind = position.lastSequence - min(position.lastSequence, covered.lastSequence)
                 let actual = try projections.loadWorkingSet(txn)
                 report.findings += differences(expected: state, actual: actual)
                 report.findings += try history.differences(
@@ -73,6 +93,7 @@ public enum Maintenance {
                     storedRecords: try txn.count(projections.idempotency),
                     reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
                 report.findings += try expiryIndexDifferences(state, projections, txn)
+              }
             }
         } catch {
             throw StoreError(error, doing: "verifying \(directory)")
@@ -84,16 +105,20 @@ public enum Maintenance {
     /// directory, and refuses a log whose chain or events do not check out (then nothing is changed).
     ///
     /// Two passes, each in memory bounded by the working set: the first checks the log; the second clears
-    /// the projections and the format version, writes the settled history chunk by chunk as the replay
-    /// drops it, and writes the working set and the format version last. Until that last transaction the
-    /// directory has no format version, so an interrupted rebuild is refused at open and is run again.
+    /// the projections and their format version, writes the settled history chunk by chunk as the replay
+    /// drops it, and writes the working set, the position covered and the format version last. Until that
+    /// last transaction the projections have no format version, so an interrupted rebuild is done again at
+    /// the next open (from the log, when it is untrimmed) or refused there with what to run.
     @available(*, noasync, message: "a rebuild runs write transactions")
     public static func rebuild(
         directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> UInt64 {
         let lock = try DirectoryLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }
-        let environment = try openExisting(directory, readOnly: false)
+        let files = try StoreFiles.open(directory, readOnly: false)
+        defer { files.close() }
+        let environment = files.log
+        let projections = files.projections
         var report = VerifyReport()
         report.progress = progress
         let doing = "rebuilding \(directory)"
@@ -104,11 +129,9 @@ public enum Maintenance {
             guard report.isClean else {
                 throw StoreError(.corrupt, "the log itself is damaged, nothing was rebuilt:\n" + report.findings.joined(separator: "\n"))
             }
-            let projections = Projections(environment)
-            let meta = environment.database(StoreLayout.meta)
-            try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
-                for name in StoreLayout.projections { try txn.clear(environment.database(name)) }
-                try txn.delete(meta, StoreLayout.metaFormat)
+            let meta = projections.meta
+            try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
+                for name in StoreLayout.projectionTables { try txn.clear(projections.environment.database(name)) }
             }
             var state = origin.state
             var next = origin.base.sequence + 1
@@ -121,16 +144,18 @@ public enum Maintenance {
                     try Ledger.apply(stored.event.body, to: &state)
                 }
                 next = last + 1
-                try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
+                try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                     try projections.write(state.historyKeys, from: state, oldDeadlines: [:], in: txn)
                 }
                 state.dropHistory()
             }
-            try environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
+            try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                 try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
                 try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
                 try position.write(to: meta, txn)
             }
+            // Written with a wait for the disk: nothing unsynced is left of an earlier server's run.
+            StoreFiles.markSynced(directory)
             return position.lastSequence
         } catch {
             throw StoreError(error, doing: doing)
@@ -159,24 +184,15 @@ public enum Maintenance {
         return keys
     }
 
-    private static func openExisting(_ directory: String, readOnly: Bool) throws(StoreError) -> LMDBEnvironment {
-        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
-            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
-        }
-        do {
-            return try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all, readOnly: readOnly)
-        } catch {
-            throw StoreError(error, doing: "opening \(directory)")
-        }
-    }
-
     /// Folds the whole live log onto the origin, checking sequence continuity, timestamps and the chain
     /// as it goes. A trimmed log needs the origin at its base: anything else cannot link.
     /// Replays the live log from `origin` in `txn`, checking its chain. `everyChunk` sees the state every
     /// 8,192 events and at the end (it may drop history from it).
+    /// Events past `through` are checked (sequence, chain, decoding) but not applied: the state returned
+    /// is the one at `through` (where the projections are), the position the log's end.
     static func replay(
         _ txn: borrowing LMDBReadTransaction, _ environment: LMDBEnvironment, _ origin: ReplayOrigin, _ report: inout VerifyReport,
-        everyChunk: (inout LedgerState) throws -> Void = { _ in }
+        through: UInt64 = .max, everyChunk: (inout LedgerState) throws -> Void = { _ in }
     ) throws -> (LedgerState, LogPosition) {
         let base = try LogBase.read(from: environment.database(StoreLayout.meta), txn)
         guard base == origin.base else {
@@ -202,7 +218,7 @@ public enum Maintenance {
                 let event = try EventCodec.decode(record)
                 if event.sequence != sequence { findings.append("event \(sequence): record says sequence \(event.sequence)") }
                 if event.timestampMilliseconds < position.lastTimestamp { findings.append("event \(sequence): timestamp goes backwards") }
-                try Ledger.apply(event.body, to: &state)
+                if sequence <= through { try Ledger.apply(event.body, to: &state) }
                 position.lastTimestamp = event.timestampMilliseconds
             } catch {
                 findings.append("event \(sequence): \(error)")

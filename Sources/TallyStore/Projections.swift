@@ -1,12 +1,15 @@
 import TallyCore
 
-/// Reading and writing the projection tables from and into a `LedgerState`.
+/// Reading and writing the projection tables from and into a `LedgerState`, in the projections' own
+/// environment (`StoreFiles`), whose `meta` holds the log position they cover.
 struct Projections {
     let environment: LMDBEnvironment
     let budgets, reservations, expiry, idempotency, tenants, apiKeys: LMDBDatabase
+    let meta: LMDBDatabase
 
     init(_ environment: LMDBEnvironment) {
         self.environment = environment
+        meta = environment.database(StoreLayout.meta)
         budgets = environment.database(StoreLayout.budgets)
         reservations = environment.database(StoreLayout.reservations)
         expiry = environment.database(StoreLayout.expiry)

@@ -2,17 +2,19 @@ import TallyCore
 
 /// What opening a data directory checks before the writer starts.
 enum Recovery {
-    static func open(_ environment: LMDBEnvironment, _ projections: Projections) throws(StoreError) -> (LedgerState, LogPosition) {
-        let meta = environment.database(StoreLayout.meta)
+    static func open(_ files: StoreFiles, directory: String, limitBytes: Int) throws(StoreError) -> (LedgerState, LogPosition) {
+        let environment = files.log
+        let projections = files.projections
+        let meta = files.logMeta
         let events = environment.database(StoreLayout.events)
         do {
             let hasFormat = try environment.read { txn in try txn.get(meta, StoreLayout.metaFormat) }
             if hasFormat == nil {
                 let empty = try environment.read { txn in try txn.count(events) == 0 }
                 guard empty else {
-                    throw StoreError(.corrupt, "the log has events but no format version: a tally rebuild that did not finish? Run tally rebuild again")
+                    throw StoreError(.corrupt, "the log has events but no format version; the data directory is damaged")
                 }
-                let projected = try environment.read { txn in
+                let projected = try projections.environment.read { txn in
                     try txn.count(projections.reservations) + txn.count(projections.idempotency) + txn.count(projections.budgets)
                 }
                 guard projected == 0 else {
@@ -23,12 +25,15 @@ enum Recovery {
                     try LogPosition().write(to: meta, txn)
                 }
             }
-            return try environment.read { txn throws -> (LedgerState, LogPosition) in
+            let position = try environment.read { txn throws -> LogPosition in
                 try checkFormat(txn, meta)
                 let position = try LogPosition.read(from: meta, txn)
                 try checkLogEnd(txn, events, position, try LogBase.read(from: meta, txn))
-                return (try projections.loadWorkingSet(txn), position)
+                return position
             }
+            try files.prepareProjections(directory, limitBytes: limitBytes)
+            let state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
+            return (state, position)
         } catch {
             throw StoreError(error, doing: "opening the store", otherwise: .corrupt)
         }
@@ -43,7 +48,7 @@ enum Recovery {
         }
     }
 
-    /// The projections must be exactly at the log's last event, and the stored chain head must be that
+    /// The log's position in `meta` must be exactly at its last event, and the stored chain head must be that
     /// event's chain value, linked from its predecessor (or from the trim base when the log was trimmed
     /// right up to it; a log trimmed empty must end exactly at its base).
     static func checkLogEnd(_ txn: borrowing LMDBReadTransaction, _ events: LMDBDatabase, _ position: LogPosition, _ base: LogBase) throws {
@@ -58,7 +63,7 @@ enum Recovery {
             throw StoreError(.corrupt, "the last log entry is malformed")
         }
         guard sequence == position.lastSequence else {
-            throw StoreError(.corrupt, "the projections are at sequence \(position.lastSequence) but the log ends at \(sequence); run `tally rebuild`")
+            throw StoreError(.corrupt, "meta says the log ends at \(position.lastSequence) but its last event is \(sequence); the data directory is damaged")
         }
         guard chain == position.chainHead else { throw StoreError(.corrupt, "meta.chain_head does not match the last event \(sequence)") }
         guard sequence > base.sequence else {

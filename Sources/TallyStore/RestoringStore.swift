@@ -9,7 +9,7 @@ import TallyCore
 public final class RestoringStore {
     public let directory: String
     private let lock: DirectoryLock
-    private let environment: LMDBEnvironment
+    private let files: StoreFiles
     private var finished = false
 
     /// Creates the directory; refuses one that already holds a store.
@@ -24,16 +24,22 @@ public final class RestoringStore {
         }
         self.directory = directory
         lock = try DirectoryLock(directory: directory)
-        do {
-            environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 30, databaseNames: StoreLayout.all)
+        do throws(StoreError) {
+            let log = try StoreFiles.openLog(directory, readOnly: false)
+            do throws(StoreError) {
+                files = StoreFiles(log: log, projections: try StoreFiles.openProjections(directory, readOnly: false))
+            } catch {
+                log.close()
+                throw error
+            }
         } catch {
             lock.release()
-            throw StoreError(error, doing: "restoring into \(directory)")
+            throw error
         }
     }
 
     deinit {
-        environment.close()
+        files.close()
         lock.release()
     }
 
@@ -43,24 +49,30 @@ public final class RestoringStore {
         try write(history.historyKeys, from: history) { _ in }
     }
 
-    /// Writes the working set of `origin` (its history too, if it still holds any) and the log's base and
-    /// position, which makes the directory a store.
+    /// Writes the working set of `origin` (its history too, if it still holds any) with the position the
+    /// projections cover, then the log's base and position, which makes the directory a store.
     public func finish(origin: ReplayOrigin) throws(StoreError) {
         precondition(!finished, "a restore finishes once")
-        try write(Maintenance.everything(in: origin.state), from: origin.state) { [environment] txn in
-            let meta = environment.database(StoreLayout.meta)
+        let position = LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
+        let projections = files.projections
+        try write(Maintenance.everything(in: origin.state), from: origin.state) { txn in
+            try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+            try position.write(to: projections.meta, txn)
+        }
+        let meta = files.logMeta
+        try files.log.writeGrowing(doing: "restoring into \(directory)", limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
             try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
             try origin.base.write(to: meta, txn)
-            try LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
-                .write(to: meta, txn)
+            try position.write(to: meta, txn)
         }
         finished = true
     }
 
     private func write(_ keys: TouchedKeys, from state: LedgerState, then: (borrowing LMDBWriteTransaction) throws -> Void) throws(StoreError) {
         precondition(!finished, "nothing is written after a restore finished")
-        try environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
-            try Projections(environment).write(keys, from: state, oldDeadlines: [:], in: txn)
+        let projections = files.projections
+        try projections.environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
+            try projections.write(keys, from: state, oldDeadlines: [:], in: txn)
             try then(txn)
         }
     }

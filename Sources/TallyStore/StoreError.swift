@@ -1,5 +1,8 @@
 /// An operating failure of the store (STYLE principle 5: thrown, with context), as opposed to a ledger
-/// refusal. A command that fails this way was not applied and nothing of it is durable.
+/// refusal. A command that fails this way was not applied and nothing of it is durable, with one exception:
+/// when the log was made durable but the projections could not be written after it (a full map), the
+/// command's events are in the log (and in the projections once they catch up): a retry with the same
+/// idempotency key replays its outcome.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// The map is full and cannot grow further: no write can be made durable.

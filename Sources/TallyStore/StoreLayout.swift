@@ -7,7 +7,10 @@ import TallyCore
 /// order is byte order). LMDB keys are at most 511 bytes, so a key that could be longer keeps its first
 /// 478 bytes (for ordering and prefix scans), a 0xff byte, followed by the SHA-256 of the whole key.
 enum StoreLayout {
-    static let formatVersion: UInt32 = 1
+    /// Format 2 keeps the projections in an environment of their own (`projections/`); format 1 kept
+    /// every table in the data directory's environment and is upgraded at open (`StoreFiles`).
+    static let formatVersion: UInt32 = 2
+    static let formatVersionWithOneEnvironment: UInt32 = 1
     static let keyBytesMax = 511
 
     static let events = "events"
@@ -18,8 +21,16 @@ enum StoreLayout {
     static let tenants = "tenants"
     static let apiKeys = "api_keys"
     static let meta = "meta"
-    static let all = [events, budgets, reservations, expiry, idempotency, tenants, apiKeys, meta]
     static let projections = [budgets, reservations, expiry, idempotency, tenants, apiKeys]
+    /// The log's environment (the data directory itself): events, and `meta` with the log's position and base.
+    static let logTables = [events, meta]
+    /// The projections' environment: the projections, and a `meta` of its own with the format and the log
+    /// position they cover.
+    static let projectionTables = projections + [meta]
+    /// Subdirectory of a data directory that holds the projections' environment.
+    static let projectionsDirectory = "projections"
+    /// Present (holding the boot id) while a server writes projections without waiting for the disk.
+    static let unsyncedMarker = "projections.unsynced"
 
     static let metaFormat: [UInt8] = Array("format_version".utf8)
     static let metaLastSequence: [UInt8] = Array("last_sequence".utf8)

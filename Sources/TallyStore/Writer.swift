@@ -4,8 +4,9 @@ import TallyCore
 
 /// The single writer: the only thread that decides commands and applies events. Commands arrive from any
 /// thread; the writer drains them in batches, decides and applies each batch in memory, encodes what it
-/// changes, and hands the bytes to the `Flusher`, which writes them in one transaction, flushes (group
-/// commit: one fsync per batch) and only then answers the batch's callers. While the flusher makes batch N
+/// changes, and hands the bytes to the `Flusher`, which appends the events to the log in one durable
+/// transaction (group commit: one fsync per batch), writes the projections after it (no fsync, see
+/// `StoreFiles`) and only then answers the batch's callers. While the flusher makes batch N
 /// durable the writer already decides batch N+1 on top of it (pipelined group commit); should N fail,
 /// N+1 is failed too and the state is reloaded from the store, so nothing is ever acknowledged that was
 /// decided on effects that did not become durable.
@@ -39,6 +40,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         var keys: TouchedKeys
     }
 
+    private let files: StoreFiles
+    /// The log's environment.
     private let environment: LMDBEnvironment
     private let projections: Projections
     private let flusher: Flusher
@@ -56,21 +59,22 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private var state: LedgerState
     /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
-    /// The end of the log as durable: where `position` returns when a batch fails.
-    private var durablePosition: LogPosition
     private var inFlight: InFlight?
     private var nextSweep: Int64 = 0
+    /// Set while the projections are behind the log and could not be brought up to it: commands are
+    /// refused with it until a retry between batches succeeds.
+    private var stalled: StoreError?
 
-    init(environment: LMDBEnvironment, state: LedgerState, position: LogPosition, options: StoreOptions) {
-        self.environment = environment
-        projections = Projections(environment)
-        flusher = Flusher(environment: environment, options: options)
+    init(files: StoreFiles, state: LedgerState, position: LogPosition, options: StoreOptions) {
+        self.files = files
+        environment = files.log
+        projections = files.projections
+        flusher = Flusher(log: files.log, projections: files.projections.environment, options: options)
         events = environment.database(StoreLayout.events)
         meta = environment.database(StoreLayout.meta)
         self.options = options
         self.state = state
         self.position = position
-        durablePosition = position
     }
 
     func start() {
@@ -155,7 +159,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                 trimChunk(trim)
             }
             if options.clock() >= nextSweep {
-                sweep()
+                if stalled == nil { sweep() }
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
             }
         }
@@ -168,7 +172,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         let now = options.clock()
         var candidates: [String] = []
         do {
-            try environment.read { txn in
+            try projections.environment.read { txn in
                 try txn.scan(projections.expiry) { key, value in
                     guard StoreLayout.deadline(fromExpiryKey: key) < now, candidates.count < Limits.expirySweepCountMax else { return false }
                     candidates.append(String(decoding: value, as: UTF8.self))
@@ -211,6 +215,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         if inFlight != nil && flusher.hasOutcome, case .failure = finishInFlight(keeping: nil) {
             recover()  // the failed batch's callers have their error; start the next batch from the store
         }
+        if stalled != nil {
+            recover()
+            if let stalled { return fail(batch, stalled) }
+        }
         let decided: Decided
         do {
             decided = try decide(batch)
@@ -228,7 +236,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
             switch flusher.flushInline(decided.job) {
             case .success:
-                durablePosition = decided.position
                 evict(decided.keys, keeping: nil)
             case .failure:
                 recover()  // the flusher answered the batch's callers with the error
@@ -256,10 +263,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         guard let flushing = inFlight else { return .success(()) }
         inFlight = nil
         let outcome = flusher.awaitOutcome()
-        if case .success = outcome {
-            durablePosition = flushing.position
-            evict(flushing.keys, keeping: keeping)
-        }
+        if case .success = outcome { evict(flushing.keys, keeping: keeping) }
         return outcome
     }
 
@@ -281,12 +285,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         var answers: [Flusher.Answer] = []
         answers.reserveCapacity(batch.count)
         var writes = WriteSet(commands: batch.count)
+        var projectionWrites = WriteSet(commands: batch.count)
         var touched = TouchedKeys()
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
         var seen = Set<String>()
         var next = position
-        try environment.read { txn in
+        try projections.environment.read { txn in
             for pending in batch {
                 let lookups = pending.command.lookups(in: state)
                 try projections.hydrate(lookups, into: &state, adding: &hydrated, from: txn)
@@ -316,20 +321,31 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                 answers.append(Flusher.Answer(completion: pending.completion, result: result))
             }
         }
-        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &writes)
+        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
+        next.write(to: projections.meta, &projectionWrites)
         next.write(to: meta, &writes)
         position = next
         var keys = TouchedKeys()
         keys.reservations = touched.reservations.union(hydrated.reservations)
         keys.idempotency = touched.idempotency.union(hydrated.idempotency)
         return Decided(
-            job: Flusher.Job(writes: writes, answers: answers, lastSequence: next.lastSequence), position: next, keys: keys)
+            job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence),
+            position: next, keys: keys)
     }
 
-    /// After a failed batch: the in-memory state and log position go back to what the store holds.
+    /// After a failed batch: the log position goes back to what the log holds, the projections are brought
+    /// up to it (a batch whose log write was durable but whose projections were not written), and the
+    /// in-memory state is reloaded from them. Should that fail, commands are refused until it succeeds.
     private func recover() {
-        position = durablePosition
-        reload()
+        do {
+            position = try environment.read { txn in try LogPosition.read(from: meta, txn) }
+            try files.catchUp(limitBytes: options.mapSizeBytesMax)
+            state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
+            stalled = nil
+        } catch {
+            let cause = StoreError(error, doing: "bringing the projections up to the log after a failed batch")
+            stalled = StoreError(cause.kind, "\(cause.message); commands are refused until that succeeds (tallyd retries it before each batch)")
+        }
     }
 
     private static func storeError(_ error: any Error, doing context: String) -> StoreError {
@@ -371,13 +387,5 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private func activeDeadline(_ id: String) -> Int64? {
         guard let index = state.reservations.index(forKey: id) else { return nil }
         return state.peekReservation(at: index) { $0.status == .active ? $0.settleDeadlineMilliseconds : nil }
-    }
-
-    private func reload() {
-        do {
-            state = try environment.read { txn in try projections.loadWorkingSet(txn) }
-        } catch {
-            preconditionFailure("the store cannot be read back after a failed write: \(error)")
-        }
     }
 }

@@ -20,8 +20,9 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
     private var isClosed = false
 
     /// Opens (creating when allowed) the environment in `directory` and its named databases, and clears
-    /// reader slots left behind by dead processes.
-    public init(directory: String, mapSizeBytes: Int, databaseNames: [String], readOnly: Bool = false) throws(LMDBError) {
+    /// reader slots left behind by dead processes. `extraDatabases` raises the table limit for tables
+    /// opened later with `openDatabases` (the upgrade of an old layout).
+    public init(directory: String, mapSizeBytes: Int, databaseNames: [String], readOnly: Bool = false, extraDatabases: Int = 0) throws(LMDBError) {
         var pointer: OpaquePointer?
         try check(mdb_env_create(&pointer), "creating an LMDB environment")
         guard let pointer else { throw LMDBError(code: ENOMEM, context: "creating an LMDB environment") }
@@ -29,7 +30,7 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
         isReadOnly = readOnly
         self.mapSizeBytes = mapSizeBytes
         do throws(LMDBError) {
-            try check(mdb_env_set_maxdbs(env, MDB_dbi(databaseNames.count + 1)), "setting the number of databases")
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(databaseNames.count + extraDatabases + 1)), "setting the number of databases")
             try check(mdb_env_set_mapsize(env, mapSizeBytes), "setting the map size to \(mapSizeBytes) bytes")
             try check(mdb_env_set_maxreaders(env, 512), "setting the reader table size")
             let flags = UInt32(MDB_NOTLS) | (readOnly ? UInt32(MDB_RDONLY) : 0)
@@ -63,7 +64,23 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
         if isClosed { throw LMDBError(code: EBADF, context: "the store is closed") }
     }
 
-    private func openDatabases(_ names: [String]) throws(LMDBError) {
+    /// Whether a commit waits for the disk (the default). A store's projections turn it off while the
+    /// server runs: the log alone is made durable per batch, the projections are rebuilt from it after a
+    /// crash (see `StoreFiles`). Only between transactions, on the thread that writes.
+    public func setDurable(_ durable: Bool) throws(LMDBError) {
+        try check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), durable ? 0 : 1), "setting MDB_NOSYNC")
+    }
+
+    /// Flushes every committed transaction to the disk (after commits made without waiting for it).
+    public func sync() throws(LMDBError) {
+        try mapLock.withShared { () throws(LMDBError) in
+            try requireOpen()
+            try check(mdb_env_sync(env, 1), "flushing the environment to disk")
+        }
+    }
+
+    /// Opens more named tables after the environment is open (before any other thread uses it).
+    func openDatabases(_ names: [String]) throws(LMDBError) {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, isReadOnly ? UInt32(MDB_RDONLY) : 0, &txn), "starting the transaction that opens tables")
         for name in names {

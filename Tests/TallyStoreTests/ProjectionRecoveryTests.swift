@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+@testable import TallyCore
+@testable import TallyStore
+
+/// The projections live in an environment of their own, written after the durable log without waiting for
+/// the disk: what they miss is replayed from the log at open, and what a machine crash may have damaged is
+/// rebuilt from it.
+@Suite struct ProjectionRecoveryTests {
+    static let workspace = "tenant:acme/workspace:w"
+    static let key = BudgetKey(try! ScopePath(parsing: workspace), .usdMicrocents)
+
+    private static var projections: String { StoreLayout.projectionsDirectory }
+
+    /// Runs `body` on an open store of the fixture and closes it.
+    private static func with(_ fixture: StoreFixture, _ body: (LedgerStore) throws -> Void) throws {
+        let store = try fixture.open()
+        defer { store.close() }
+        try body(store)
+    }
+
+    private static func copy(_ from: String, _ to: String) throws {
+        try? FileManager.default.removeItem(atPath: to)
+        try FileManager.default.copyItem(atPath: from, toPath: to)
+    }
+
+    /// Budgets, every reservation and idempotency record: what the store shows.
+    private static func everything(_ fixture: StoreFixture) throws -> LedgerState {
+        var state = LedgerState()
+        try with(fixture) { (store: LedgerStore) throws in state = try store.storedState() }
+        return state
+    }
+
+    @Test func projectionsBehindTheLogAreCaughtUpAtOpen() throws {
+        let fixture = StoreFixture()
+        let saved = fixture.directory + "-saved-projections"
+        defer { try? FileManager.default.removeItem(atPath: saved) }
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+            for index in 0..<10 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 100)).get() }
+        }
+        // The projections as they were after the first run: the second run's events will be missing.
+        try Self.copy(fixture.directory + "/" + Self.projections, saved)
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            for index in 10..<20 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 100)).get() }
+            for index in 0..<5 { _ = try store.executeBlocking(StoreFixture.commit("r\(index)", 60)).get() }
+            _ = try store.executeBlocking(StoreFixture.release("r5")).get()
+        }
+        let expected = try Self.everything(fixture)
+        try Self.copy(saved, fixture.directory + "/" + Self.projections)
+
+        let behind = try Maintenance.verify(directory: fixture.directory)
+        #expect(behind.isClean, "projections behind the log are consistent as of what they cover: \(behind.findings)")
+        #expect(behind.eventsBehind == 16)
+
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            #expect(Maintenance.differences(expected: expected, actual: try store.storedState()).isEmpty)
+            #expect(try store.budget(Self.key)?.spent == Amount(300))
+            #expect(try store.budget(Self.key)?.reserved == Amount(1_400))
+            #expect(try store.reservation("r5")?.status == .released)
+            // The working set came back too: the caught-up reservations can be committed.
+            #expect(try store.executeBlocking(StoreFixture.commit("r19", 10)).errorCode == nil)
+        }
+        let caughtUp = try Maintenance.verify(directory: fixture.directory)
+        #expect(caughtUp.isClean && caughtUp.eventsBehind == 0, "\(caughtUp.findings)")
+    }
+
+    @Test func theUnsyncedMarkerIsThereOnlyWhileAServerWrites() throws {
+        let fixture = StoreFixture()
+        let marker = fixture.directory + "/" + StoreLayout.unsyncedMarker
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+            let recorded = try String(contentsOfFile: marker, encoding: .utf8)
+            #expect(recorded.trimmingCharacters(in: .whitespacesAndNewlines) == StoreFiles.bootID())
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker), "a clean close flushes the projections and removes the marker")
+    }
+
+    /// Damages a stored budget (as pages lost in a machine crash might) and leaves a marker from `boot`.
+    private static func damage(_ fixture: StoreFixture, markerBoot boot: String) throws {
+        do {
+            let environment = try LMDBEnvironment(
+                directory: fixture.directory + "/" + projections, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+            defer { environment.close() }
+            let budgets = environment.database(StoreLayout.budgets)
+            var budget = try #require(try environment.read { txn in
+                try txn.get(budgets, StoreLayout.budgetKey(key)).map(ProjectionCodec.decodeBudget)
+            })
+            budget.spent = Amount(999)
+            try environment.write { txn in try txn.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
+        }
+        try Array((boot + "\n").utf8).withUnsafeBytes { bytes in
+            try Data(bytes).write(to: URL(fileURLWithPath: fixture.directory + "/" + StoreLayout.unsyncedMarker))
+        }
+    }
+
+    @Test func aMachineCrashWhileProjectionsWereUnsyncedRebuildsThemFromTheLog() throws {
+        let fixture = StoreFixture()
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+            _ = try store.executeBlocking(StoreFixture.commit("r1", 70)).get()
+            _ = try store.executeBlocking(StoreFixture.reserve("r2", 50)).get()
+        }
+        // A marker from this boot means only the process stopped: the projections are trusted as they are
+        // (here the damage shows through, which proves nothing was rebuilt needlessly).
+        try Self.damage(fixture, markerBoot: try #require(StoreFiles.bootID()))
+        try Self.with(fixture) { (store: LedgerStore) throws in #expect(try store.budget(Self.key)?.spent == Amount(999)) }
+
+        // A marker from another boot: the machine went down with projections not yet on disk.
+        try Self.damage(fixture, markerBoot: "00000000-another-boot")
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            #expect(try store.budget(Self.key)?.spent == Amount(70))
+            #expect(try store.budget(Self.key)?.reserved == Amount(50))
+            #expect(try store.reservation("r1")?.status == .committed)
+            #expect(try store.executeBlocking(StoreFixture.commit("r2", 50)).errorCode == nil)
+        }
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
+    @Test func damagedProjectionsOverATrimmedLogAreRefusedWithWhatToRun() throws {
+        let fixture = StoreFixture()
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+            let events = try StoreFixture.allEvents(store)
+            _ = try store.trimLogBlocking(through: 2, chain: events[1].chain)
+        }
+        try Self.damage(fixture, markerBoot: "00000000-another-boot")
+        let refusal = try #require(throws: StoreError.self) { try fixture.open().close() }
+        #expect(refusal.kind == .corrupt)
+        #expect("\(refusal)".contains("trimmed through 2") && "\(refusal)".contains("tally rebuild with the archive directory"))
+    }
+
+    @Test func aDirectoryOfFormatOneIsUpgradedAtOpen() throws {
+        let fixture = StoreFixture()
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+            _ = try store.executeBlocking(StoreFixture.commit("r1", 70)).get()
+            _ = try store.executeBlocking(StoreFixture.reserve("r2", 50)).get()
+        }
+        let expected = try Self.everything(fixture)
+        // Rewrite the directory as format 1 kept it: every table in the log's environment.
+        do {
+            let projected = try LMDBEnvironment(
+                directory: fixture.directory + "/" + Self.projections, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+            let log = try LMDBEnvironment(
+                directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.logTables + StoreLayout.projections)
+            try projected.read { source in
+                try log.write { target in
+                    for name in StoreLayout.projections {
+                        try source.scan(projected.database(name)) { key, value in
+                            try target.put(log.database(name), key, value)
+                            return true
+                        }
+                    }
+                    try target.put(log.database(StoreLayout.meta), StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(1)))
+                }
+            }
+            projected.close()
+            log.close()
+            try FileManager.default.removeItem(atPath: fixture.directory + "/" + Self.projections)
+        }
+        let refusal = try #require(throws: StoreError.self) { try LogReader(directory: fixture.directory).storedState() }
+        #expect(refusal.kind == .formatMismatch && "\(refusal)".contains("open it once with tallyd"))
+
+        try Self.with(fixture) { (store: LedgerStore) throws in
+            #expect(Maintenance.differences(expected: expected, actual: try store.storedState()).isEmpty)
+            #expect(try store.executeBlocking(StoreFixture.commit("r2", 50)).errorCode == nil)
+        }
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+        let log = try LMDBEnvironment(
+            directory: fixture.directory, mapSizeBytes: 1 << 26, databaseNames: StoreLayout.logTables + StoreLayout.projections)
+        defer { log.close() }
+        let (left, format) = try log.read { txn throws -> (Int, [UInt8]?) in
+            var left = 0
+            for name in StoreLayout.projections { left += try txn.count(log.database(name)) }
+            return (left, try txn.get(log.database(StoreLayout.meta), StoreLayout.metaFormat))
+        }
+        #expect(left == 0, "no projection entries are left in the log's environment")
+        #expect(format == StoreLayout.bigEndian(UInt64(2)))
+    }
+}
