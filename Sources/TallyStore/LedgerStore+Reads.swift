@@ -107,7 +107,7 @@ extension LedgerStore {
 
     /// The last durable sequence (0 for an empty log).
     public func lastSequence() throws -> UInt64 {
-        try environment.read { txn in try LogPosition.read(from: environment.database(StoreLayout.meta), txn).lastSequence }
+        try environment.read { txn in try LogPosition.current(events: environment.database(StoreLayout.events), meta: environment.database(StoreLayout.meta), txn).lastSequence }
     }
 
     /// Every projection as stored, including terminal reservations and idempotency records.

@@ -42,9 +42,12 @@ public struct LogBase: Sendable, Hashable {
         guard let endStored = try txn.get(events, StoreLayout.sequenceKey(end)), let (endChain, _) = EventChain.split(endStored) else {
             throw StoreError(.corrupt, "event \(end) is missing from the log")
         }
+        // The log's position is its last event; should the trim remove every event, `meta` must hold it.
+        let position = try LogPosition.current(events: events, meta: meta, txn)
         for sequence in (base.sequence + 1)...end { try txn.delete(events, StoreLayout.sequenceKey(sequence)) }
         let moved = LogBase(sequence: end, chain: endChain)
         try moved.write(to: meta, txn)
+        try position.write(to: meta, txn)
         return moved
     }
 

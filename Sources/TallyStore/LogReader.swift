@@ -54,7 +54,7 @@ public final class LogReader: EventLog {
         let meta = environment.database(StoreLayout.meta)
         let events = environment.database(StoreLayout.events)
         do {
-            let last = try environment.read { txn in try LogPosition.read(from: meta, txn).lastSequence }
+            let last = try environment.read { txn in try LogPosition.current(events: events, meta: meta, txn).lastSequence }
             var base = LogBase()
             var done = false
             while !done {
@@ -168,7 +168,7 @@ extension LMDBEnvironment {
     func readBounds() throws -> LogBounds {
         let meta = database(StoreLayout.meta)
         return try read { txn in
-            let position = try LogPosition.read(from: meta, txn)
+            let position = try LogPosition.current(events: database(StoreLayout.events), meta: meta, txn)
             return LogBounds(
                 base: try LogBase.read(from: meta, txn), lastSequence: position.lastSequence,
                 chainHead: position.chainHead, lastTimestampMilliseconds: position.lastTimestamp)

@@ -27,7 +27,7 @@ enum Recovery {
             }
             let position = try environment.read { txn throws -> LogPosition in
                 try checkFormat(txn, meta)
-                let position = try LogPosition.read(from: meta, txn)
+                let position = try LogPosition.current(events: events, meta: meta, txn)
                 try checkLogEnd(txn, events, position, try LogBase.read(from: meta, txn))
                 return position
             }
@@ -48,8 +48,8 @@ enum Recovery {
         }
     }
 
-    /// The log's position in `meta` must be exactly at its last event, and the stored chain head must be that
-    /// event's chain value, linked from its predecessor (or from the trim base when the log was trimmed
+    /// The log's position (`LogPosition.current`) must be exactly at its last event, with that event's chain
+    /// value, linked from its predecessor (or from the trim base when the log was trimmed
     /// right up to it; a log trimmed empty must end exactly at its base).
     static func checkLogEnd(_ txn: borrowing LMDBReadTransaction, _ events: LMDBDatabase, _ position: LogPosition, _ base: LogBase) throws {
         guard let last = try txn.last(events) else {

@@ -91,7 +91,7 @@ struct StoreFiles {
             try target.writeGrowing(doing: doing, limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
                 for name in StoreLayout.projectionTables { try txn.clear(target.database(name)) }
             }
-            let position = try log.read { txn in try LogPosition.read(from: logMeta, txn) }
+            let position = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
             try log.read { txn in
                 for name in StoreLayout.projections {
                     var chunk: [([UInt8], [UInt8])] = []
@@ -165,7 +165,7 @@ struct StoreFiles {
     @available(*, noasync, message: "runs write transactions")
     @discardableResult
     func catchUp(limitBytes: Int) throws -> UInt64 {
-        let end = try log.read { txn in try LogPosition.read(from: logMeta, txn) }
+        let end = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
         let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
         var covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
         guard covered.lastSequence <= end.lastSequence else {

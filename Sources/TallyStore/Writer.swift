@@ -323,7 +323,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         }
         projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
-        next.write(to: meta, &writes)
         position = next
         var keys = TouchedKeys()
         keys.reservations = touched.reservations.union(hydrated.reservations)
@@ -338,7 +337,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     /// in-memory state is reloaded from them. Should that fail, commands are refused until it succeeds.
     private func recover() {
         do {
-            position = try environment.read { txn in try LogPosition.read(from: meta, txn) }
+            position = try environment.read { txn in try LogPosition.current(events: events, meta: meta, txn) }
             try files.catchUp(limitBytes: options.mapSizeBytesMax)
             state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
             stalled = nil
