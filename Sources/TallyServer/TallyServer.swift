@@ -1,5 +1,4 @@
 import Foundation
-import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
@@ -81,39 +80,34 @@ public final class TallyServer: Service, Sendable {
         if let port = configuration.httpPort { planes.append((.runtime, port)) }
         if let port = configuration.adminHTTPPort { planes.append((.admin, port)) }
         let channel = try await bindBinary(context)
-        archiver?.start()
-        // An HTTP plane that cannot start (its port is taken) or stops on its own ends the whole server:
-        // running on with half the listeners would hide the failure from whoever started it.
-        var failure: (any Error)?
+        // Every listener is bound before anything is served: a plane that cannot start (its port is taken)
+        // ends the whole server, since running on with half the listeners would hide the failure.
+        var listeners: [GatewayListener] = []
+        let actors = EventLoopActors()
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                for (plane, port) in planes {
-                    let application = httpApplication(plane, port: port, gateway)
-                    group.addTask { [logger] in
-                        do {
-                            try await application.run()
-                        } catch {
-                            logger.error("the HTTP \(plane.rawValue) plane stopped; shutting down", metadata: ["error": "\(error)"])
-                            gateway.startDraining()
-                            channel.close(promise: nil)
-                            throw error
-                        }
-                    }
-                }
-                group.addTask {
-                    await withGracefulShutdownHandler {
-                        try? await channel.closeFuture.get()
-                    } onGracefulShutdown: {
-                        gateway.startDraining()
-                        channel.close(promise: nil)
-                    }
-                }
+            for (plane, port) in planes {
+                let listener = try await GatewayListener(
+                    gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, actors: actors)
+                listeners.append(listener)
+                let boundPort = listener.channel.localAddress?.port ?? 0
+                boundHTTP.withLock { $0[plane] = boundPort }
+                logger.info("tallyd HTTP \(plane.rawValue) plane listening", metadata: ["port": "\(boundPort)"])
             }
         } catch {
-            failure = error
+            for listener in listeners { listener.channel.close(promise: nil) }
+            channel.close(promise: nil)
+            await drain(listeners: [], gateway: gateway)
+            throw error
         }
-        await drain()
-        if let failure { throw failure }
+        archiver?.start()
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            gateway.startDraining()
+            channel.close(promise: nil)
+        }
+        gateway.startDraining()
+        await drain(listeners: listeners, gateway: gateway)
     }
 
     private func bindBinary(_ context: ServerContext) async throws -> Channel {
@@ -139,31 +133,18 @@ public final class TallyServer: Service, Sendable {
         return channel
     }
 
-    /// One HTTP plane on Hummingbird; it stops accepting on graceful shutdown and finishes the requests it has.
-    private func httpApplication(_ plane: HTTPGateway.Plane, port: Int, _ shared: GatewayShared) -> some ApplicationProtocol {
-        let logger = logger
-        var httpLogger = logger
-        httpLogger.logLevel = max(logger.logLevel, .warning)
-        return Application(
-            responder: HTTPGateway(plane: plane, shared: shared),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: "tallyd"),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                self.boundHTTP.withLock { $0[plane] = port }
-                logger.info("tallyd HTTP \(plane.rawValue) plane listening", metadata: ["port": "\(port)"])
-            },
-            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
-            logger: httpLogger)
-    }
-
     /// Waits (bounded) for in-flight requests to be answered, then closes connections and the store.
-    private func drain() async {
+    private func drain(listeners: [GatewayListener], gateway: GatewayShared) async {
         registry.startDraining()
         logger.info("tallyd shutting down: answering requests in flight")
+        // The HTTP listeners stop accepting; each connection closes once its current response is written.
+        let quiesced = Task { for listener in listeners { await listener.shutdown() } }
         let deadline = ContinuousClock.now + .seconds(30)
-        while await registry.inFlight() > 0, ContinuousClock.now < deadline {
+        while await registry.inFlight() > 0 || gateway.inFlight > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        quiesced.cancel()
+        for listener in listeners { listener.channel.close(promise: nil) }
         await registry.closeAll()
         if let archiver {
             // The archiver finishes the pass it is in (it only reads the log and writes its own files).

@@ -547,6 +547,16 @@ import TallyWire
         withExtendedLifetime((cut, short)) {}
     }
 
+    @Test func aClientThatAsksLeaveToSendItsBodyGetsItAndConnectionCloseIsHonoured() throws {
+        let f = try Fixture()
+        defer { f.stop() }
+        let connection = try RawConnection(port: f.server.httpPort)
+        connection.send(Array("GET /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".utf8))
+        let answer = String(decoding: connection.readUntilClosed(), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(answer)")
+        #expect(answer.contains("\"balances\""), "the answer is whole before the server closes: \(answer)")
+    }
+
     @Test func aTakenHTTPPortStopsTheServerInsteadOfRunningHalfOfIt() throws {
         let first = try ServerProcess()
         defer { first.stop(); first.removeData() }

@@ -1,4 +1,4 @@
-import Hummingbird
+import HTTPTypes
 import TallyCore
 import TallyStore
 import TallyWire

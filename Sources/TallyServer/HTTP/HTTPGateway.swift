@@ -1,5 +1,4 @@
 import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
@@ -7,14 +6,16 @@ import TallyCore
 import TallyStore
 import TallyWire
 
-/// The Cycles-compatible HTTP/JSON front (semantics sections 2, 4, 5 and 8): one responder per plane, on
-/// Hummingbird's HTTP/1.1 server, in the same process and over the same writer as the binary protocol.
+/// The Cycles-compatible HTTP/JSON front (semantics sections 2, 4, 5 and 8): one responder per plane, on a
+/// SwiftNIO HTTP/1.1 listener (`GatewayListener`), in the same process and over the same writer as the
+/// binary protocol.
 ///
 /// Requests become the binary protocol's `Request` values and go through the same `RequestRouter`, so
 /// tenancy, permissions and the idempotency fingerprint are one code path for both fronts. Parsing,
 /// validation and authentication run on the event loops; only decided commands reach the writer.
-struct HTTPGateway: HTTPResponder, Sendable {
-    typealias Context = BasicRequestContext
+struct HTTPGateway: Sendable {
+    typealias Request = GatewayRequest
+    typealias Response = GatewayResponse
 
     enum Plane: String, Sendable {
         case runtime, admin
@@ -23,7 +24,7 @@ struct HTTPGateway: HTTPResponder, Sendable {
     let plane: Plane
     let shared: GatewayShared
 
-    func respond(to request: Request, context: Context) async throws -> Response {
+    func respond(to request: Request) async -> Response {
         var request = request
         let trace = TraceContext.resolve(
             traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID])
@@ -33,8 +34,6 @@ struct HTTPGateway: HTTPResponder, Sendable {
             response = try await route(&request, &exchange)
         } catch let error as WireError {
             response = failure(error, exchange)
-        } catch is NIOTooManyBytesError {
-            response = failure(WireError(code: .payloadTooLarge, message: "the request body is over \(shared.bodyBytesMax) bytes"), exchange)
         } catch {
             shared.logger.error("HTTP request failed", metadata: ["request_id": "\(trace.requestID)", "error": "\(error)"])
             response = failure(WireError(code: .internalError, message: "internal error; retry with the same idempotency_key"), exchange)
@@ -55,14 +54,14 @@ struct HTTPGateway: HTTPResponder, Sendable {
     // MARK: Routing
 
     private func route(_ request: inout Request, _ exchange: inout Exchange) async throws -> Response {
-        let path = request.uri.path
+        let path = request.path
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = request.method
         guard parts.count >= 2, parts[0] == "v1" else {
             if parts == ["health"] || parts == ["healthz"] { return json(Array(#"{"status":"UP"}"#.utf8)) }
             throw WireError(code: .notFound, message: "no such endpoint: \(method) \(path)")
         }
-        let query = HTTPQuery(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let query = HTTPQuery(request.query)
         let endpoint = Array(parts.dropFirst())
         if let response = try await common(endpoint, method, &request, query, &exchange) { return response }
         switch plane {
@@ -183,7 +182,10 @@ struct HTTPGateway: HTTPResponder, Sendable {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > shared.bodyBytesMax {
             throw WireError(code: .payloadTooLarge, message: "the request body is \(length) bytes, over the limit of \(shared.bodyBytesMax)")
         }
-        let buffer = try await request.collectBody(upTo: shared.bodyBytesMax)
+        guard !request.bodyTooLarge else {
+            throw WireError(code: .payloadTooLarge, message: "the request body is over \(shared.bodyBytesMax) bytes")
+        }
+        let buffer = request.body
         guard buffer.readableBytes > 0 else {
             if required { throw WireError(code: .invalidRequest, message: "the request needs a JSON body") }
             return nil
@@ -208,7 +210,7 @@ struct HTTPGateway: HTTPResponder, Sendable {
     func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+        return Response(status: status, headers: [.contentType: "application/json"], body: buffer)
     }
 
     func json(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
@@ -275,7 +277,14 @@ final class GatewayShared: Sendable {
         self.logger = logger
     }
 
+    private let requestsInFlight: Atomic<Int> = Atomic(0)
+
     func startDraining() { draining.store(true, ordering: .relaxed) }
+
+    func requestStarted() { requestsInFlight.add(1, ordering: .relaxed) }
+    func requestFinished() { requestsInFlight.subtract(1, ordering: .relaxed) }
+    /// HTTP requests being answered (graceful shutdown waits for them).
+    var inFlight: Int { requestsInFlight.load(ordering: .relaxed) }
 
     /// Hands a command to the writer and waits until its events are durable.
     func execute(_ command: Command) async throws -> Decision {
