@@ -99,3 +99,11 @@ import TallyWire
         #expect(TimeOrderedUUID.make() > first)
     }
 }
+
+@Suite struct HTTPDateTests {
+    @Test func theDateHeaderIsAnIMFFixdate() {
+        #expect(HTTPDate.format(epochSeconds: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(epochSeconds: 1_796_000_000) == "Mon, 30 Nov 2026 00:53:20 GMT")
+        #expect(HTTPDate.now().hasSuffix(" GMT"))
+    }
+}

@@ -555,7 +555,9 @@ import TallyWire
         let answer = String(decoding: connection.readUntilClosed(), as: UTF8.self)
         #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(answer)")
         #expect(answer.contains("\"balances\""), "the answer is whole before the server closes: \(answer)")
+        #expect(answer.contains("\r\nDate: ") && answer.contains(" GMT\r\n"), "every response carries a Date: \(answer)")
     }
+
 
     @Test func aTakenHTTPPortStopsTheServerInsteadOfRunningHalfOfIt() throws {
         let first = try ServerProcess()

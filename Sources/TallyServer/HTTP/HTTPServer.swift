@@ -142,6 +142,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         var head = HTTPResponse(status: response.status, headerFields: response.headers)
         head.headerFields[.contentLength] = String(response.body.readableBytes)
         head.headerFields[.server] = "tallyd"
+        head.headerFields[.date] = HTTPDate.now()
         if !keepAlive { head.headerFields[.connection] = "close" }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if response.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(response.body)), promise: nil) }
@@ -198,5 +199,32 @@ final class GatewayListener: Sendable {
         let promise = channel.eventLoop.makePromise(of: Void.self)
         quiescing.initiateShutdown(promise: promise)
         try? await promise.futureResult.get()
+    }
+}
+
+/// The `Date` header every response carries (RFC 9110 section 6.6.1), formatted once per second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        let second = Int(spec.tv_sec)
+        if let text = cache.withLock({ $0.second == second ? $0.text : nil }) { return text }
+        let text = format(epochSeconds: second)
+        cache.withLock { $0 = (second, text) }
+        return text
+    }
+
+    /// IMF-fixdate, e.g. `Sun, 29 Nov 2026 19:30:00 GMT`.
+    static func format(epochSeconds: Int) -> String {
+        var time = time_t(epochSeconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(1900 + parts.tm_year) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }
