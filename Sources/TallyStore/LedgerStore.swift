@@ -25,15 +25,8 @@ public final class LedgerStore: Sendable {
         self.directory = directory
         lock = try DirectoryLock(directory: directory)
         let files: StoreFiles
-        do throws(StoreError) {
-            let log = try StoreFiles.openLog(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false)
-            do throws(StoreError) {
-                files = StoreFiles(
-                    log: log, projections: try StoreFiles.openProjections(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false))
-            } catch {
-                log.close()
-                throw error
-            }
+        do {
+            files = try StoreFiles.openBoth(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false)
         } catch {
             lock.release()
             throw error

@@ -24,14 +24,8 @@ public final class RestoringStore {
         }
         self.directory = directory
         lock = try DirectoryLock(directory: directory)
-        do throws(StoreError) {
-            let log = try StoreFiles.openLog(directory, readOnly: false)
-            do throws(StoreError) {
-                files = StoreFiles(log: log, projections: try StoreFiles.openProjections(directory, readOnly: false))
-            } catch {
-                log.close()
-                throw error
-            }
+        do {
+            files = try StoreFiles.openBoth(directory, readOnly: false)
         } catch {
             lock.release()
             throw error

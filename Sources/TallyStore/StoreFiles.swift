@@ -59,14 +59,30 @@ struct StoreFiles {
         }
     }
 
+    /// Opens both environments (creating them when writable), closing the log's again if the projections'
+    /// cannot be opened.
+    static func openBoth(_ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool) throws(StoreError) -> StoreFiles {
+        let log = try openLog(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
+        do {
+            return StoreFiles(log: log, projections: try openProjections(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly))
+        } catch {
+            log.close()
+            throw error
+        }
+    }
+
     /// Opens both environments of an existing data directory; a writable open upgrades format 1 first.
     static func open(_ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool) throws(StoreError) -> StoreFiles {
         guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
             throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
         }
-        let log = try openLog(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
-        let files = StoreFiles(log: log, projections: try openProjections(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly))
-        if !readOnly { try files.upgradeFromOneEnvironment(directory) }
+        let files = try openBoth(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
+        if !readOnly {
+            do { try files.upgradeFromOneEnvironment(directory) } catch {
+                files.close()
+                throw error
+            }
+        }
         return files
     }
 

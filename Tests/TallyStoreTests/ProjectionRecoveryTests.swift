@@ -24,6 +24,16 @@ import Testing
         try FileManager.default.copyItem(atPath: from, toPath: to)
     }
 
+    /// A budget of 1,000; r1 reserved 100 and committed 70; r2 holding 50.
+    private static func smallHistory(_ fixture: StoreFixture) throws {
+        try with(fixture) { (store: LedgerStore) throws in
+            try StoreFixture.setup(store, budgets: [(workspace, 1_000)])
+            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
+            _ = try store.executeBlocking(StoreFixture.commit("r1", 70)).get()
+            _ = try store.executeBlocking(StoreFixture.reserve("r2", 50)).get()
+        }
+    }
+
     /// Budgets, every reservation and idempotency record: what the store shows.
     private static func everything(_ fixture: StoreFixture) throws -> LedgerState {
         var state = LedgerState()
@@ -96,12 +106,7 @@ import Testing
 
     @Test func aMachineCrashWhileProjectionsWereUnsyncedRebuildsThemFromTheLog() throws {
         let fixture = StoreFixture()
-        try Self.with(fixture) { (store: LedgerStore) throws in
-            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
-            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
-            _ = try store.executeBlocking(StoreFixture.commit("r1", 70)).get()
-            _ = try store.executeBlocking(StoreFixture.reserve("r2", 50)).get()
-        }
+        try Self.smallHistory(fixture)
         // A marker from this boot means only the process stopped: the projections are trusted as they are
         // (here the damage shows through, which proves nothing was rebuilt needlessly).
         try Self.damage(fixture, markerBoot: try #require(StoreFiles.bootID()))
@@ -134,12 +139,7 @@ import Testing
 
     @Test func aDirectoryOfFormatOneIsUpgradedAtOpen() throws {
         let fixture = StoreFixture()
-        try Self.with(fixture) { (store: LedgerStore) throws in
-            try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
-            _ = try store.executeBlocking(StoreFixture.reserve("r1", 100)).get()
-            _ = try store.executeBlocking(StoreFixture.commit("r1", 70)).get()
-            _ = try store.executeBlocking(StoreFixture.reserve("r2", 50)).get()
-        }
+        try Self.smallHistory(fixture)
         let expected = try Self.everything(fixture)
         // Rewrite the directory as format 1 kept it: every table in the log's environment.
         do {
