@@ -30,18 +30,18 @@ struct Projections {
     /// The same entries as bytes to write later (the writer hands them to the flusher).
     func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], into writes: inout WriteSet) {
         for id in touched.tenants {
-            if let tenant = state.tenants[id] { writes.put(tenants, StoreLayout.tenantKey(id), ProjectionCodec.encode(tenant)) }
+            if let tenant = state.tenants[id] { writes.put(tenants, StoreLayout.tenantKey(id)) { ProjectionCodec.encode(tenant, into: &$0) } }
         }
         for id in touched.apiKeys {
-            if let key = state.apiKeys[id] { writes.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash), ProjectionCodec.encode(key)) }
+            if let key = state.apiKeys[id] { writes.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash)) { ProjectionCodec.encode(key, into: &$0) } }
         }
         for key in touched.budgets {
-            if let budget = state.budgets[key] { writes.put(budgets, StoreLayout.budgetKey(key), ProjectionCodec.encode(budget)) }
+            if let budget = state.budgets[key] { writes.put(budgets, StoreLayout.budgetKey(key)) { ProjectionCodec.encode(budget, into: &$0) } }
         }
         for id in touched.reservations {
             // One copy of the reservation: each `values[index]` read would copy the whole value again.
             guard let reservation = state.reservations[id] else { continue }
-            writes.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(reservation))
+            writes.put(reservations, StoreLayout.reservationKey(id)) { ProjectionCodec.encode(reservation, into: &$0) }
             if let old = oldDeadlines[id] { writes.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
             if reservation.status == .active {
                 let deadline = reservation.settleDeadlineMilliseconds
@@ -50,7 +50,7 @@ struct Projections {
         }
         for key in touched.idempotency {
             if let record = state.idempotency[key] {
-                writes.put(idempotency, StoreLayout.idempotencyKey(key), Projections.idempotencyValue(key, record))
+                writes.put(idempotency, StoreLayout.idempotencyKey(key)) { Projections.writeIdempotencyValue(key, record, into: &$0) }
             }
         }
     }
@@ -150,12 +150,10 @@ struct Projections {
     }
 
     /// An idempotency entry stores its full key before the record, because the table key may be shortened.
-    /// Written into one pre-sized buffer: u64 big-endian key length, `tenant 0 endpoint qualifier 0 key`,
+    /// Appended to the write set's buffer: u64 big-endian key length, `tenant 0 endpoint qualifier 0 key`,
     /// then the encoded record.
-    static func idempotencyValue(_ key: IdempotencyKey, _ record: IdempotencyRecord) -> [UInt8] {
-        let encoded = ProjectionCodec.encode(record)
+    static func writeIdempotencyValue(_ key: IdempotencyKey, _ record: IdempotencyRecord, into writer: inout ByteWriter) {
         let fullCount = key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count
-        var writer = ByteWriter(capacity: 8 + fullCount + encoded.count)
         writer.writeU64(UInt64(fullCount))
         writer.writeBytes(key.tenant.utf8)
         writer.writeU8(0)
@@ -163,8 +161,7 @@ struct Projections {
         writer.writeBytes(key.qualifier.utf8)
         writer.writeU8(0)
         writer.writeBytes(key.key.utf8)
-        writer.writeBytes(encoded)
-        return writer.bytes
+        ProjectionCodec.encode(record, into: &writer)
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {

@@ -101,9 +101,13 @@ public enum EventChain {
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
     public static func link(_ previous: [UInt8], _ record: [UInt8]) -> [UInt8] {
+        record.withUnsafeBytes { link(previous, $0) }
+    }
+
+    public static func link(_ previous: [UInt8], _ record: UnsafeRawBufferPointer) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
-        hasher.update(data: record)
+        hasher.update(bufferPointer: record)
         return Array(hasher.finalize())
     }
 

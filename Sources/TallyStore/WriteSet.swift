@@ -1,3 +1,5 @@
+import TallyCore
+
 /// The puts and deletes of one batch, as bytes, in the order they were decided.
 ///
 /// The writer builds it while it decides (encoding events and projections on its own thread) and the
@@ -43,6 +45,47 @@ struct WriteSet: Sendable {
         entries.append(Entry(
             database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart, valueCount: value.count,
             kind: append ? .append : .put))
+    }
+
+    /// A put whose value `encode` appends straight into the set's buffer (no array per value).
+    mutating func put(_ database: LMDBDatabase, _ key: [UInt8], encoding encode: (inout ByteWriter) -> Void) {
+        let keyStart = bytes.count
+        bytes.append(contentsOf: key)
+        let valueStart = bytes.count
+        var writer = ByteWriter(appendingTo: takeBytes())
+        encode(&writer)
+        bytes = writer.takeBytes()
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .put))
+    }
+
+    /// Appends an event to the log as it is stored: its chain value (`SHA-256(previous || record)`) then
+    /// its record, both written in place. Returns the new chain value.
+    mutating func appendEvent(_ database: LMDBDatabase, _ key: [UInt8], _ event: Event, chainingFrom previous: [UInt8]) -> [UInt8] {
+        let keyStart = bytes.count
+        bytes.append(contentsOf: key)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: EventChain.genesis)  // 32 bytes, overwritten below
+        var writer = ByteWriter(appendingTo: takeBytes())
+        EventCodec.encode(event, into: &writer)
+        bytes = writer.takeBytes()
+        let chain = bytes.withUnsafeBytes { buffer in
+            EventChain.link(previous, UnsafeRawBufferPointer(rebasing: buffer[(valueStart + 32)...]))
+        }
+        bytes.withUnsafeMutableBytes { buffer in
+            for index in 0..<32 { buffer[valueStart + index] = chain[index] }
+        }
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .append))
+        return chain
+    }
+
+    private mutating func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
     }
 
     mutating func delete(_ database: LMDBDatabase, _ key: [UInt8]) {

@@ -356,9 +356,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private func append(_ body: EventBody, at now: Int64, to position: inout LogPosition, _ writes: inout WriteSet) {
         position.lastSequence += 1
         position.lastTimestamp = now
-        let record = EventCodec.encode(Event(sequence: position.lastSequence, timestampMilliseconds: now, body: body))
-        position.chainHead = EventChain.link(position.chainHead, record)
-        writes.put(events, StoreLayout.sequenceKey(position.lastSequence), position.chainHead + record, append: true)
+        position.chainHead = writes.appendEvent(
+            events, StoreLayout.sequenceKey(position.lastSequence),
+            Event(sequence: position.lastSequence, timestampMilliseconds: now, body: body), chainingFrom: position.chainHead)
     }
 
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the

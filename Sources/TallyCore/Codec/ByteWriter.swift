@@ -12,6 +12,19 @@ public struct ByteWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Appends to `bytes` (taken over, not copied when nothing else holds them): lets a caller encode
+    /// straight into a buffer it keeps, then take it back with `takeBytes()`.
+    public init(appendingTo bytes: consuming [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// Hands the buffer back, leaving this writer empty.
+    public mutating func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
+
     public var count: Int { bytes.count }
 
     public mutating func writeU8(_ value: UInt8) { bytes.append(value) }

@@ -15,6 +15,19 @@ public enum ProjectionCodec {
     public static func encode(_ reservation: Reservation) -> [UInt8] { encode { $0.write(reservation) } }
     public static func encode(_ record: IdempotencyRecord) -> [UInt8] { encode { $0.write(record) } }
 
+    /// The same encodings appended to a writer the caller keeps (the store's write set).
+    public static func encode(_ tenant: Tenant, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(tenant) }
+    public static func encode(_ key: ApiKey, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(key) }
+    public static func encode(_ budget: Budget, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(budget) }
+    public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) {
+        writer.writeU8(formatVersion)
+        writer.write(reservation)
+    }
+    public static func encode(_ record: IdempotencyRecord, into writer: inout ByteWriter) {
+        writer.writeU8(formatVersion)
+        writer.write(record)
+    }
+
     public static func decodeTenant(_ bytes: [UInt8]) throws(EventCodecError) -> Tenant {
         try decode(bytes, "tenant") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readTenant() }
     }
