@@ -30,11 +30,12 @@ struct WriteSet: Sendable {
     private var bytes: [UInt8] = []
     private var entries: [Entry] = []
 
-    /// Room for about `commands` lifecycle commands (each puts a few kilobytes in five or six tables), so the
-    /// buffer of a large batch is not copied over and over while it grows.
-    init(commands: Int = 0) {
-        bytes.reserveCapacity(commands * 2_048)
-        entries.reserveCapacity(commands * 6)
+    /// Room for about `commands` lifecycle commands (a command's projections are a few kilobytes in five or
+    /// six tables; its events a few hundred bytes), so the buffer of a large batch is not copied over and
+    /// over while it grows.
+    init(commands: Int = 0, bytesPerCommand: Int = 2_048, entriesPerCommand: Int = 6) {
+        bytes.reserveCapacity(commands * bytesPerCommand)
+        entries.reserveCapacity(commands * entriesPerCommand)
     }
 
     mutating func put(_ database: LMDBDatabase, _ key: [UInt8], _ value: [UInt8], append: Bool = false) {

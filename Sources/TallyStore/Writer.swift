@@ -28,14 +28,12 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
 
     /// What the writer keeps of a batch while the flusher has it: the entries to evict once it is durable.
     private struct InFlight {
-        var position: LogPosition
         var keys: TouchedKeys
     }
 
     /// One batch decided and applied in memory, with its bytes, ready for the flusher.
     private struct Decided {
         var job: Flusher.Job
-        var position: LogPosition
         /// Reservations and idempotency records the batch changed or loaded.
         var keys: TouchedKeys
     }
@@ -243,7 +241,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             return
         }
         flusher.flush(decided.job)
-        inFlight = InFlight(position: decided.position, keys: decided.keys)
+        inFlight = InFlight(keys: decided.keys)
     }
 
     /// A batch this small with nothing queued behind it is flushed by the writer itself: at such low
@@ -284,7 +282,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         let now = max(options.clock(), position.lastTimestamp)
         var answers: [Flusher.Answer] = []
         answers.reserveCapacity(batch.count)
-        var writes = WriteSet(commands: batch.count)
+        var writes = WriteSet(commands: batch.count, bytesPerCommand: 768, entriesPerCommand: 2)
         var projectionWrites = WriteSet(commands: batch.count)
         var touched = TouchedKeys()
         var hydrated = TouchedKeys()
@@ -329,7 +327,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         keys.idempotency = touched.idempotency.union(hydrated.idempotency)
         return Decided(
             job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence),
-            position: next, keys: keys)
+            keys: keys)
     }
 
     /// After a failed batch: the log position goes back to what the log holds, the projections are brought
