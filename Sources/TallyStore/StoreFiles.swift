@@ -154,6 +154,15 @@ struct StoreFiles {
                 throw StoreError(.formatMismatch, "the projections have format \(format); this Tally reads format \(StoreLayout.formatVersion)")
             }
             let damaged = !Self.projectionsSurvivedLastRun(directory)
+            let end = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
+            let covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
+            guard format == nil || damaged || covered.lastSequence != end.lastSequence else { return }
+            // Rebuilding or catching up writes without waiting for the disk and syncs once at the end. From
+            // here the marker holds this boot: should the machine stop meanwhile, the next open rebuilds;
+            // should only the process stop, the projections are consistent at the last chunk they cover and
+            // the next open goes on from there.
+            try Self.markUnsynced(directory)
+            try projections.environment.setDurable(false)
             if format == nil || damaged {
                 let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
                 guard base.sequence == 0 else {
@@ -170,6 +179,8 @@ struct StoreFiles {
                 }
             }
             try catchUp(limitBytes: limitBytes)
+            try projections.environment.sync()
+            try projections.environment.setDurable(true)
         } catch {
             throw StoreError(error, doing: doing, otherwise: .corrupt)
         }
