@@ -161,9 +161,9 @@ struct StoreFiles {
             // here the marker holds this boot: should the machine stop meanwhile, the next open rebuilds;
             // should only the process stop, the projections are consistent at the last chunk they cover and
             // the next open goes on from there.
-            try Self.markUnsynced(directory)
-            try projections.environment.setDurable(false)
-            if format == nil || damaged {
+            let rebuild = format == nil || damaged
+            if rebuild {
+                // Refused before the marker is touched: the next open must find the same reason.
                 let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
                 guard base.sequence == 0 else {
                     throw StoreError(.corrupt, """
@@ -171,6 +171,10 @@ struct StoreFiles {
                         and the live log is trimmed through \(base.sequence): run tally rebuild with the archive directory
                         """)
                 }
+            }
+            try Self.markUnsynced(directory)
+            try projections.environment.setDurable(false)
+            if rebuild {
                 let target = projections.environment
                 try target.writeGrowing(doing: doing, limitBytes: limitBytes) { txn in
                     for name in StoreLayout.projectionTables { try txn.clear(target.database(name)) }

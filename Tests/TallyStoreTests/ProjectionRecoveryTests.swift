@@ -132,9 +132,12 @@ import Testing
             _ = try store.trimLogBlocking(through: 2, chain: events[1].chain)
         }
         try Self.damage(fixture, markerBoot: "00000000-another-boot")
-        let refusal = try #require(throws: StoreError.self) { try fixture.open().close() }
-        #expect(refusal.kind == .corrupt)
-        #expect("\(refusal)".contains("trimmed through 2") && "\(refusal)".contains("tally rebuild with the archive directory"))
+        // Refused, and refused again: a refusal must not make the damaged projections look trusted.
+        for _ in 0..<2 {
+            let refusal = try #require(throws: StoreError.self) { try fixture.open().close() }
+            #expect(refusal.kind == .corrupt)
+            #expect("\(refusal)".contains("trimmed through 2") && "\(refusal)".contains("tally rebuild with the archive directory"))
+        }
     }
 
     @Test func aDirectoryOfFormatOneIsUpgradedAtOpen() throws {
