@@ -5,6 +5,8 @@ import Synchronization
 final class ConnectionRegistry: Sendable {
     private let connections = Mutex<[ObjectIdentifier: (Channel, NIOLoopBound<ConnectionHandler>)]>([:])
     private let draining = Atomic<Bool>(false)
+    /// Connections accepted and not yet closed (counted at accept, before they are active).
+    private let admitted = Atomic<Int>(0)
 
     /// Set when shutdown begins: new commands are refused, answers to those in flight still go out.
     var isDraining: Bool { draining.load(ordering: .relaxed) }
@@ -12,6 +14,21 @@ final class ConnectionRegistry: Sendable {
     func startDraining() { draining.store(true, ordering: .relaxed) }
 
     var count: Int { connections.withLock { $0.count } }
+
+    /// Counts a connection at accept; false, counting nothing, when `max` are open. The channel's close
+    /// gives the place back.
+    func admit(_ channel: Channel, max: Int) -> Bool {
+        var current = admitted.load(ordering: .relaxed)
+        while current < max {
+            let (exchanged, actual) = admitted.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged {
+                channel.closeFuture.whenComplete { _ in self.admitted.subtract(1, ordering: .relaxed) }
+                return true
+            }
+            current = actual
+        }
+        return false
+    }
 
     func add(_ channel: Channel, handler: NIOLoopBound<ConnectionHandler>) {
         connections.withLock { $0[ObjectIdentifier(channel)] = (channel, handler) }

@@ -20,7 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var frameBytesMax = 1 << 20
     /// Requests a connection may have in flight; more are refused with LIMIT_EXCEEDED, not queued.
     public var inFlightRequestsMax = 1_024
-    /// Concurrent connections; more are closed at accept.
+    /// Concurrent connections on the binary protocol, and separately on the HTTP planes together; more are
+    /// closed at accept.
     public var connectionsMax = 4_096
     /// Rows a listing may return in one page.
     public var listLimitMax = 200

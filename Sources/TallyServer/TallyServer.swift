@@ -87,7 +87,8 @@ public final class TallyServer: Service, Sendable {
         do {
             for (plane, port) in planes {
                 let listener = try await GatewayListener(
-                    gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, actors: actors)
+                    gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, actors: actors,
+                    connectionsMax: configuration.connectionsMax)
                 listeners.append(listener)
                 let boundPort = listener.channel.localAddress?.port ?? 0
                 boundHTTP.withLock { $0[plane] = boundPort }
@@ -119,7 +120,7 @@ public final class TallyServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                guard registry.count < connectionsMax else { return channel.close() }
+                guard registry.admit(channel, max: connectionsMax) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: frameBytesMax)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))

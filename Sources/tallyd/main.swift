@@ -36,6 +36,9 @@ struct Tallyd: AsyncParsableCommand {
     @Flag(help: "Serve only the binary protocol: no HTTP runtime or admin plane.")
     var noHTTP = false
 
+    @Option(help: "Open connections allowed on the binary protocol, and separately on the HTTP planes together; more are closed at accept.")
+    var connectionsMax = 4_096
+
     @Option(help: "Where sealed archive segments and checkpoints go (default <data-directory>/archive).")
     var archiveDirectory: String?
 
@@ -69,6 +72,8 @@ struct Tallyd: AsyncParsableCommand {
         configuration.dataDirectory = dataDirectory
         configuration.host = host
         configuration.port = port
+        guard connectionsMax > 0 else { throw ValidationError("--connections-max must be at least 1") }
+        configuration.connectionsMax = connectionsMax
         configuration.httpPort = noHTTP ? nil : httpPort
         configuration.adminHTTPPort = noHTTP ? nil : adminHTTPPort
         configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]

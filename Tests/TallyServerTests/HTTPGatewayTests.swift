@@ -559,6 +559,46 @@ import TallyWire
     }
 
 
+    @Test func connectionsOverTheLimitAreClosedAtAcceptOnEachProtocol() throws {
+        let server = try ServerProcess(arguments: ["--connections-max", "2", "--no-archive"])
+        defer {
+            server.stop()
+            server.removeData()
+        }
+        let health = Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        var open = [try RawConnection(port: server.httpPort), try RawConnection(port: server.httpPort)]
+        for connection in open {
+            connection.send(health)
+            #expect(String(decoding: connection.readOnce(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+        }
+        let third = try RawConnection(port: server.httpPort)
+        third.send(health)
+        #expect(third.readUntilClosed().isEmpty, "a third HTTP connection is closed without an answer")
+        // Closing one makes room again.
+        open.removeFirst()
+        var answered = false
+        for _ in 0..<50 where !answered {  // bounded: the server notices the close asynchronously
+            let again = try RawConnection(port: server.httpPort)
+            again.send(health)
+            answered = String(decoding: again.readOnce(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK")
+            if !answered { usleep(20_000) }
+        }
+        #expect(answered)
+
+        // The binary protocol counts its own connections: two open, the third closed at once. (Accepts run
+        // on several event loops, so the two are given time to be accepted before the third arrives.)
+        var binary: [RawConnection] = []
+        for _ in 0..<2 {
+            binary.append(try RawConnection(port: server.port))
+            usleep(200_000)
+        }
+        let started = Date()
+        let refused = try RawConnection(port: server.port)
+        let received = refused.readUntilClosed()
+        #expect(received.isEmpty && Date().timeIntervalSince(started) < 4, "closed at accept, not after a timeout: \(received.count) bytes after \(Date().timeIntervalSince(started)) s")
+        withExtendedLifetime((open, binary)) {}
+    }
+
     @Test func aTakenHTTPPortStopsTheServerInsteadOfRunningHalfOfIt() throws {
         let first = try ServerProcess()
         defer { first.stop(); first.removeData() }

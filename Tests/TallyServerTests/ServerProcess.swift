@@ -115,6 +115,13 @@ final class RawConnection {
         _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// One read of what has arrived (waits at most 5 s for the first byte); empty when the server closed.
+    func readOnce() -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        return count > 0 ? Array(buffer[0..<count]) : []
+    }
+
     /// Reads until the server closes the connection (or 5 s pass); returns everything received.
     func readUntilClosed() -> [UInt8] {
         var received: [UInt8] = []

@@ -169,7 +169,7 @@ final class GatewayListener: Sendable {
     let channel: any Channel
     private let quiescing: ServerQuiescingHelper
 
-    init(gateway: HTTPGateway, host: String, port: Int, actors: EventLoopActors) async throws {
+    init(gateway: HTTPGateway, host: String, port: Int, actors: EventLoopActors, connectionsMax: Int) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let quiescing = ServerQuiescingHelper(group: group)
         self.quiescing = quiescing
@@ -183,7 +183,10 @@ final class GatewayListener: Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Connections over the limit are closed at accept, before they cost anything.
+                guard gateway.shared.connectionOpened(max: connectionsMax) else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in gateway.shared.connectionClosed() }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
