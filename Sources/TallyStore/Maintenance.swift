@@ -8,6 +8,9 @@ public struct VerifyReport: Sendable {
     /// Events at the log's end that the projections do not cover yet: a running server writes them right
     /// after the log, and after a crash the next open replays them. Not a finding.
     public var eventsBehind: UInt64 = 0
+    /// The machine stopped while a server wrote the projections without waiting for the disk: they may be
+    /// damaged (findings about them are expected), and `tallyd` rebuilds them at its next start.
+    public var projectionsMayBeDamaged = false
     /// Called now and then with the number of events replayed so far (for a progress line).
     public var progress: (@Sendable (UInt64) -> Void)?
     public var isClean: Bool { findings.isEmpty }
@@ -56,6 +59,7 @@ public enum Maintenance {
         let projections = files.projections
         var report = VerifyReport()
         report.progress = progress
+        report.projectionsMayBeDamaged = !StoreFiles.projectionsSurvivedLastRun(directory)
         do {
             // One read transaction in each environment: a running server writes the log first and the
             // projections after it, so the projections' transaction, begun first, is never ahead of the log's.

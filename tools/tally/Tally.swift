@@ -82,6 +82,9 @@ struct Verify: ParsableCommand {
             summary += "; the projections do not cover the last \(report.eventsBehind) events yet (a running tallyd writes them next; a stopped one replays them at open)"
         }
         print(summary)
+        if report.projectionsMayBeDamaged {
+            print("note: the machine stopped while the projections were being written without waiting for the disk; they may be damaged, and tallyd rebuilds them from the log at its next start")
+        }
         if !report.isClean { throw ExitCode(1) }
     }
 }
