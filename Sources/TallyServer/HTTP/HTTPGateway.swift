@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 import TallyCore
 import TallyStore
@@ -210,7 +211,7 @@ struct HTTPGateway: Sendable {
     func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        return Response(status: status, headers: [.contentType: "application/json"], body: buffer)
+        return Response(status: status, headers: ["Content-Type": "application/json"], body: buffer)
     }
 
     func json(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {

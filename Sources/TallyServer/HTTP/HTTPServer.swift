@@ -4,8 +4,6 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOHTTP1
-import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 import NIOPosix
 import Synchronization
 
@@ -14,15 +12,15 @@ struct GatewayRequest: Sendable {
     var method: HTTPRequest.Method
     var path: String
     var query: [(String, String)]
-    var headers: HTTPFields
+    var headers: HTTPHeaders
     var body: ByteBuffer
     /// The body went over the limit (what was read of it is dropped).
     var bodyTooLarge: Bool
 
-    init(head: HTTPRequest, body: ByteBuffer, bodyTooLarge: Bool) {
-        method = head.method
-        headers = head.headerFields
-        let target = head.path ?? "/"
+    init(head: HTTPRequestHead, body: ByteBuffer, bodyTooLarge: Bool) {
+        method = HTTPRequest.Method(head.method.rawValue) ?? .get
+        headers = head.headers
+        let target = head.uri
         if let mark = target.firstIndex(of: "?") {
             path = String(target[..<mark])
             query = Self.parseQuery(target[target.index(after: mark)...])
@@ -48,8 +46,21 @@ struct GatewayRequest: Sendable {
 /// One HTTP response of the gateway.
 struct GatewayResponse: Sendable {
     var status: HTTPResponse.Status
-    var headers: HTTPFields
+    var headers: HTTPHeaders
     var body: ByteBuffer
+}
+
+extension HTTPHeaders {
+    /// Every value of a field (names compare case-insensitively), joined with ", " as HTTP combines them.
+    subscript(_ name: HTTPField.Name) -> String? {
+        get {
+            let values = self[name.rawName]
+            return values.isEmpty ? nil : values.joined(separator: ", ")
+        }
+        set {
+            if let newValue { replaceOrAdd(name: name.rawName, value: newValue) } else { remove(name: name.rawName) }
+        }
+    }
 }
 
 /// Serialises the gateway's work on each event loop: the actor runs on the loop's own executor, so a request
@@ -87,12 +98,12 @@ final class EventLoopActors: Sendable {
 /// gateway, writes the response. NIO's pipeline handler keeps pipelined requests in order and closes
 /// idle connections on quiesce (graceful shutdown).
 final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private let gateway: HTTPGateway
     private let actor: EventLoopActor
-    private var head: HTTPRequest?
+    private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var bodyTooLarge = false
 
@@ -109,8 +120,8 @@ final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHan
             bodyTooLarge = false
             // A client that waits for leave to send its body (curl does for bodies over 1 KiB) gets it now;
             // a body over the limit is read and dropped, then refused with 413 once the request is whole.
-            if request.headerFields[.expect]?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            if request.headers[.expect]?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .continue))), promise: nil)
             }
         case .body(var chunk):
             guard !bodyTooLarge else { return }
@@ -125,7 +136,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHan
             self.head = nil
             let request = GatewayRequest(head: head, body: body, bodyTooLarge: bodyTooLarge)
             body = ByteBuffer()
-            let keepAlive = !(head.headerFields[.connection]?.lowercased().contains("close") ?? false)
+            let keepAlive = head.isKeepAlive
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let (gateway, actor) = (gateway, actor)
             gateway.shared.requestStarted()
@@ -139,13 +150,16 @@ final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     private func write(_ response: GatewayResponse, keepAlive: Bool, context: ChannelHandlerContext) {
-        var head = HTTPResponse(status: response.status, headerFields: response.headers)
-        head.headerFields[.contentLength] = String(response.body.readableBytes)
-        head.headerFields[.server] = "tallyd"
-        head.headerFields[.date] = HTTPDate.now()
-        if !keepAlive { head.headerFields[.connection] = "close" }
+        var headers = response.headers
+        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
+        headers.add(name: "Server", value: "tallyd")
+        headers.add(name: "Date", value: HTTPDate.now())
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(
+            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase),
+            headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if response.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(response.body)), promise: nil) }
+        if response.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil) }
         let done = context.writeAndFlushPromise(wrapOutboundOut(.end(nil)))
         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
     }
@@ -188,7 +202,6 @@ final class GatewayListener: Sendable {
                 channel.closeFuture.whenComplete { _ in gateway.shared.connectionClosed() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try channel.pipeline.syncOperations.addHandler(
                         GatewayConnectionHandler(gateway: gateway, actor: actors.actor(for: channel.eventLoop)))
                 }
