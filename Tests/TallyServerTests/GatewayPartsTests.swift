@@ -100,6 +100,21 @@ import TallyWire
     }
 }
 
+@Suite struct GatewayRequestTests {
+    @Test func anAbsoluteFormTargetIsServedAsItsPath() {
+        #expect(GatewayRequest.originForm("/v1/balances?tenant=a") == "/v1/balances?tenant=a")
+        #expect(GatewayRequest.originForm("http://127.0.0.1:7878/v1/balances?tenant=a") == "/v1/balances?tenant=a")
+        #expect(GatewayRequest.originForm("HTTPS://example.com?x=1") == "/?x=1")
+        #expect(GatewayRequest.originForm("http://example.com") == "/")
+    }
+
+    @Test func queryValuesArePercentDecodedAndNamesKeptAsSent() {
+        let pairs = GatewayRequest.parseQuery("tenant=acme%2Dcorp&flag&scope_prefix=tenant%3Aacme&x=%zz")
+        #expect(pairs.map(\.0) == ["tenant", "flag", "scope_prefix", "x"])
+        #expect(pairs.map(\.1) == ["acme-corp", "", "tenant:acme", "%zz"])
+    }
+}
+
 @Suite struct HTTPDateTests {
     @Test func theDateHeaderIsAnIMFFixdate() {
         #expect(HTTPDate.format(epochSeconds: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")

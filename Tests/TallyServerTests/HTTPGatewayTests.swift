@@ -556,6 +556,11 @@ import TallyWire
         #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(answer)")
         #expect(answer.contains("\"balances\""), "the answer is whole before the server closes: \(answer)")
         #expect(answer.contains("\r\nDate: ") && answer.contains(" GMT\r\n"), "every response carries a Date: \(answer)")
+
+        // An absolute-form target (as proxies send) is served as its path.
+        let absolute = try RawConnection(port: f.server.httpPort)
+        absolute.send(Array("GET http://127.0.0.1:\(f.server.httpPort)/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        #expect(String(decoding: absolute.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
     }
 
 

@@ -20,7 +20,7 @@ struct GatewayRequest: Sendable {
     init(head: HTTPRequestHead, body: ByteBuffer, bodyTooLarge: Bool) {
         method = HTTPRequest.Method(head.method.rawValue) ?? .get
         headers = head.headers
-        let target = head.uri
+        let target = Self.originForm(head.uri)
         if let mark = target.firstIndex(of: "?") {
             path = String(target[..<mark])
             query = Self.parseQuery(target[target.index(after: mark)...])
@@ -30,6 +30,17 @@ struct GatewayRequest: Sendable {
         }
         self.body = body
         self.bodyTooLarge = bodyTooLarge
+    }
+
+    /// The request target as a path and query: an absolute-form target (`http://host/v1/...`, which HTTP/1.1
+    /// servers must accept) loses its scheme and authority.
+    static func originForm(_ target: String) -> String {
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+            return rest[slash] == "/" ? String(rest[slash...]) : "/" + rest[slash...]
+        }
+        return target
     }
 
     /// `a=1&b=x%20y` into pairs; values are percent-decoded (a value that does not decode is kept as sent),
