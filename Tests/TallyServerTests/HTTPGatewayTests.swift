@@ -561,6 +561,15 @@ import TallyWire
         let absolute = try RawConnection(port: f.server.httpPort)
         absolute.send(Array("GET http://127.0.0.1:\(f.server.httpPort)/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         #expect(String(decoding: absolute.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
+
+        // A method the endpoint does not have is told which ones it has; one HTTP does not know is a 400.
+        let put = try RawConnection(port: f.server.httpPort)
+        put.send(Array("PUT /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
+        let answered = String(decoding: put.readUntilClosed(), as: UTF8.self)
+        #expect(answered.hasPrefix("HTTP/1.1 405") && answered.contains("Allow: GET"), "\(answered)")
+        let brew = try RawConnection(port: f.server.httpPort)
+        brew.send(Array("BREW /v1/balances HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(String(decoding: brew.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 400"))
     }
 
 

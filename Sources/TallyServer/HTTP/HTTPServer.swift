@@ -18,7 +18,8 @@ struct GatewayRequest: Sendable {
     var bodyTooLarge: Bool
 
     init(head: HTTPRequestHead, body: ByteBuffer, bodyTooLarge: Bool) {
-        method = HTTPRequest.Method(head.method.rawValue) ?? .get
+        // A method that is not a valid token (llhttp refuses those first) must not fall back to one that is served.
+        method = HTTPRequest.Method(head.method.rawValue) ?? HTTPRequest.Method("INVALID")!
         headers = head.headers
         let target = Self.originForm(head.uri)
         if let mark = target.firstIndex(of: "?") {
