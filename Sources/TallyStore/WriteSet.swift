@@ -53,9 +53,7 @@ struct WriteSet: Sendable {
         let keyStart = bytes.count
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
-        var writer = ByteWriter(appendingTo: takeBytes())
-        encode(&writer)
-        bytes = writer.takeBytes()
+        appendEncoded(encode)
         entries.append(Entry(
             database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
             valueCount: bytes.count - valueStart, kind: .put))
@@ -68,9 +66,7 @@ struct WriteSet: Sendable {
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
         bytes.append(contentsOf: EventChain.genesis)  // 32 bytes, overwritten below
-        var writer = ByteWriter(appendingTo: takeBytes())
-        EventCodec.encode(event, into: &writer)
-        bytes = writer.takeBytes()
+        appendEncoded { EventCodec.encode(event, into: &$0) }
         let chain = bytes.withUnsafeBytes { buffer in
             EventChain.link(previous, UnsafeRawBufferPointer(rebasing: buffer[(valueStart + 32)...]))
         }
@@ -83,10 +79,13 @@ struct WriteSet: Sendable {
         return chain
     }
 
-    private mutating func takeBytes() -> [UInt8] {
+    /// Lets `encode` append to the buffer through a `ByteWriter` that holds it meanwhile (moved, not copied).
+    private mutating func appendEncoded(_ encode: (inout ByteWriter) -> Void) {
         var taken: [UInt8] = []
         swap(&taken, &bytes)
-        return taken
+        var writer = ByteWriter(appendingTo: consume taken)
+        encode(&writer)
+        bytes = writer.takeBytes()
     }
 
     mutating func delete(_ database: LMDBDatabase, _ key: [UInt8]) {

@@ -189,6 +189,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     /// back at the front of the queue until it is done. The chain value the archive recorded for the
     /// last trimmed event must match the log's, or nothing is deleted.
     private func trimChunk(_ trim: Trim) {
+        // The projections replay the log from the position they cover: while they cannot, nothing of the log
+        // may go (the archiver asks again on its next pass).
+        if stalled != nil { recover() }
+        if let stalled { return trim.completion(.failure(stalled)) }
         do {
             let base = try environment.write { txn in
                 try LogBase.trimChunk(through: trim.through, chain: trim.chain, lastSequence: position.lastSequence, events: events, meta: meta, txn)
@@ -201,9 +205,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
                 trim.completion(.success(base))
             }
         } catch {
-            if let error = error as? StoreError { return trim.completion(.failure(error)) }
-            if let error = error as? LMDBError { return trim.completion(.failure(StoreError(error, doing: "trimming the log"))) }
-            trim.completion(.failure(StoreError(.io, "trimming the log: \(error)")))
+            trim.completion(.failure(StoreError(error, doing: "trimming the log")))
         }
     }
 

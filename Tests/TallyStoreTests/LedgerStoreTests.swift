@@ -293,6 +293,11 @@ import Testing
         let error = try #require(failure)
         #expect(error.kind == .storageFull)
         #expect(try store.budget(Self.key)?.reserved.value == Int64(acknowledged.count), "reads still work and show exactly what was acknowledged")
+        // Here the projections filled up after the log was written: while they cannot catch up, the log keeps
+        // every event they still need (a trim is refused, nothing is deleted).
+        let first = try #require(try store.events(from: 1, limit: 1).first)
+        #expect(throws: StoreError.self) { _ = try store.trimLogBlocking(through: 1, chain: first.chain) }
+        #expect(try store.events(from: 1, limit: 1).first?.event.sequence == 1)
         store.close()
         #expect(try Maintenance.verify(directory: fixture.directory).isClean)
         let grown = try fixture.open(fixture.options(mapSizeBytes: 256 * 1024, mapSizeBytesMax: 1 << 26))

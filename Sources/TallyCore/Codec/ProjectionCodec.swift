@@ -9,23 +9,23 @@ public enum ProjectionCodec {
     /// Bumped whenever any projection layout changes; stores refuse other versions and ask for a rebuild.
     public static let formatVersion: UInt8 = 1
 
-    public static func encode(_ tenant: Tenant) -> [UInt8] { encode { $0.write(tenant) } }
-    public static func encode(_ key: ApiKey) -> [UInt8] { encode { $0.write(key) } }
-    public static func encode(_ budget: Budget) -> [UInt8] { encode { $0.write(budget) } }
-    public static func encode(_ reservation: Reservation) -> [UInt8] { encode { $0.write(reservation) } }
-    public static func encode(_ record: IdempotencyRecord) -> [UInt8] { encode { $0.write(record) } }
+    public static func encode(_ tenant: Tenant) -> [UInt8] { encoded { encode(tenant, into: &$0) } }
+    public static func encode(_ key: ApiKey) -> [UInt8] { encoded { encode(key, into: &$0) } }
+    public static func encode(_ budget: Budget) -> [UInt8] { encoded { encode(budget, into: &$0) } }
+    public static func encode(_ reservation: Reservation) -> [UInt8] { encoded { encode(reservation, into: &$0) } }
+    public static func encode(_ record: IdempotencyRecord) -> [UInt8] { encoded { encode(record, into: &$0) } }
 
-    /// The same encodings appended to a writer the caller keeps (the store's write set).
-    public static func encode(_ tenant: Tenant, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(tenant) }
-    public static func encode(_ key: ApiKey, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(key) }
-    public static func encode(_ budget: Budget, into writer: inout ByteWriter) { writer.writeU8(formatVersion); writer.write(budget) }
-    public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) {
+    /// The same encodings appended to a writer the caller keeps (the store's write set): the projection
+    /// format version, then the value.
+    public static func encode(_ tenant: Tenant, into writer: inout ByteWriter) { versioned(&writer) { $0.write(tenant) } }
+    public static func encode(_ key: ApiKey, into writer: inout ByteWriter) { versioned(&writer) { $0.write(key) } }
+    public static func encode(_ budget: Budget, into writer: inout ByteWriter) { versioned(&writer) { $0.write(budget) } }
+    public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) { versioned(&writer) { $0.write(reservation) } }
+    public static func encode(_ record: IdempotencyRecord, into writer: inout ByteWriter) { versioned(&writer) { $0.write(record) } }
+
+    private static func versioned(_ writer: inout ByteWriter, _ body: (inout ByteWriter) -> Void) {
         writer.writeU8(formatVersion)
-        writer.write(reservation)
-    }
-    public static func encode(_ record: IdempotencyRecord, into writer: inout ByteWriter) {
-        writer.writeU8(formatVersion)
-        writer.write(record)
+        body(&writer)
     }
 
     public static func decodeTenant(_ bytes: [UInt8]) throws(EventCodecError) -> Tenant {
@@ -50,10 +50,9 @@ public enum ProjectionCodec {
         }
     }
 
-    private static func encode(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
+    private static func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         // A settled reservation is most of a kilobyte: start big enough that the array never regrows.
         var writer = ByteWriter(capacity: 1_024)
-        writer.writeU8(formatVersion)
         body(&writer)
         return writer.bytes
     }

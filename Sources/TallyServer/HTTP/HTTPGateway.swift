@@ -279,20 +279,8 @@ final class GatewayShared: Sendable {
     }
 
     private let requestsInFlight: Atomic<Int> = Atomic(0)
-    private let connections: Atomic<Int> = Atomic(0)
-
-    /// Counts a new HTTP connection (both planes together); false, counting nothing, when `max` are open.
-    func connectionOpened(max: Int) -> Bool {
-        var current = connections.load(ordering: .relaxed)
-        while current < max {
-            let (exchanged, actual) = connections.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = actual
-        }
-        return false
-    }
-
-    func connectionClosed() { connections.subtract(1, ordering: .relaxed) }
+    /// HTTP connections of both planes together.
+    let connections = ConnectionCounter()
 
     func startDraining() { draining.store(true, ordering: .relaxed) }
 

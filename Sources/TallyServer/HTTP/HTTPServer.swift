@@ -172,20 +172,12 @@ final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHan
             headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if response.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil) }
-        let done = context.writeAndFlushPromise(wrapOutboundOut(.end(nil)))
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-}
-
-extension ChannelHandlerContext {
-    fileprivate func writeAndFlushPromise(_ data: NIOAny) -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        writeAndFlush(data, promise: promise)
-        return promise.futureResult
     }
 }
 
@@ -210,8 +202,7 @@ final class GatewayListener: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 // Connections over the limit are closed at accept, before they cost anything.
-                guard gateway.shared.connectionOpened(max: connectionsMax) else { return channel.close() }
-                channel.closeFuture.whenComplete { _ in gateway.shared.connectionClosed() }
+                guard gateway.shared.connections.admit(channel, max: connectionsMax) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
