@@ -551,25 +551,38 @@ import TallyWire
         let f = try Fixture()
         defer { f.stop() }
         let connection = try RawConnection(port: f.server.httpPort)
-        connection.send(Array("GET /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".utf8))
+        // The client sends the head alone and waits for leave to send the body.
+        let body = #"{"idempotency_key": "continue-1", "subject": {"tenant": "acme-corp", "workspace": "project-alpha"}, "action": {"kind": "llm", "name": "x"}, "estimate": {"unit": "USD_MICROCENTS", "amount": 5}}"#
+        connection.send(Array("POST /v1/decide HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".utf8))
+        #expect(String(decoding: connection.readOnce(), as: UTF8.self) == "HTTP/1.1 100 Continue\r\n\r\n")
+        connection.send(Array(body.utf8))
         let answer = String(decoding: connection.readUntilClosed(), as: UTF8.self)
-        #expect(answer.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(answer)")
-        #expect(answer.contains("\"balances\""), "the answer is whole before the server closes: \(answer)")
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer)")
+        #expect(answer.contains("\"decision\":\"ALLOW\""), "the answer is whole before the server closes: \(answer)")
         #expect(answer.contains("\r\nDate: ") && answer.contains(" GMT\r\n"), "every response carries a Date: \(answer)")
+
+        // Pipelined requests are answered in order on the one connection; a malformed one is refused and closes it.
+        let pipelined = try RawConnection(port: f.server.httpPort)
+        pipelined.send(Array(("GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\n"
+            + "X-Cycles-API-Key: \(f.key)\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").utf8))
+        let answers = String(decoding: pipelined.readUntilClosed(), as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.map { $0.prefix(3) } == ["200", "200", "400"], "\(answers)")
+        #expect(answers.first?.contains(#"{"status":"UP"}"#) == true && answers.dropFirst().first?.contains("\"balances\"") == true)
+        #expect(answers.last?.contains(#""error":"INVALID_REQUEST","message":"Content-Length must be one decimal number"#) == true, "\(answers)")
 
         // An absolute-form target (as proxies send) is served as its path.
         let absolute = try RawConnection(port: f.server.httpPort)
         absolute.send(Array("GET http://127.0.0.1:\(f.server.httpPort)/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         #expect(String(decoding: absolute.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"))
 
-        // A method the endpoint does not have is told which ones it has; one HTTP does not know is a 400.
+        // A method the endpoint does not have is told which ones it has; one HTTP does not define is a 501.
         let put = try RawConnection(port: f.server.httpPort)
         put.send(Array("PUT /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
         let answered = String(decoding: put.readUntilClosed(), as: UTF8.self)
         #expect(answered.hasPrefix("HTTP/1.1 405") && answered.contains("Allow: GET"), "\(answered)")
         let brew = try RawConnection(port: f.server.httpPort)
         brew.send(Array("BREW /v1/balances HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        #expect(String(decoding: brew.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+        #expect(String(decoding: brew.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 501 Not Implemented"))
     }
 
 

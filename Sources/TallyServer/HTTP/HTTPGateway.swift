@@ -1,7 +1,6 @@
 import HTTPTypes
 import Logging
 import NIOCore
-import NIOHTTP1
 import Synchronization
 import TallyCore
 import TallyStore
@@ -28,7 +27,7 @@ struct HTTPGateway: Sendable {
     func respond(to request: Request) async -> Response {
         var request = request
         let trace = TraceContext.resolve(
-            traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID])
+            traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID], ids: &request.ids)
         var exchange = Exchange(trace: trace)
         var response: Response
         do {
@@ -58,6 +57,11 @@ struct HTTPGateway: Sendable {
         let path = request.path
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = request.method
+        guard Self.definedMethods.contains(method) else {
+            return failure(
+                WireError(code: .invalidRequest, message: "the method \(method) is not implemented"),
+                exchange, status: .init(code: 501, reasonPhrase: "Not Implemented"))
+        }
         guard parts.count >= 2, parts[0] == "v1" else {
             if parts == ["health"] || parts == ["healthz"] { return json(Array(#"{"status":"UP"}"#.utf8)) }
             throw WireError(code: .notFound, message: "no such endpoint: \(method) \(path)")
@@ -83,6 +87,10 @@ struct HTTPGateway: Sendable {
         }
         throw WireError(code: .notFound, message: "no such endpoint on the \(plane.rawValue) plane: \(method) \(path)")
     }
+
+    /// The methods HTTP defines (RFC 9110 section 9): one of them on the wrong endpoint is a 405, any other
+    /// a 501 (RFC 9110 section 15.6.2).
+    static let definedMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
 
     /// Every endpoint of a plane with its methods (`*` is a path parameter): what a wrong method is told.
     static let endpoints: [Plane: [([String], [String])]] = [
@@ -211,7 +219,7 @@ struct HTTPGateway: Sendable {
     func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        return Response(status: status, headers: ["Content-Type": "application/json"], body: buffer)
+        return Response(status: status, headers: [.contentType: "application/json"], body: buffer)
     }
 
     func json(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {

@@ -6,22 +6,25 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import TallyWire
 
 /// One HTTP request as the gateway sees it: the head, and the body collected up to the gateway's limit.
 struct GatewayRequest: Sendable {
     var method: HTTPRequest.Method
     var path: String
     var query: [(String, String)]
-    var headers: HTTPHeaders
+    var headers: RequestHeaders
     var body: ByteBuffer
-    /// The body went over the limit (what was read of it is dropped).
+    /// The body went over the limit (it is not read).
     var bodyTooLarge: Bool
+    /// Where the exchange's request id (and trace id, when the client sends none) come from.
+    var ids: ExchangeIDs
 
-    init(head: HTTPRequestHead, body: ByteBuffer, bodyTooLarge: Bool) {
-        // A method that is not a valid token (llhttp refuses those first) must not fall back to one that is served.
-        method = HTTPRequest.Method(head.method.rawValue) ?? HTTPRequest.Method("INVALID")!
-        headers = head.headers
-        let target = Self.originForm(head.uri)
+    init(_ request: HTTP1Request, ids: ExchangeIDs) {
+        // The parser admits only token methods; one HTTP does not know is never confused with a served one.
+        method = HTTPRequest.Method(request.method) ?? HTTPRequest.Method("INVALID")!
+        headers = request.headers
+        let target = Self.originForm(request.target)
         if let mark = target.firstIndex(of: "?") {
             path = String(target[..<mark])
             query = Self.parseQuery(target[target.index(after: mark)...])
@@ -29,13 +32,15 @@ struct GatewayRequest: Sendable {
             path = target
             query = []
         }
-        self.body = body
-        self.bodyTooLarge = bodyTooLarge
+        body = request.body
+        bodyTooLarge = request.bodyTooLarge
+        self.ids = ids
     }
 
     /// The request target as a path and query: an absolute-form target (`http://host/v1/...`, which HTTP/1.1
     /// servers must accept) loses its scheme and authority.
     static func originForm(_ target: String) -> String {
+        guard target.utf8.first != UInt8(ascii: "/") else { return target }
         for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
             let rest = target.dropFirst(scheme.count)
             guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
@@ -58,20 +63,57 @@ struct GatewayRequest: Sendable {
 /// One HTTP response of the gateway.
 struct GatewayResponse: Sendable {
     var status: HTTPResponse.Status
-    var headers: HTTPHeaders
+    var headers: ResponseHeaders
     var body: ByteBuffer
 }
 
-extension HTTPHeaders {
-    /// Every value of a field (names compare case-insensitively), joined with ", " as HTTP combines them.
+/// The gateway's own response fields (the connection adds `Content-Length`, `Date`, `Server` and
+/// `Connection`), in the order they were set.
+struct ResponseHeaders: Sendable, ExpressibleByDictionaryLiteral {
+    private(set) var fields: [(name: HTTPField.Name, value: String)] = []
+
+    init(dictionaryLiteral elements: (HTTPField.Name, String)...) {
+        for (name, value) in elements { self[name] = value }
+    }
+
     subscript(_ name: HTTPField.Name) -> String? {
-        get {
-            let values = self[name.rawName]
-            return values.isEmpty ? nil : values.joined(separator: ", ")
-        }
+        get { fields.first { $0.name == name }?.value }
         set {
-            if let newValue { replaceOrAdd(name: name.rawName, value: newValue) } else { remove(name: name.rawName) }
+            fields.removeAll { $0.name == name }
+            if let newValue { fields.append((name, newValue)) }
         }
+    }
+}
+
+/// Writes one response as the bytes of an HTTP/1.1 message.
+enum HTTP1ResponseWriter {
+    /// Status line, the gateway's fields, the connection's fields, and the body (none after a HEAD).
+    static func write(_ response: GatewayResponse, keepAlive: Bool, headRequest: Bool, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(response.status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(response.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in response.headers.fields { field(name.rawName, value, into: &buffer) }
+        buffer.writeStaticString("Content-Length: ")
+        buffer.writeString(String(response.body.readableBytes))
+        buffer.writeStaticString("\r\nServer: tallyd\r\nDate: ")
+        buffer.writeString(HTTPDate.now())
+        buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+        if !headRequest { buffer.writeImmutableBuffer(response.body) }
+    }
+
+    /// One field line; a CR or LF in a value (never produced by the gateway) becomes a space, so a value
+    /// can never end the head early.
+    private static func field(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        if value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            buffer.writeBytes(value.utf8.map { $0 == 13 || $0 == 10 ? 32 : $0 })
+        } else {
+            buffer.writeString(value)
+        }
+        buffer.writeStaticString("\r\n")
     }
 }
 
@@ -106,77 +148,145 @@ final class EventLoopActors: Sendable {
     }
 }
 
-/// An HTTP/1.1 connection of one plane: collects each request's body (bounded), hands the request to the
-/// gateway, writes the response. NIO's pipeline handler keeps pipelined requests in order and closes
-/// idle connections on quiesce (graceful shutdown).
-final class GatewayConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// An HTTP/1.1 connection of one plane: parses requests from the bytes (`HTTP1Parser`), answers one at a
+/// time in order (pipelined requests wait, and reading stops while too much of them is buffered), and writes
+/// each response as one buffer. On quiesce (graceful shutdown) an idle connection closes at once, a busy
+/// one after its current answer.
+final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let gateway: HTTPGateway
     private let actor: EventLoopActor
-    private var head: HTTPRequestHead?
-    private var body = ByteBuffer()
-    private var bodyTooLarge = false
+    private var parser: HTTP1Parser
+    private var ids = ExchangeIDs()
+    private var buffered = ByteBuffer()
+    /// A request is being answered.
+    private var serving = false
+    /// A read was held back while serving with a full buffer.
+    private var readHeld = false
+    private var quiescing = false
+    private var closing = false
+
+    /// Bytes of further (pipelined) requests buffered while one is answered before reading pauses.
+    private var bufferedMax: Int { parser.limits.headBytesMax + parser.limits.bodyBytesMax }
 
     init(gateway: HTTPGateway, actor: EventLoopActor) {
         self.gateway = gateway
         self.actor = actor
+        parser = HTTP1Parser(limits: .init(bodyBytesMax: gateway.shared.bodyBytesMax))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let request):
-            head = request
-            body.clear()
-            bodyTooLarge = false
-            // A client that waits for leave to send its body (curl does for bodies over 1 KiB) gets it now;
-            // a body over the limit is read and dropped, then refused with 413 once the request is whole.
-            if request.headers[.expect]?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .continue))), promise: nil)
+        var bytes = unwrapInboundIn(data)
+        guard !closing else { return }
+        if buffered.readableBytes == 0 {
+            buffered = bytes
+        } else {
+            buffered.writeBuffer(&bytes)
+        }
+        serveNext(context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if serving, buffered.readableBytes >= bufferedMax {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        if !serving { close(context: context) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(context: context)
+    }
+
+    /// Parses what is buffered and starts answering the next whole request, if there is one.
+    private func serveNext(context: ChannelHandlerContext) {
+        while !serving, !closing {
+            let step: HTTP1Parser.Step
+            do {
+                step = try parser.next(&buffered)
+            } catch {
+                return refuse(error, context: context)
             }
-        case .body(var chunk):
-            guard !bodyTooLarge else { return }
-            if body.readableBytes + chunk.readableBytes > gateway.shared.bodyBytesMax {
-                bodyTooLarge = true
-                body.clear()
-            } else {
-                body.writeBuffer(&chunk)
-            }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let request = GatewayRequest(head: head, body: body, bodyTooLarge: bodyTooLarge)
-            body = ByteBuffer()
-            let keepAlive = head.isKeepAlive
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let (gateway, actor) = (gateway, actor)
-            gateway.shared.requestStarted()
-            Task.immediate {
-                await actor.serve(gateway, request) { response in
-                    loopBound.value.0.write(response, keepAlive: keepAlive, context: loopBound.value.1)
-                    gateway.shared.requestFinished()
-                }
+            switch step {
+            case .needMore:
+                if buffered.readableBytes == 0 { buffered.clear() } else { buffered.discardReadBytes() }
+                return
+            case .continueExpected:
+                // A client that waits before sending its body (curl does for bodies over 1 KiB) gets leave now.
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            case .request(let request):
+                serve(request, context: context)
             }
         }
     }
 
-    private func write(_ response: GatewayResponse, keepAlive: Bool, context: ChannelHandlerContext) {
-        var headers = response.headers
-        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        headers.add(name: "Server", value: "tallyd")
-        headers.add(name: "Date", value: HTTPDate.now())
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(
-            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase),
-            headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if response.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil) }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+    private func serve(_ parsed: HTTP1Request, context: ChannelHandlerContext) {
+        serving = true
+        let request = GatewayRequest(parsed, ids: ids)
+        _ = ids.next()  // the next exchange starts from another state
+        let keepAlive = parsed.keepAlive && !quiescing
+        let headRequest = parsed.isHead
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let (gateway, actor) = (gateway, actor)
+        gateway.shared.requestStarted()
+        Task.immediate {
+            await actor.serve(gateway, request) { response in
+                loopBound.value.0.answered(response, keepAlive: keepAlive, headRequest: headRequest, context: loopBound.value.1)
+                gateway.shared.requestFinished()
+            }
+        }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    private func answered(_ response: GatewayResponse, keepAlive: Bool, headRequest: Bool, context: ChannelHandlerContext) {
+        serving = false
+        let keepAlive = keepAlive && !quiescing && !closing
+        var bytes = context.channel.allocator.buffer(capacity: 256 + response.body.readableBytes)
+        HTTP1ResponseWriter.write(response, keepAlive: keepAlive, headRequest: headRequest, into: &bytes)
+        guard keepAlive else {
+            return writeAndClose(bytes, context: context)
+        }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        serveNext(context: context)
+        if readHeld, !serving {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    /// A message that cannot be served: answered with its status and a Cycles error body, then closed.
+    private func refuse(_ error: HTTP1Error, context: ChannelHandlerContext) {
+        closing = true
+        let trace = TraceContext.resolve(traceparent: nil, cyclesTraceID: nil, ids: &ids)
+        let body = CyclesResponses.error(
+            WireError(code: .invalidRequest, message: error.message),
+            requestID: trace.requestID, traceID: trace.traceID)
+        let response = GatewayResponse(
+            status: HTTPResponse.Status(code: error.status, reasonPhrase: error.reasonPhrase),
+            headers: [.contentType: "application/json", .requestID: trace.requestID, .cyclesTraceID: trace.traceID],
+            body: ByteBuffer(bytes: body))
+        var bytes = context.channel.allocator.buffer(capacity: 256 + body.count)
+        HTTP1ResponseWriter.write(response, keepAlive: false, headRequest: false, into: &bytes)
+        writeAndClose(bytes, context: context)
+    }
+
+    private func writeAndClose(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        closing = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
         context.close(promise: nil)
     }
 }
@@ -204,7 +314,6 @@ final class GatewayListener: Sendable {
                 // Connections over the limit are closed at accept, before they cost anything.
                 guard gateway.shared.connections.admit(channel, max: connectionsMax) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
                         GatewayConnectionHandler(gateway: gateway, actor: actors.actor(for: channel.eventLoop)))
                 }
