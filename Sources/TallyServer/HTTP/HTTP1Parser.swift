@@ -267,6 +267,9 @@ struct HTTP1Parser {
         var http10 = false
         var fields: [UInt32] = []
         fields.reserveCapacity(32)
+        // The fields that decide framing and the connection's fate are noticed as they go by; only when one
+        // is present in an unusual form do the string-based checks below run.
+        var seen = FramingFields()
         try head.withUnsafeReadableBytes { raw throws(HTTP1Error) in
             var lineStart = 0
             var first = true
@@ -298,6 +301,7 @@ struct HTTP1Parser {
                 guard line[valueStart..<valueEnd].allSatisfy({ $0 == 9 || ($0 >= 32 && $0 != 127) }) else {
                     throw .bad("the header field \(quoted(line[..<colon])) has a control character in its value")
                 }
+                seen.notice(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]))
                 fields.append(UInt32(lineStart))
                 fields.append(UInt32(lineStart + colon))
                 fields.append(UInt32(lineStart + valueStart))
@@ -305,12 +309,49 @@ struct HTTP1Parser {
             }
         }
         let headers = RequestHeaders(bytes: head, fields: fields)
-        let framing = try framing(headers, http10: http10)
-        let keepAlive = http10 ? headers.contains("Connection", token: "keep-alive") : !headers.contains("Connection", token: "close")
-        if !http10, headers["Host"] == nil { throw .bad("an HTTP/1.1 request needs a Host header") }
-        let expectsContinue = !http10 && headers["Expect"]?.lowercased() == "100-continue"
+        let framing = seen.needsFullCheck ? try framing(headers, http10: http10) : .length(seen.length ?? 0)
+        let keepAlive = if seen.connection {
+            http10 ? headers.contains("Connection", token: "keep-alive") : !headers.contains("Connection", token: "close")
+        } else {
+            !http10
+        }
+        if !http10, !seen.host { throw .bad("an HTTP/1.1 request needs a Host header") }
+        let expectsContinue = seen.expect && !http10 && headers["Expect"]?.lowercased() == "100-continue"
         let request = HTTP1Request(method: method, target: target, headers: headers, body: ByteBuffer(), bodyTooLarge: false, keepAlive: keepAlive)
         return (request, framing, expectsContinue)
+    }
+
+    /// What the head's fields say about framing, noticed while they are parsed.
+    private struct FramingFields {
+        var host = false
+        var connection = false
+        var expect = false
+        /// The one plain `Content-Length`, when that is all there is.
+        var length: Int?
+        /// `Transfer-Encoding`, a repeated or unusual `Content-Length`: the full checks decide.
+        var needsFullCheck = false
+
+        mutating func notice(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+            switch name.count {
+            case 4 where Self.equal(name, "host"): host = true
+            case 6 where Self.equal(name, "expect"): expect = true
+            case 10 where Self.equal(name, "connection"): connection = true
+            case 14 where Self.equal(name, "content-length"):
+                guard length == nil, !value.isEmpty, value.count <= 15, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                    needsFullCheck = true
+                    return
+                }
+                length = value.reduce(0) { $0 * 10 + Int($1 - 48) }
+            case 17 where Self.equal(name, "transfer-encoding"): needsFullCheck = true
+            default: break
+            }
+        }
+
+        /// Case-insensitive comparison with a lower-case name.
+        private static func equal(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+            let other = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+            return zip(bytes, other).allSatisfy { RequestHeaders.lowered($0) == $1 }
+        }
     }
 
     private static func requestLine(_ line: UnsafeRawBufferPointer) throws(HTTP1Error) -> (String, String, Bool) {

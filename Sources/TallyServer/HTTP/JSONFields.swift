@@ -9,7 +9,8 @@ import TallyWire
 struct JSONFields {
     private let members: [JSONMember]
     private let path: String
-    private var read: Set<String> = []
+    /// Which members were asked for, by position (the parser refuses duplicate names, so a member is its name).
+    private var read: [Bool]
 
     init(_ value: JSONValue, path: String = "") throws(WireError) {
         guard case .object(let members) = value else {
@@ -17,6 +18,7 @@ struct JSONFields {
         }
         self.members = members
         self.path = path
+        read = Array(repeating: false, count: members.count)
     }
 
     static func invalid(_ message: String) -> WireError { WireError(code: .invalidRequest, message: message) }
@@ -25,10 +27,10 @@ struct JSONFields {
 
     /// The member's value, or nil when absent or null.
     mutating func value(_ field: String) -> JSONValue? {
-        read.insert(field)
-        guard let member = members.first(where: { $0.name == field }) else { return nil }
-        if case .null = member.value { return nil }
-        return member.value
+        guard let index = members.firstIndex(where: { $0.name == field }) else { return nil }
+        read[index] = true
+        if case .null = members[index].value { return nil }
+        return members[index].value
     }
 
     mutating func required<T>(_ field: String, _ read: (inout JSONFields, String) throws(WireError) -> T?) throws(WireError) -> T {
@@ -116,8 +118,8 @@ struct JSONFields {
 
     /// Refuses members the decoder did not ask for.
     func finish() throws(WireError) {
-        if let unknown = members.first(where: { !read.contains($0.name) }) {
-            throw Self.invalid("\(name(unknown.name)) is not a known field")
+        if let unknown = read.firstIndex(of: false) {
+            throw Self.invalid("\(name(members[unknown].name)) is not a known field")
         }
     }
 }
