@@ -100,6 +100,22 @@ import TallyWire
     }
 }
 
+@Suite struct ExchangeIDsTests {
+    @Test func everyExchangeOfAConnectionGetsIdsNoOtherHas() {
+        var connection = ExchangeIDs()
+        var seen = Set<String>()
+        for _ in 0..<5_000 {
+            var exchange = connection.split()
+            let trace = TraceContext.resolve(traceparent: nil, cyclesTraceID: nil, ids: &exchange)
+            #expect(trace.requestID.hasPrefix("req_") && trace.requestID.utf8.count == 36)
+            #expect(TraceContext.isTraceID(trace.traceID))
+            #expect(seen.insert(String(trace.requestID.dropFirst(4))).inserted && seen.insert(trace.traceID).inserted)
+        }
+        var other = ExchangeIDs()
+        #expect(!seen.contains(other.hex(prefix: "")), "another connection's generator starts elsewhere")
+    }
+}
+
 @Suite struct GatewayRequestTests {
     @Test func anAbsoluteFormTargetIsServedAsItsPath() {
         #expect(GatewayRequest.originForm("/v1/balances?tenant=a") == "/v1/balances?tenant=a")

@@ -3,7 +3,6 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 import TallyWire
@@ -207,6 +206,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         close(context: context)
     }
 
+    /// A peer gone mid-way: requests still buffered behind the one being answered are not started.
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        context.fireChannelInactive()
+    }
+
     /// Parses what is buffered and starts answering the next whole request, if there is one.
     private func serveNext(context: ChannelHandlerContext) {
         while !serving, !closing {
@@ -231,8 +236,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func serve(_ parsed: HTTP1Request, context: ChannelHandlerContext) {
         serving = true
-        let request = GatewayRequest(parsed, ids: ids)
-        _ = ids.next()  // the next exchange starts from another state
+        let request = GatewayRequest(parsed, ids: ids.split())
         let keepAlive = parsed.keepAlive && !quiescing
         let headRequest = parsed.isHead
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -50,6 +50,16 @@ struct ExchangeIDs: Sendable {
         if state == (0, 0, 0, 0) { state.0 = 1 }
     }
 
+    private init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        self.state = state
+        if state == (0, 0, 0, 0) { self.state.0 = 1 }
+    }
+
+    /// A generator of its own for one exchange, seeded from this one (whose later draws it never repeats).
+    mutating func split() -> ExchangeIDs {
+        ExchangeIDs(state: (next(), next(), next(), next()))
+    }
+
     mutating func next() -> UInt64 {
         let result = (state.1 &* 5).rotatedLeft(7) &* 9
         let shifted = state.1 << 17
