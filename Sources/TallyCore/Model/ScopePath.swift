@@ -21,8 +21,8 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The leaf segment, e.g. `agent:planner`; the Cycles `Balance.scope` field (decision 18).
     public var leaf: String {
-        guard let slash = rawValue.lastIndex(of: "/") else { return rawValue }
-        return String(rawValue[rawValue.index(after: slash)...])
+        guard let slash = rawValue.utf8.lastIndex(of: UInt8(ascii: "/")) else { return rawValue }
+        return String(rawValue[rawValue.utf8.index(after: slash)...])
     }
 
     public var tenant: String { segments[0].value }

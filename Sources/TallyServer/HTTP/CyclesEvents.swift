@@ -194,37 +194,37 @@ enum CyclesEvents {
 
     static func write(_ w: inout JSONWriter, _ event: CyclesEvent) {
         w.beginObject()
-        w.key("event_id")
+        w.key(literal: "event_id")
         w.string(event.id)
-        w.key("event_type")
+        w.key(literal: "event_type")
         w.string(event.type)
-        w.key("category")
+        w.key(literal: "category")
         w.string(event.category)
-        w.key("timestamp")
+        w.key(literal: "timestamp")
         w.string(ISOTime.format(event.timestampMilliseconds))
-        w.key("tenant_id")
+        w.key(literal: "tenant_id")
         w.string(event.tenant)
-        w.key("source")
+        w.key(literal: "source")
         w.string(event.source)
         if let scope = event.scope {
-            w.key("scope")
+            w.key(literal: "scope")
             w.string(scope)
         }
         if let actor = event.actor {
-            w.key("actor")
+            w.key(literal: "actor")
             w.beginObject()
-            w.key("type")
+            w.key(literal: "type")
             switch actor {
             case .tenant(_, let keyID):
                 w.string("api_key")
-                w.key("key_id")
+                w.key(literal: "key_id")
                 w.string(keyID)
             case .admin: w.string("admin")
             case .system: w.string("system")
             }
             w.endObject()
         }
-        w.key("data")
+        w.key(literal: "data")
         w.value(event.data.droppingNulls())
         w.endObject()
     }

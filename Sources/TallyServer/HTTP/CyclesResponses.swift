@@ -8,49 +8,49 @@ import TallyWire
 enum CyclesResponses {
     // MARK: Values
 
-    static func amount(_ w: inout JSONWriter, _ key: String, _ amount: Amount, _ unit: TallyCore.Unit) {
-        w.key(key)
+    static func amount(_ w: inout JSONWriter, _ key: StaticString, _ amount: Amount, _ unit: TallyCore.Unit) {
+        w.key(literal: key)
         w.beginObject()
-        w.key("unit")
+        w.key(literal: "unit")
         w.string(unit.cyclesName)
-        w.key("amount")
+        w.key(literal: "amount")
         w.integer(amount.value)
         w.endObject()
     }
 
-    static func quantity(_ w: inout JSONWriter, _ key: String, _ quantity: Quantity) {
+    static func quantity(_ w: inout JSONWriter, _ key: StaticString, _ quantity: Quantity) {
         amount(&w, key, quantity.amount, quantity.unit)
     }
 
-    static func integer(_ w: inout JSONWriter, _ key: String, _ value: Int64?) {
+    static func integer(_ w: inout JSONWriter, _ key: StaticString, _ value: Int64?) {
         guard let value else { return }
-        w.key(key)
+        w.key(literal: key)
         w.integer(value)
     }
 
-    static func string(_ w: inout JSONWriter, _ key: String, _ value: String?) {
+    static func string(_ w: inout JSONWriter, _ key: StaticString, _ value: String?) {
         guard let value else { return }
-        w.key(key)
+        w.key(literal: key)
         w.string(value)
     }
 
-    static func time(_ w: inout JSONWriter, _ key: String, _ milliseconds: Int64?) {
+    static func time(_ w: inout JSONWriter, _ key: StaticString, _ milliseconds: Int64?) {
         guard let milliseconds else { return }
-        w.key(key)
+        w.key(literal: key)
         w.string(ISOTime.format(milliseconds))
     }
 
-    static func strings(_ w: inout JSONWriter, _ key: String, _ values: [String]) {
-        w.key(key)
+    static func strings(_ w: inout JSONWriter, _ key: StaticString, _ values: [String]) {
+        w.key(literal: key)
         w.beginArray()
         for value in values { w.string(value) }
         w.endArray()
     }
 
     /// Free JSON stored by the ledger, embedded as JSON (it was validated as such when it came in).
-    static func freeJSON(_ w: inout JSONWriter, _ key: String, _ text: JSONText?) {
+    static func freeJSON(_ w: inout JSONWriter, _ key: StaticString, _ text: JSONText?) {
         guard let text else { return }
-        w.key(key)
+        w.key(literal: key)
         if let value = try? JSONParser.parse(Array(text.text.utf8)) {
             w.value(value)
         } else {
@@ -63,14 +63,14 @@ enum CyclesResponses {
     static func balance(_ w: inout JSONWriter, _ balance: Balance, ledger: Bool = false) {
         let unit = balance.unit
         w.beginObject()
-        w.key("scope")
+        w.key(literal: "scope")
         w.string(balance.scope.leaf)
-        w.key("scope_path")
+        w.key(literal: "scope_path")
         w.string(balance.scope.rawValue)
         if ledger {
-            w.key("unit")
+            w.key(literal: "unit")
             w.string(unit.cyclesName)
-            w.key("status")
+            w.key(literal: "status")
             w.string(balance.status.cyclesName)
         }
         amount(&w, "remaining", balance.remaining, unit)
@@ -80,22 +80,22 @@ enum CyclesResponses {
         if ledger || balance.debt.value != 0 { amount(&w, "debt", balance.debt, unit) }
         if ledger || balance.overdraftLimit.value != 0 { amount(&w, "overdraft_limit", balance.overdraftLimit, unit) }
         if ledger || balance.isOverLimit {
-            w.key("is_over_limit")
+            w.key(literal: "is_over_limit")
             w.bool(balance.isOverLimit)
         }
         w.endObject()
     }
 
-    static func balances(_ w: inout JSONWriter, _ key: String, _ list: [Balance]) {
-        w.key(key)
+    static func balances(_ w: inout JSONWriter, _ key: StaticString, _ list: [Balance]) {
+        w.key(literal: key)
         w.beginArray()
         for item in list { balance(&w, item) }
         w.endArray()
     }
 
-    static func caps(_ w: inout JSONWriter, _ key: String, _ caps: Caps?) {
+    static func caps(_ w: inout JSONWriter, _ key: StaticString, _ caps: Caps?) {
         guard let caps else { return }
-        w.key(key)
+        w.key(literal: key)
         w.beginObject()
         integer(&w, "max_tokens", caps.maxTokens)
         integer(&w, "max_steps_remaining", caps.maxStepsRemaining)
@@ -105,12 +105,16 @@ enum CyclesResponses {
         w.endObject()
     }
 
-    static func subject(_ w: inout JSONWriter, _ key: String, _ subject: Subject) {
-        w.key(key)
+    static func subject(_ w: inout JSONWriter, _ key: StaticString, _ subject: Subject) {
+        w.key(literal: key)
         w.beginObject()
-        for level in ScopeLevel.allCases { string(&w, level.name, subject.value(at: level)) }
+        for level in ScopeLevel.allCases {
+            guard let value = subject.value(at: level) else { continue }
+            w.key(level.name)
+            w.string(value)
+        }
         if !subject.dimensions.isEmpty {
-            w.key("dimensions")
+            w.key(literal: "dimensions")
             w.beginObject()
             for name in subject.dimensions.keys.sorted() {
                 w.key(name)
@@ -121,20 +125,20 @@ enum CyclesResponses {
         w.endObject()
     }
 
-    static func action(_ w: inout JSONWriter, _ key: String, _ action: Action) {
-        w.key(key)
+    static func action(_ w: inout JSONWriter, _ key: StaticString, _ action: Action) {
+        w.key(literal: key)
         w.beginObject()
-        w.key("kind")
+        w.key(literal: "kind")
         w.string(action.kind)
-        w.key("name")
+        w.key(literal: "name")
         w.string(action.name)
         if !action.tags.isEmpty { strings(&w, "tags", action.tags) }
         w.endObject()
     }
 
-    static func metrics(_ w: inout JSONWriter, _ key: String, _ metrics: StandardMetrics?) {
+    static func metrics(_ w: inout JSONWriter, _ key: StaticString, _ metrics: StandardMetrics?) {
         guard let metrics else { return }
-        w.key(key)
+        w.key(literal: key)
         w.beginObject()
         integer(&w, "tokens_input", metrics.tokensInput)
         integer(&w, "tokens_output", metrics.tokensOutput)
@@ -144,7 +148,7 @@ enum CyclesResponses {
         w.endObject()
     }
 
-    static func scopes(_ w: inout JSONWriter, _ key: String, _ scopes: [ScopePath]) {
+    static func scopes(_ w: inout JSONWriter, _ key: StaticString, _ scopes: [ScopePath]) {
         strings(&w, key, scopes.map(\.rawValue))
     }
 
@@ -155,14 +159,14 @@ enum CyclesResponses {
         switch reply {
         case .reserved(let reserved, let remainingTTL):
             w.beginObject()
-            w.key("decision")
+            w.key(literal: "decision")
             w.string(reserved.decision.cyclesName)
-            w.key("reservation_id")
+            w.key(literal: "reservation_id")
             w.string(reserved.reservationID)
             quantity(&w, "reserved", reserved.reserved)
             integer(&w, "expires_at_ms", reserved.expiresAtMilliseconds)
             integer(&w, "remaining_ttl_ms", remainingTTL)
-            w.key("scope_path")
+            w.key(literal: "scope_path")
             w.string(reserved.scopePath.rawValue)
             scopes(&w, "affected_scopes", reserved.affectedScopes)
             caps(&w, "caps", reserved.caps)
@@ -172,7 +176,7 @@ enum CyclesResponses {
             evaluated(evaluation, into: &w)
         case .committed(let commit):
             w.beginObject()
-            w.key("status")
+            w.key(literal: "status")
             w.string("COMMITTED")
             quantity(&w, "charged", commit.charged)
             if let released = commit.released { quantity(&w, "released", released) }
@@ -180,14 +184,14 @@ enum CyclesResponses {
             w.endObject()
         case .released(let release):
             w.beginObject()
-            w.key("status")
+            w.key(literal: "status")
             w.string("RELEASED")
             quantity(&w, "released", release.released)
             balances(&w, "balances", release.balances)
             w.endObject()
         case .extended(let extend, let remainingTTL):
             w.beginObject()
-            w.key("status")
+            w.key(literal: "status")
             w.string("ACTIVE")
             integer(&w, "expires_at_ms", extend.expiresAtMilliseconds)
             integer(&w, "remaining_ttl_ms", remainingTTL)
@@ -195,9 +199,9 @@ enum CyclesResponses {
             w.endObject()
         case .debitRecorded(let debit):
             w.beginObject()
-            w.key("status")
+            w.key(literal: "status")
             w.string("APPLIED")
-            w.key("event_id")
+            w.key(literal: "event_id")
             w.string(debit.eventID)
             if let charged = debit.charged { quantity(&w, "charged", charged) }
             balances(&w, "balances", debit.balances)
@@ -220,15 +224,15 @@ enum CyclesResponses {
     /// Dry run (semantics 2.2) and decide (2.3): DENY carries only the decision, its reason and the scopes.
     static func evaluated(_ evaluation: EvaluationReply, into w: inout JSONWriter) {
         w.beginObject()
-        w.key("decision")
+        w.key(literal: "decision")
         w.string(evaluation.decision.cyclesName)
         if let reason = evaluation.reasonCode {
-            w.key("reason_code")
+            w.key(literal: "reason_code")
             w.string(reason.cyclesName)
         }
         caps(&w, "caps", evaluation.caps)
         if evaluation.kind == .dryRun {
-            w.key("scope_path")
+            w.key(literal: "scope_path")
             w.string(evaluation.scopePath.rawValue)
         }
         scopes(&w, "affected_scopes", evaluation.affectedScopes)
@@ -243,13 +247,13 @@ enum CyclesResponses {
     static func reservation(_ w: inout JSONWriter, _ reservation: Reservation, include: Set<String> = ["metadata", "committed_metadata"]) {
         let unit = reservation.unit
         w.beginObject()
-        w.key("reservation_id")
+        w.key(literal: "reservation_id")
         w.string(reservation.id)
-        w.key("status")
+        w.key(literal: "status")
         w.string(reservation.status.cyclesName)
-        w.key("tenant")
+        w.key(literal: "tenant")
         w.string(reservation.tenant)
-        w.key("idempotency_key")
+        w.key(literal: "idempotency_key")
         w.string(reservation.idempotencyKey)
         subject(&w, "subject", reservation.subject)
         action(&w, "action", reservation.action)
@@ -260,12 +264,12 @@ enum CyclesResponses {
         integer(&w, "created_at_ms", reservation.createdAtMilliseconds)
         integer(&w, "expires_at_ms", reservation.expiresAtMilliseconds)
         integer(&w, "finalized_at_ms", reservation.finalizedAtMilliseconds)
-        w.key("scope_path")
+        w.key(literal: "scope_path")
         w.string(reservation.scopePath.rawValue)
         scopes(&w, "affected_scopes", reservation.affectedScopes)
         scopes(&w, "budgeted_scopes", reservation.budgetedScopes)
         integer(&w, "grace_period_ms", reservation.graceMilliseconds)
-        w.key("overage_policy")
+        w.key(literal: "overage_policy")
         w.string(reservation.overagePolicy.cyclesName)
         integer(&w, "extension_count", Int64(reservation.extensionCount))
         integer(&w, "max_extensions", Int64(reservation.maxExtensions))
@@ -290,19 +294,19 @@ enum CyclesResponses {
 
     static func tenant(_ w: inout JSONWriter, _ tenant: Tenant) {
         w.beginObject()
-        w.key("tenant_id")
+        w.key(literal: "tenant_id")
         w.string(tenant.id)
-        w.key("name")
+        w.key(literal: "name")
         w.string(tenant.name)
-        w.key("status")
+        w.key(literal: "status")
         w.string(tenant.status.cyclesName)
         string(&w, "parent_tenant_id", tenant.parentTenantID)
-        w.key("default_commit_overage_policy")
+        w.key(literal: "default_commit_overage_policy")
         w.string(tenant.defaultOveragePolicy.cyclesName)
         integer(&w, "default_reservation_ttl_ms", tenant.defaultTTLMilliseconds)
         integer(&w, "max_reservation_ttl_ms", tenant.maxTTLMilliseconds)
         integer(&w, "max_reservation_extensions", Int64(tenant.maxExtensions))
-        w.key("reservation_expiry_policy")
+        w.key(literal: "reservation_expiry_policy")
         w.string(tenant.expiryPolicy.cyclesName)
         freeJSON(&w, "metadata", tenant.metadata)
         time(&w, "created_at", tenant.createdAtMilliseconds)
@@ -313,17 +317,17 @@ enum CyclesResponses {
     /// An API key; `secret` only in the create response (the one time it is shown).
     static func apiKey(_ w: inout JSONWriter, _ key: ApiKey, secret: String?) {
         w.beginObject()
-        w.key("key_id")
+        w.key(literal: "key_id")
         w.string(key.id)
         string(&w, "key_secret", secret)
-        w.key("key_prefix")
+        w.key(literal: "key_prefix")
         w.string(key.prefix)
-        w.key("tenant_id")
+        w.key(literal: "tenant_id")
         w.string(key.tenant)
-        w.key("name")
+        w.key(literal: "name")
         w.string(key.name)
         string(&w, "description", key.description)
-        w.key("status")
+        w.key(literal: "status")
         w.string(key.status.cyclesName)
         strings(&w, "permissions", key.permissions.map(\.rawValue))
         strings(&w, "scope_filter", key.scopeFilter)
@@ -339,15 +343,15 @@ enum CyclesResponses {
     static func budget(_ w: inout JSONWriter, _ budget: Budget) {
         let unit = budget.unit
         w.beginObject()
-        w.key("ledger_id")
+        w.key(literal: "ledger_id")
         w.string("\(budget.scope.rawValue):\(unit.cyclesName)")
-        w.key("scope")
+        w.key(literal: "scope")
         w.string(budget.scope.rawValue)
-        w.key("unit")
+        w.key(literal: "unit")
         w.string(unit.cyclesName)
-        w.key("tenant_id")
+        w.key(literal: "tenant_id")
         w.string(budget.tenant)
-        w.key("status")
+        w.key(literal: "status")
         w.string(budget.status.cyclesName)
         amount(&w, "allocated", budget.allocated, unit)
         amount(&w, "remaining", budget.remaining, unit)
@@ -355,10 +359,10 @@ enum CyclesResponses {
         amount(&w, "spent", budget.spent, unit)
         amount(&w, "debt", budget.debt, unit)
         amount(&w, "overdraft_limit", budget.overdraftLimit, unit)
-        w.key("is_over_limit")
+        w.key(literal: "is_over_limit")
         w.bool(budget.isOverLimit)
         string(&w, "commit_overage_policy", budget.commitOveragePolicy?.cyclesName)
-        w.key("rollover_policy")
+        w.key(literal: "rollover_policy")
         w.string(budget.rolloverPolicy.cyclesName)
         caps(&w, "caps", budget.caps)
         time(&w, "period_start", budget.periodStartMilliseconds)
@@ -372,18 +376,19 @@ enum CyclesResponses {
     static func funded(_ w: inout JSONWriter, _ funding: FundingReply) {
         let unit = funding.key.unit
         w.beginObject()
-        w.key("operation")
+        w.key(literal: "operation")
         w.string(funding.operation.cyclesName)
-        w.key("scope")
+        w.key(literal: "scope")
         w.string(funding.key.scope.rawValue)
-        w.key("unit")
+        w.key(literal: "unit")
         w.string(unit.cyclesName)
-        let figures: [(String, KeyPath<LedgerFigures, Amount>)] = [
-            ("allocated", \.allocated), ("remaining", \.remaining), ("reserved", \.reserved), ("spent", \.spent), ("debt", \.debt),
+        let figures: [(StaticString, StaticString, KeyPath<LedgerFigures, Amount>)] = [
+            ("previous_allocated", "new_allocated", \.allocated), ("previous_remaining", "new_remaining", \.remaining),
+            ("previous_reserved", "new_reserved", \.reserved), ("previous_spent", "new_spent", \.spent), ("previous_debt", "new_debt", \.debt),
         ]
-        for (name, path) in figures {
-            amount(&w, "previous_\(name)", funding.previous[keyPath: path], unit)
-            amount(&w, "new_\(name)", funding.new[keyPath: path], unit)
+        for (previous, new, path) in figures {
+            amount(&w, previous, funding.previous[keyPath: path], unit)
+            amount(&w, new, funding.new[keyPath: path], unit)
         }
         time(&w, "timestamp", funding.atMilliseconds)
         w.endObject()
@@ -396,20 +401,20 @@ enum CyclesResponses {
     static func error(_ error: WireError, requestID: String, traceID: String) -> [UInt8] {
         var w = JSONWriter(capacity: 192)
         w.beginObject()
-        w.key("error")
+        w.key(literal: "error")
         w.string(error.code.cyclesName)
-        w.key("message")
+        w.key(literal: "message")
         w.string(error.message)
-        w.key("request_id")
+        w.key(literal: "request_id")
         w.string(requestID)
-        w.key("trace_id")
+        w.key(literal: "trace_id")
         w.string(traceID)
         if let details = error.unitMismatch {
-            w.key("details")
+            w.key(literal: "details")
             w.beginObject()
-            w.key("scope")
+            w.key(literal: "scope")
             w.string(details.scope.rawValue)
-            w.key("requested_unit")
+            w.key(literal: "requested_unit")
             w.string(details.requestedUnit.cyclesName)
             strings(&w, "expected_units", details.expectedUnits.map(\.cyclesName))
             w.endObject()

@@ -44,6 +44,18 @@ public struct JSONWriter: Sendable {
         afterKey = true
     }
 
+    /// As `key(_:)` for a name written in the caller's source, which never needs escaping: its bytes are
+    /// copied as they are (response shapes write dozens of keys per answer).
+    public mutating func key(literal name: StaticString) {
+        assert(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C })
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
     public mutating func string(_ value: String) {
         separate()
         appendQuoted(value)
