@@ -11,6 +11,9 @@ public struct ServerConfiguration: Sendable {
     public var httpPort: Int? = 7878
     /// The Cycles HTTP/JSON admin plane; nil turns it off, 0 picks a free port.
     public var adminHTTPPort: Int? = 7979
+    /// An HTTP connection must send its next whole request within this many seconds of opening or of its
+    /// last answer, or it is closed (408 when part of a request had arrived).
+    public var httpIdleTimeoutSeconds: Int64 = 60
     /// Largest HTTP request body; larger ones get 413.
     public var httpBodyBytesMax = 256 * 1024
     /// The operator's admin key. When nil, the key whose hash is stored in the data directory is used, and

@@ -88,7 +88,7 @@ public final class TallyServer: Service, Sendable {
             for (plane, port) in planes {
                 let listener = try await GatewayListener(
                     gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, actors: actors,
-                    connectionsMax: configuration.connectionsMax)
+                    connectionsMax: configuration.connectionsMax, idleTimeout: .seconds(configuration.httpIdleTimeoutSeconds))
                 listeners.append(listener)
                 let boundPort = listener.channel.localAddress?.port ?? 0
                 boundHTTP.withLock { $0[plane] = boundPort }

@@ -36,6 +36,9 @@ struct Tallyd: AsyncParsableCommand {
     @Flag(help: "Serve only the binary protocol: no HTTP runtime or admin plane.")
     var noHTTP = false
 
+    @Option(help: "Seconds an HTTP connection may take to send its next whole request (after opening or after its last answer) before it is closed.")
+    var httpIdleTimeout: Int64 = 60
+
     @Option(help: "Open connections allowed on the binary protocol, and separately on the HTTP planes together; more are closed at accept.")
     var connectionsMax = 4_096
 
@@ -74,6 +77,8 @@ struct Tallyd: AsyncParsableCommand {
         configuration.port = port
         guard connectionsMax > 0 else { throw ValidationError("--connections-max must be at least 1") }
         configuration.connectionsMax = connectionsMax
+        guard httpIdleTimeout > 0 else { throw ValidationError("--http-idle-timeout must be at least 1 second") }
+        configuration.httpIdleTimeoutSeconds = httpIdleTimeout
         configuration.httpPort = noHTTP ? nil : httpPort
         configuration.adminHTTPPort = noHTTP ? nil : adminHTTPPort
         configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]

@@ -586,6 +586,30 @@ import TallyWire
     }
 
 
+    @Test func connectionsThatSendNoWholeRequestInTimeAreClosed() throws {
+        let server = try ServerProcess(arguments: ["--http-idle-timeout", "1", "--no-archive"])
+        defer {
+            server.stop()
+            server.removeData()
+        }
+        // Idle from the start: closed without an answer (the read gives up after 5 s, the server after 1).
+        let idle = try RawConnection(port: server.httpPort)
+        let quiet = idle.readUntilClosedByPeer()
+        #expect(quiet.closed && quiet.bytes.isEmpty)
+        // Part of a head, then nothing: told 408, then closed.
+        let slow = try RawConnection(port: server.httpPort)
+        slow.send(Array("GET /health HTTP/1.1\r\nHost:".utf8))
+        let told = slow.readUntilClosedByPeer()
+        #expect(told.closed && String(decoding: told.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(told)")
+        // A client that keeps asking, more often than the timeout, keeps its connection past it.
+        let busy = try RawConnection(port: server.httpPort)
+        for round in 0..<5 {  // 5 x 0.4 s: twice the timeout in all
+            busy.send(Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            #expect(String(decoding: busy.readOnce(), as: UTF8.self).hasPrefix("HTTP/1.1 200 OK"), "round \(round)")
+            usleep(400_000)
+        }
+    }
+
     @Test func connectionsOverTheLimitAreClosedAtAcceptOnEachProtocol() throws {
         let server = try ServerProcess(arguments: ["--connections-max", "2", "--no-archive"])
         defer {

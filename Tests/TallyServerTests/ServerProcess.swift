@@ -122,6 +122,20 @@ final class RawConnection {
         return count > 0 ? Array(buffer[0..<count]) : []
     }
 
+    /// Reads until the server closes the connection (or 5 s pass); returns everything received, and whether
+    /// the server closed it (rather than the wait running out).
+    func readUntilClosedByPeer() -> (bytes: [UInt8], closed: Bool) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<1_000 {
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return (received, true) }
+            if count < 0 { return (received, false) }
+            received += buffer[0..<count]
+        }
+        return (received, false)
+    }
+
     /// Reads until the server closes the connection (or 5 s pass); returns everything received.
     func readUntilClosed() -> [UInt8] {
         var received: [UInt8] = []

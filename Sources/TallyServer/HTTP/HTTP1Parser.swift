@@ -10,6 +10,7 @@ struct HTTP1Error: Error, Equatable {
 
     var reasonPhrase: String {
         switch status {
+        case 408: "Request Timeout"
         case 431: "Request Header Fields Too Large"
         case 501: "Not Implemented"
         case 505: "HTTP Version Not Supported"

@@ -150,7 +150,9 @@ final class EventLoopActors: Sendable {
 /// An HTTP/1.1 connection of one plane: parses requests from the bytes (`HTTP1Parser`), answers one at a
 /// time in order (pipelined requests wait, and reading stops while too much of them is buffered), and writes
 /// each response as one buffer. On quiesce (graceful shutdown) an idle connection closes at once, a busy
-/// one after its current answer.
+/// one after its current answer. A connection that does not send its next whole request within the idle
+/// timeout of opening or of its last answer is closed (with a 408 when part of a request had arrived), so
+/// neither idle keep-alive clients nor slow senders hold connection places for ever.
 final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -167,14 +169,47 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var readHeld = false
     private var quiescing = false
     private var closing = false
+    private let idleTimeout: TimeAmount
+    /// Since when the connection owes its next request (opening, or its last answer).
+    private var waitingSince = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
     /// Bytes of further (pipelined) requests buffered while one is answered before reading pauses.
     private var bufferedMax: Int { parser.limits.headBytesMax + parser.limits.bodyBytesMax }
 
-    init(gateway: HTTPGateway, actor: EventLoopActor) {
+    init(gateway: HTTPGateway, actor: EventLoopActor, idleTimeout: TimeAmount) {
         self.gateway = gateway
         self.actor = actor
+        self.idleTimeout = idleTimeout
         parser = HTTP1Parser(limits: .init(bodyBytesMax: gateway.shared.bodyBytesMax))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        scheduleIdleCheck(in: idleTimeout, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+    }
+
+    private func scheduleIdleCheck(in delay: TimeAmount, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(in: delay) {
+            loopBound.value.0.checkIdle(context: loopBound.value.1)
+        }
+    }
+
+    private func checkIdle(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        // A request being answered is the server's time, not the client's.
+        if serving { return scheduleIdleCheck(in: idleTimeout, context: context) }
+        let waited = NIODeadline.now() - waitingSince
+        guard waited >= idleTimeout else { return scheduleIdleCheck(in: idleTimeout - waited, context: context) }
+        if buffered.readableBytes > 0 || !parser.isIdle {
+            refuse(HTTP1Error(status: 408, message: "the request did not arrive whole within \(idleTimeout.nanoseconds / 1_000_000_000) s"), context: context)
+        } else {
+            close(context: context)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -252,6 +287,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func answered(_ response: GatewayResponse, keepAlive: Bool, headRequest: Bool, context: ChannelHandlerContext) {
         serving = false
+        waitingSince = .now()
         let keepAlive = keepAlive && !quiescing && !closing
         var bytes = context.channel.allocator.buffer(capacity: 256 + response.body.readableBytes)
         HTTP1ResponseWriter.write(response, keepAlive: keepAlive, headRequest: headRequest, into: &bytes)
@@ -301,7 +337,7 @@ final class GatewayListener: Sendable {
     let channel: any Channel
     private let quiescing: ServerQuiescingHelper
 
-    init(gateway: HTTPGateway, host: String, port: Int, actors: EventLoopActors, connectionsMax: Int) async throws {
+    init(gateway: HTTPGateway, host: String, port: Int, actors: EventLoopActors, connectionsMax: Int, idleTimeout: TimeAmount) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let quiescing = ServerQuiescingHelper(group: group)
         self.quiescing = quiescing
@@ -319,7 +355,7 @@ final class GatewayListener: Sendable {
                 guard gateway.shared.connections.admit(channel, max: connectionsMax) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        GatewayConnectionHandler(gateway: gateway, actor: actors.actor(for: channel.eventLoop)))
+                        GatewayConnectionHandler(gateway: gateway, actor: actors.actor(for: channel.eventLoop), idleTimeout: idleTimeout))
                 }
             }
             .bind(host: host, port: port)
