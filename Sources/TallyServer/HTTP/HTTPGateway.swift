@@ -55,7 +55,7 @@ struct HTTPGateway: Sendable {
 
     private func route(_ request: inout Request, _ exchange: inout Exchange) async throws -> Response {
         let path = request.path
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { String(Substring($0)) }
         let method = request.method
         guard Self.definedMethods.contains(method) else {
             return failure(

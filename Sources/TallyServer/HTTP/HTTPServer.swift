@@ -24,9 +24,9 @@ struct GatewayRequest: Sendable {
         method = HTTPRequest.Method(request.method) ?? HTTPRequest.Method("INVALID")!
         headers = request.headers
         let target = Self.originForm(request.target)
-        if let mark = target.firstIndex(of: "?") {
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(target[..<mark])
-            query = Self.parseQuery(target[target.index(after: mark)...])
+            query = Self.parseQuery(target[target.utf8.index(after: mark)...])
         } else {
             path = target
             query = []
@@ -107,7 +107,7 @@ enum HTTP1ResponseWriter {
     private static func field(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
         buffer.writeString(name)
         buffer.writeStaticString(": ")
-        if value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+        if value.utf8.withContiguousStorageIfAvailable({ $0.contains { $0 == 13 || $0 == 10 } }) ?? value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
             buffer.writeBytes(value.utf8.map { $0 == 13 || $0 == 10 ? 32 : $0 })
         } else {
             buffer.writeString(value)
