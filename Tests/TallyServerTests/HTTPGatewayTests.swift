@@ -586,6 +586,37 @@ import TallyWire
     }
 
 
+    @Test func manyPipelinedRequestsArrivingInOddPiecesAreAllAnsweredInOrder() throws {
+        let f = try Fixture()
+        defer { f.stop() }
+        // 60 reservations, each a distinct amount, pipelined on one connection and cut into pieces of
+        // varying sizes (bodies and heads split anywhere), the last one closing the connection.
+        var stream: [UInt8] = []
+        for index in 0..<60 {
+            let body = #"{"idempotency_key": "pipe-\#(index)", "subject": {"workspace": "project-alpha", "agent": "planner"}, "action": {"kind": "llm", "name": "x"}, "estimate": {"unit": "USD_MICROCENTS", "amount": \#(index + 1)}}"#
+            stream += Array(("POST /v1/reservations HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\(index == 59 ? "Connection: close\r\n" : "")\r\n\(body)").utf8)
+        }
+        let connection = try RawConnection(port: f.server.httpPort)
+        var offset = 0
+        var piece = 1
+        while offset < stream.count {  // bounded: every pass sends at least one byte
+            let end = min(stream.count, offset + piece)
+            connection.send(Array(stream[offset..<end]))
+            offset = end
+            piece = piece * 7 % 997 + 1
+        }
+        let answers = String(decoding: connection.readUntilClosed(), as: UTF8.self).components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.count == 60)
+        #expect(answers.allSatisfy { $0.hasPrefix("200 OK") })
+        let amounts = answers.compactMap { answer -> Int? in
+            guard let range = answer.range(of: #""reserved":{"unit":"USD_MICROCENTS","amount":"#) else { return nil }
+            return Int(answer[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(amounts == Array(1...60), "answered in the order sent")
+        #expect(try f.balance("tenant:acme-corp/workspace:project-alpha/agent:planner")?.at("reserved", "amount")?.int == Int64((1...60).reduce(0, +)))
+    }
+
     @Test func connectionsThatSendNoWholeRequestInTimeAreClosed() throws {
         let server = try ServerProcess(arguments: ["--http-idle-timeout", "1", "--no-archive"])
         defer {
