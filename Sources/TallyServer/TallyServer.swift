@@ -27,7 +27,9 @@ public final class TallyServer: Service, Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        store = try LedgerStore(directory: configuration.dataDirectory, options: configuration.store)
+        var options = configuration.store
+        if options.openProgress == nil { options.openProgress = { [logger] line in logger.notice("\(line)") } }
+        store = try LedgerStore(directory: configuration.dataDirectory, options: options)
         if let archive = configuration.archive {
             archiver = Archiver(store: store, configuration: archive, clock: configuration.store.clock) { [logger] notice in
                 switch notice {

@@ -35,8 +35,8 @@ public final class LedgerStore: Sendable {
         projections = files.projections
         let state: LedgerState, position: LogPosition
         do throws(StoreError) {
-            try files.upgradeFromOneEnvironment(directory)
-            (state, position) = try Recovery.open(files, directory: directory, limitBytes: options.mapSizeBytesMax)
+            try files.upgradeFromOneEnvironment(directory, progress: options.openProgress)
+            (state, position) = try Recovery.open(files, directory: directory, limitBytes: options.mapSizeBytesMax, progress: options.openProgress)
             // From here on the projections are written without waiting for the disk (the log is).
             try StoreFiles.markUnsynced(directory)
             do {

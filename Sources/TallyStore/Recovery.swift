@@ -2,7 +2,7 @@ import TallyCore
 
 /// What opening a data directory checks before the writer starts.
 enum Recovery {
-    static func open(_ files: StoreFiles, directory: String, limitBytes: Int) throws(StoreError) -> (LedgerState, LogPosition) {
+    static func open(_ files: StoreFiles, directory: String, limitBytes: Int, progress: (@Sendable (String) -> Void)? = nil) throws(StoreError) -> (LedgerState, LogPosition) {
         let environment = files.log
         let projections = files.projections
         let meta = files.logMeta
@@ -31,7 +31,7 @@ enum Recovery {
                 try checkLogEnd(txn, events, position, try LogBase.read(from: meta, txn))
                 return position
             }
-            try files.prepareProjections(directory, limitBytes: limitBytes)
+            try files.prepareProjections(directory, limitBytes: limitBytes, progress: progress)
             let state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
             return (state, position)
         } catch {

@@ -97,11 +97,14 @@ struct StoreFiles {
     /// environment, which then covers the log's position, and only then removed from the log's, whose format
     /// becomes 2. An upgrade that stopped halfway finds format 1 again and starts over.
     @available(*, noasync, message: "an upgrade runs write transactions")
-    func upgradeFromOneEnvironment(_ directory: String) throws(StoreError) {
+    func upgradeFromOneEnvironment(_ directory: String, progress report: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
         let doing = "upgrading \(directory) to format \(StoreLayout.formatVersion)"
+        var progress = OpenProgress(report)
         do {
             let format = try log.read { txn in try txn.get(logMeta, StoreLayout.metaFormat).flatMap(StoreLayout.uint64) }
             guard format == UInt64(StoreLayout.formatVersionWithOneEnvironment) else { return }
+            progress.say("upgrading \(directory) from format 1: copying the projections into \(StoreLayout.projectionsDirectory)/")
+            var copied = 0
             try log.openDatabases(StoreLayout.projections)
             let target = projections.environment
             try target.writeGrowing(doing: doing, limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
@@ -119,7 +122,11 @@ struct StoreFiles {
                     }
                     try txn.scan(log.database(name)) { key, value in
                         chunk.append((key, value))
-                        if chunk.count == 8_192 { try flush() }
+                        if chunk.count == 8_192 {
+                            try flush()
+                            copied += 8_192
+                            progress.tick("upgrading from format 1: \(copied) projection entries copied")
+                        }
                         return true
                     }
                     try flush()
@@ -133,6 +140,7 @@ struct StoreFiles {
                 for name in StoreLayout.projections { try txn.clear(log.database(name)) }
                 try txn.put(logMeta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
             }
+            progress.say("upgraded \(directory) to format \(StoreLayout.formatVersion) in \(progress.elapsed)")
         } catch {
             throw StoreError(error, doing: doing)
         }
@@ -140,11 +148,36 @@ struct StoreFiles {
 
     // MARK: Bringing the projections to the log's end
 
+    /// Lines about a long step of opening: at the start, about every two seconds, and at the end.
+    struct OpenProgress {
+        private let report: (@Sendable (String) -> Void)?
+        private let started = ContinuousClock.now
+        private var lastReport = ContinuousClock.now
+
+        init(_ report: (@Sendable (String) -> Void)?) { self.report = report }
+
+        var isOn: Bool { report != nil }
+
+        func say(_ line: @autoclosure () -> String) { report?(line()) }
+
+        /// `line` when two seconds have passed since the last one.
+        mutating func tick(_ line: @autoclosure () -> String) {
+            guard let report, ContinuousClock.now - lastReport >= .seconds(2) else { return }
+            lastReport = .now
+            report(line())
+        }
+
+        var elapsed: String {
+            let duration = ContinuousClock.now - started
+            return String(format: "%.1f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        }
+    }
+
     /// Makes the projections usable for a writer: projections that may be damaged (the machine stopped
     /// while they were written without waiting for the disk) or that a rebuild left unfinished are rebuilt
     /// from the log when it is whole (untrimmed); then whatever the log holds past them is replayed.
     @available(*, noasync, message: "runs write transactions")
-    func prepareProjections(_ directory: String, limitBytes: Int) throws(StoreError) {
+    func prepareProjections(_ directory: String, limitBytes: Int, progress: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
         let doing = "bringing the projections of \(directory) up to the log"
         do {
             let format = try projections.environment.read { txn in
@@ -182,7 +215,8 @@ struct StoreFiles {
                     try LogPosition().write(to: projections.meta, txn)
                 }
             }
-            try catchUp(limitBytes: limitBytes)
+            let why = format == nil ? "a rebuild that did not finish" : damaged ? "the machine stopped while they were being written" : nil
+            try catchUp(limitBytes: limitBytes, progress: OpenProgress(progress), rebuilding: why)
             try projections.environment.sync()
             try projections.environment.setDurable(true)
         } catch {
@@ -195,7 +229,8 @@ struct StoreFiles {
     /// (at open, or on the writer thread between batches).
     @available(*, noasync, message: "runs write transactions")
     @discardableResult
-    func catchUp(limitBytes: Int) throws -> UInt64 {
+    func catchUp(limitBytes: Int, progress: OpenProgress = OpenProgress(nil), rebuilding why: String? = nil) throws -> UInt64 {
+        var progress = progress
         let end = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
         let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
         var covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
@@ -210,8 +245,17 @@ struct StoreFiles {
                 """)
         }
         let start = covered.lastSequence
+        let total = end.lastSequence - start
+        // A catch-up after a process crash is at most a batch or two: worth a line only when it is long.
+        let telling = why != nil || total >= 65_536
+        let what = why.map { "rebuilding the projections from the log (\($0))" } ?? "replaying into the projections what they miss of the log"
+        if telling { progress.say("\(what): \(total) events") }
         var state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
         while covered.lastSequence < end.lastSequence {
+            if telling {
+                let done = covered.lastSequence - start
+                progress.tick("\(what): \(done) of \(total) events (\(done * 100 / total)%)")
+            }
             let next = covered.lastSequence + 1
             let chunk = try log.readEvents(from: next, limit: 4_096)
             guard chunk.first?.event.sequence == next else { throw StoreError(.corrupt, "event \(next) is missing from the log") }
@@ -248,6 +292,7 @@ struct StoreFiles {
             }
             state.dropHistory()
         }
+        if telling { progress.say("projections up to the log's end: \(total) events in \(progress.elapsed)") }
         return covered.lastSequence - start
     }
 

@@ -11,6 +11,10 @@ public struct StoreOptions: Sendable {
     public var batchCommandsMax: Int = 512
     /// How often the writer looks for reservations past `expires_at + grace`.
     public var expirySweepIntervalMilliseconds: Int64 = 1_000
+    /// Told how far opening has got when it has long work to do before serving (rebuilding or catching up
+    /// the projections, upgrading a format 1 directory): a line when it starts, about every two seconds,
+    /// and when it is done. `tallyd` logs them.
+    public var openProgress: (@Sendable (String) -> Void)?
     /// The writer's clock in epoch milliseconds (injected by tests).
     public var clock: @Sendable () -> Int64 = StoreOptions.wallClockMilliseconds
 

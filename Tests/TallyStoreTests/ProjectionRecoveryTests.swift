@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import TallyCore
 @testable import TallyStore
@@ -117,6 +118,15 @@ import Testing
         try Self.damage(fixture, markerBoot: "00000000-another-boot")
         let before = try Maintenance.verify(directory: fixture.directory)
         #expect(before.projectionsMayBeDamaged && !before.isClean)
+        // Opening says what it is doing and when it is done (tallyd logs these lines).
+        let lines = Mutex<[String]>([])
+        var options = fixture.options()
+        options.openProgress = { line in lines.withLock { $0.append(line) } }
+        try fixture.open(options).close()
+        let said = lines.withLock { $0 }
+        #expect(said.first == "rebuilding the projections from the log (the machine stopped while they were being written): 5 events", "\(said)")
+        #expect(said.last?.hasPrefix("projections up to the log's end: 5 events in ") == true, "\(said)")
+        try Self.damage(fixture, markerBoot: "00000000-another-boot")
         try Self.with(fixture) { (store: LedgerStore) throws in
             #expect(try store.budget(Self.key)?.spent == Amount(70))
             #expect(try store.budget(Self.key)?.reserved == Amount(50))
