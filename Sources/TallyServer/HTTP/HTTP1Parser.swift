@@ -153,7 +153,6 @@ struct HTTP1Parser {
                     return .request(tooLarge(request))
                 case .length(let length):
                     pending = request
-                    pending!.body = ByteBufferAllocator().buffer(capacity: length)
                     state = .fixed(remaining: length)
                 case .chunked:
                     pending = request
@@ -161,10 +160,9 @@ struct HTTP1Parser {
                 }
                 if expectsContinue && buffer.readableBytes == 0 { return .continueExpected }
             case .fixed(let remaining):
-                let take = min(remaining, buffer.readableBytes)
-                if take > 0, var slice = buffer.readSlice(length: take) { pending!.body.writeBuffer(&slice) }
-                guard take == remaining else {
-                    state = .fixed(remaining: remaining - take)
+                let left = moveBody(from: &buffer, remaining)
+                guard left == 0 else {
+                    state = .fixed(remaining: left)
                     return .needMore
                 }
                 return .request(finish())
@@ -180,10 +178,9 @@ struct HTTP1Parser {
                     state = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):
-                let take = min(remaining, buffer.readableBytes)
-                if take > 0, var slice = buffer.readSlice(length: take) { pending!.body.writeBuffer(&slice) }
-                guard take == remaining else {
-                    state = .chunkData(remaining: remaining - take)
+                let left = moveBody(from: &buffer, remaining)
+                guard left == 0 else {
+                    state = .chunkData(remaining: left)
                     return .needMore
                 }
                 state = .chunkDataEnd
@@ -198,6 +195,19 @@ struct HTTP1Parser {
                 if line.isEmpty { return .request(finish()) }
             }
         }
+    }
+
+    /// Moves up to `remaining` bytes of body from `buffer` into the pending request; answers how many are
+    /// still to come. A body that arrived whole is taken as a slice of the bytes read, not copied.
+    private mutating func moveBody(from buffer: inout ByteBuffer, _ remaining: Int) -> Int {
+        let take = min(remaining, buffer.readableBytes)
+        guard take > 0, var slice = buffer.readSlice(length: take) else { return remaining }
+        if pending!.body.readableBytes == 0 {
+            pending!.body = slice
+        } else {
+            pending!.body.writeBuffer(&slice)
+        }
+        return remaining - take
     }
 
     private mutating func finish() -> HTTP1Request {
