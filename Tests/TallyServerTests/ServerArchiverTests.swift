@@ -55,6 +55,32 @@ import TallyWire
         #expect(replayOutput.contains("tenant:acme-corp/workspace:w"))
     }
 
+    @Test func tailEndsWhenItsReaderGoesAwayEvenOnAQuietLedger() throws {
+        let server = try ServerProcess(arguments: ["--no-archive"])
+        defer {
+            server.stop()
+            server.removeData()
+        }
+        #expect(try HTTPTestClient(port: server.adminHTTPPort).admin("POST", "/v1/admin/tenants", #"{"tenant_id": "acme-corp", "name": "Acme"}"#).status == 201)
+        let process = Process()
+        process.executableURL = try ServerProcess.executable("tally")
+        process.arguments = ["tail", "--address", "127.0.0.1:\(server.port)", "--admin-key", ServerProcess.adminKey]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The one event there is arrives; then the reader leaves (as `head -1` does) and nothing more is written.
+        let first = pipe.fileHandleForReading.availableData
+        #expect(String(decoding: first, as: UTF8.self).contains("TenantCreated  tenant=acme-corp"), "\(String(decoding: first, as: UTF8.self))")
+        try pipe.fileHandleForReading.close()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }  // bounded: 10 s
+        let ended = !process.isRunning
+        if !ended { process.terminate() }
+        #expect(ended, "tally tail still runs with nobody reading it")
+        if ended { #expect(process.terminationStatus == 0) }
+    }
+
     @Test func aSubscriptionBelowTheTrimPointIsRefusedNotSkipped() async throws {
         let server = try ServerProcess(arguments: [
             "--archive", "--archive-every-events", "10", "--archive-every-seconds", "1", "--retain-live-events", "5",

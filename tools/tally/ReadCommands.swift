@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import TallyClient
 import TallyCore
 import TallyTools
@@ -79,6 +80,7 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         let settings = try client.settings()
         let (from, credit) = (self.from, self.credit)
+        Self.exitWhenStandardOutputCloses()
         try finish(
             await ClientCommand.withConnection(settings, plane: .admin) { connection in
                 for try await (record, chain) in connection.subscribe(from: from, credit: credit) {
@@ -93,5 +95,22 @@ struct Tail: AsyncParsableCommand {
                 }
                 return ClientCommand.exitSuccess
             })
+    }
+
+    /// Ends the process once its standard output is closed (the reader of `tally tail | head -1` is gone):
+    /// a write would only find out at the next event, which on a quiet ledger may be hours away. A pipe
+    /// whose reader left polls as an error; a terminal that went away as a hang-up; a file never does.
+    static func exitWhenStandardOutputCloses() {
+        let watcher = Thread {
+            var watching = true
+            while watching {
+                var output = pollfd(fd: STDOUT_FILENO, events: 0, revents: 0)
+                let ready = poll(&output, 1, -1)
+                if ready > 0, output.revents & Int16(POLLERR | POLLHUP) != 0 { Glibc.exit(ClientCommand.exitSuccess) }
+                watching = ready >= 0 || errno == EINTR
+            }
+        }
+        watcher.name = "stdout-watcher"
+        watcher.start()
     }
 }
