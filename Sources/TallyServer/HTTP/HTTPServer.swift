@@ -277,11 +277,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let (gateway, actor) = (gateway, actor)
         gateway.shared.requestStarted()
-        Task.immediate {
+        let work: @Sendable () async -> Void = {
             await actor.serve(gateway, request) { response in
                 loopBound.value.0.answered(response, keepAlive: keepAlive, headRequest: headRequest, context: loopBound.value.1)
                 gateway.shared.requestFinished()
             }
+        }
+        if #available(macOS 26, *) {
+            Task.immediate { await work() }  // starts here, on the loop, without a hop
+        } else {
+            Task { await work() }  // older macOS runtimes: the first step hops to the actor
         }
     }
 
