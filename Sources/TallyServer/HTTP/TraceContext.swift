@@ -34,7 +34,6 @@ struct TraceContext: Sendable {
     private static func isLowerHex(_ text: Substring) -> Bool {
         text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
-
 }
 
 /// Request and trace ids: 128 bits each, as 32 lower-case hex digits, never all zero. Each HTTP connection
