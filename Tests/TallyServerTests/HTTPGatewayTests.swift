@@ -228,7 +228,7 @@ import TallyWire
         // A known path with the wrong method: 405 with the methods it takes.
         let wrongMethod = try f.runtime.tenant(f.key, "DELETE", "/v1/reservations")
         #expect(wrongMethod.status == 405)
-        #expect(wrongMethod.header("Allow") == "GET, POST")
+        #expect(wrongMethod.header("Allow") == "GET, HEAD, POST")
         #expect(wrongMethod.json["error"]?.str == "INVALID_REQUEST")
         #expect(try f.runtime.tenant(f.key, "GET", "/v1/reservations/abc/commit").header("Allow") == "POST")
         #expect(try f.admin.admin("PUT", "/v1/admin/api-keys/k1").header("Allow") == "PATCH, DELETE")
@@ -579,7 +579,13 @@ import TallyWire
         let put = try RawConnection(port: f.server.httpPort)
         put.send(Array("PUT /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
         let answered = String(decoding: put.readUntilClosed(), as: UTF8.self)
-        #expect(answered.hasPrefix("HTTP/1.1 405") && answered.contains("Allow: GET"), "\(answered)")
+        #expect(answered.hasPrefix("HTTP/1.1 405") && answered.contains("Allow: GET, HEAD\r\n"), "\(answered)")
+        // HEAD is GET without the content: the same fields, the length of what GET would send, no body.
+        let head = try RawConnection(port: f.server.httpPort)
+        head.send(Array("HEAD /v1/balances?tenant=acme-corp HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nConnection: close\r\n\r\n".utf8))
+        let headAnswer = String(decoding: head.readUntilClosed(), as: UTF8.self)
+        #expect(headAnswer.hasPrefix("HTTP/1.1 200 OK\r\n") && headAnswer.hasSuffix("\r\n\r\n") && !headAnswer.contains("balances"), "\(headAnswer)")
+        #expect(headAnswer.contains("Content-Length: ") && !headAnswer.contains("Content-Length: 0\r\n"), "\(headAnswer)")
         let brew = try RawConnection(port: f.server.httpPort)
         brew.send(Array("BREW /v1/balances HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(String(decoding: brew.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.1 501 Not Implemented"))

@@ -56,7 +56,8 @@ struct HTTPGateway: Sendable {
     private func route(_ request: inout Request, _ exchange: inout Exchange) async throws -> Response {
         let path = request.path
         let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { String(Substring($0)) }
-        let method = request.method
+        // HEAD is GET without the content (RFC 9110 section 9.3.2); the connection leaves the body out.
+        let method = request.method == .head ? .get : request.method
         guard Self.definedMethods.contains(method) else {
             return failure(
                 WireError(code: .invalidRequest, message: "the method \(method) is not implemented"),
@@ -114,6 +115,7 @@ struct HTTPGateway: Sendable {
         for (pattern, allowed) in endpoints[plane] ?? [] where pattern.count == endpoint.count {
             if zip(pattern, endpoint).allSatisfy({ $0.0 == "*" || $0.0 == $0.1 }) { methods += allowed.filter { !methods.contains($0) } }
         }
+        if let get = methods.firstIndex(of: "GET") { methods.insert("HEAD", at: get + 1) }
         return methods
     }
 
