@@ -126,7 +126,7 @@ struct HTTP1Parser {
 
     let limits: Limits
     private var state = State.head
-    /// How far the head (or a chunk line) was scanned without finding its end.
+    /// How much of the head was scanned without finding its end (the next scan resumes there).
     private var scanned = 0
     private var pending: HTTP1Request?
     private var trailerBytes = 0
