@@ -35,9 +35,7 @@ public struct ReplayOrigin: Sendable {
 public enum Maintenance {
     /// Where the live log of `directory` starts (after any trimming), so a caller can find the origin.
     public static func logBase(directory: String) throws(StoreError) -> LogBase {
-        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
-            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
-        }
+        try StoreFiles.requireStore(directory)
         let environment = try StoreFiles.openLog(directory, readOnly: true)
         defer { environment.close() }
         do {
@@ -64,39 +62,39 @@ public enum Maintenance {
             // One read transaction in each environment: a running server writes the log first and the
             // projections after it, so the projections' transaction, begun first, is never ahead of the log's.
             try projections.environment.read { txn in
-              try environment.read { logTxn in
-                // The history is compared with the store chunk by chunk and dropped, so verifying a long
-                // log needs memory for its working set only.
-                var history = HistoryComparison()
-                let covered = try LogPosition.read(from: projections.meta, txn)
-                let (state, position) = try replay(logTxn, environment, origin, &report, through: covered.lastSequence) { state in
-                    try history.compare(
-                        state, reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
-                    state.dropHistory()
+                try environment.read { logTxn in
+                    // The history is compared with the store chunk by chunk and dropped, so verifying a long
+                    // log needs memory for its working set only.
+                    var history = HistoryComparison()
+                    let covered = try LogPosition.read(from: projections.meta, txn)
+                    let (state, position) = try replay(logTxn, environment, origin, &report, through: covered.lastSequence) { state in
+                        try history.compare(
+                            state, reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
+                        state.dropHistory()
+                    }
+                    let meta = environment.database(StoreLayout.meta)
+                    try Recovery.checkFormat(logTxn, meta)
+                    try Recovery.checkFormat(txn, projections.meta)
+                    let stored = try LogPosition.read(from: meta, logTxn)
+                    if stored.lastSequence > position.lastSequence {
+                        report.findings.append("meta.last_sequence is \(stored.lastSequence) but the log ends at \(position.lastSequence)")
+                    } else if stored.lastSequence == position.lastSequence, stored.chainHead != position.chainHead {
+                        report.findings.append("meta.chain_head does not match the chain computed over the log")
+                    }
+                    if covered.lastSequence > position.lastSequence {
+                        report.findings.append("the projections cover sequence \(covered.lastSequence), past the log's end at \(position.lastSequence)")
+                    } else if covered.lastSequence == position.lastSequence, covered.chainHead != position.chainHead {
+                        report.findings.append("the projections' chain head does not match the log's")
+                    }
+                    report.eventsBehind = position.lastSequence - min(position.lastSequence, covered.lastSequence)
+                    let actual = try projections.loadWorkingSet(txn)
+                    report.findings += differences(expected: state, actual: actual)
+                    report.findings += try history.differences(
+                        storedSettledReservations: try txn.count(projections.reservations) - actual.reservations.count,
+                        storedRecords: try txn.count(projections.idempotency),
+                        reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
+                    report.findings += try expiryIndexDifferences(state, projections, txn)
                 }
-                let meta = environment.database(StoreLayout.meta)
-                try Recovery.checkFormat(logTxn, meta)
-                try Recovery.checkFormat(txn, projections.meta)
-                let stored = try LogPosition.read(from: meta, logTxn)
-                if stored.lastSequence > position.lastSequence {
-                    report.findings.append("meta.last_sequence is \(stored.lastSequence) but the log ends at \(position.lastSequence)")
-                } else if stored.lastSequence == position.lastSequence, stored.chainHead != position.chainHead {
-                    report.findings.append("meta.chain_head does not match the chain computed over the log")
-                }
-                if covered.lastSequence > position.lastSequence {
-                    report.findings.append("the projections cover sequence \(covered.lastSequence), past the log's end at \(position.lastSequence)")
-                } else if covered.lastSequence == position.lastSequence, covered.chainHead != position.chainHead {
-                    report.findings.append("the projections' chain head does not match the log's")
-                }
-                report.eventsBehind = position.lastSequence - min(position.lastSequence, covered.lastSequence)
-                let actual = try projections.loadWorkingSet(txn)
-                report.findings += differences(expected: state, actual: actual)
-                report.findings += try history.differences(
-                    storedSettledReservations: try txn.count(projections.reservations) - actual.reservations.count,
-                    storedRecords: try txn.count(projections.idempotency),
-                    reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
-                report.findings += try expiryIndexDifferences(state, projections, txn)
-              }
             }
         } catch {
             throw StoreError(error, doing: "verifying \(directory)")

@@ -21,6 +21,18 @@ struct StoreFiles {
 
     var logMeta: LMDBDatabase { log.database(StoreLayout.meta) }
 
+    /// Where the log ends now (`LogPosition.current`).
+    func logEnd() throws -> LogPosition {
+        try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
+    }
+
+    /// Refuses a directory that holds no store (before anything is opened or created in it).
+    static func requireStore(_ directory: String) throws(StoreError) {
+        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
+        }
+    }
+
     static func projectionsPath(_ directory: String) -> String { directory + "/" + StoreLayout.projectionsDirectory }
 
     /// Opens the log's environment (read-only for tools beside a server).
@@ -73,9 +85,7 @@ struct StoreFiles {
 
     /// Opens both environments of an existing data directory; a writable open upgrades format 1 first.
     static func open(_ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool) throws(StoreError) -> StoreFiles {
-        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
-            throw StoreError(.io, "\(directory) holds no Tally data (no data.mdb)")
-        }
+        try requireStore(directory)
         let files = try openBoth(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
         if !readOnly {
             do { try files.upgradeFromOneEnvironment(directory) } catch {
@@ -110,7 +120,7 @@ struct StoreFiles {
             try target.writeGrowing(doing: doing, limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
                 for name in StoreLayout.projectionTables { try txn.clear(target.database(name)) }
             }
-            let position = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
+            let position = try logEnd()
             try log.read { txn in
                 for name in StoreLayout.projections {
                     var chunk: [([UInt8], [UInt8])] = []
@@ -156,8 +166,6 @@ struct StoreFiles {
 
         init(_ report: (@Sendable (String) -> Void)?) { self.report = report }
 
-        var isOn: Bool { report != nil }
-
         func say(_ line: @autoclosure () -> String) { report?(line()) }
 
         /// `line` when two seconds have passed since the last one.
@@ -187,27 +195,29 @@ struct StoreFiles {
                 throw StoreError(.formatMismatch, "the projections have format \(format); this Tally reads format \(StoreLayout.formatVersion)")
             }
             let damaged = !Self.projectionsSurvivedLastRun(directory)
-            let end = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
+            let end = try logEnd()
             let covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
-            guard format == nil || damaged || covered.lastSequence != end.lastSequence else { return }
-            // Rebuilding or catching up writes without waiting for the disk and syncs once at the end. From
-            // here the marker holds this boot: should the machine stop meanwhile, the next open rebuilds;
-            // should only the process stop, the projections are consistent at the last chunk they cover and
-            // the next open goes on from there.
-            let rebuild = format == nil || damaged
-            if rebuild {
+            // Why they must be rebuilt from scratch, if they must.
+            let rebuild: String? = damaged
+                ? "the machine stopped while they were being written" : format == nil ? "a rebuild that did not finish" : nil
+            guard rebuild != nil || covered.lastSequence != end.lastSequence else { return }
+            if let rebuild {
                 // Refused before the marker is touched: the next open must find the same reason.
                 let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
                 guard base.sequence == 0 else {
                     throw StoreError(.corrupt, """
-                        the projections \(damaged ? "may be damaged (the machine stopped while they were being written)" : "are incomplete (a tally rebuild that did not finish?)"), \
-                        and the live log is trimmed through \(base.sequence): run tally rebuild with the archive directory
+                        the projections must be rebuilt (\(rebuild)), and the live log is trimmed through \(base.sequence): \
+                        run tally rebuild with the archive directory
                         """)
                 }
             }
+            // Rebuilding or catching up writes without waiting for the disk and syncs once at the end. From
+            // here the marker holds this boot: should the machine stop meanwhile, the next open rebuilds;
+            // should only the process stop, the projections are consistent at the last chunk they cover and
+            // the next open goes on from there.
             try Self.markUnsynced(directory)
             try projections.environment.setDurable(false)
-            if rebuild {
+            if rebuild != nil {
                 let target = projections.environment
                 try target.writeGrowing(doing: doing, limitBytes: limitBytes) { txn in
                     for name in StoreLayout.projectionTables { try txn.clear(target.database(name)) }
@@ -215,8 +225,7 @@ struct StoreFiles {
                     try LogPosition().write(to: projections.meta, txn)
                 }
             }
-            let why = format == nil ? "a rebuild that did not finish" : damaged ? "the machine stopped while they were being written" : nil
-            try catchUp(limitBytes: limitBytes, progress: OpenProgress(progress), rebuilding: why)
+            try catchUp(limitBytes: limitBytes, progress: OpenProgress(progress), rebuilding: rebuild)
             try projections.environment.sync()
             try projections.environment.setDurable(true)
         } catch {
@@ -231,7 +240,7 @@ struct StoreFiles {
     @discardableResult
     func catchUp(limitBytes: Int, progress: OpenProgress = OpenProgress(nil), rebuilding why: String? = nil) throws -> UInt64 {
         var progress = progress
-        let end = try log.read { txn in try LogPosition.current(events: log.database(StoreLayout.events), meta: logMeta, txn) }
+        let end = try logEnd()
         let base = try log.read { txn in try LogBase.read(from: logMeta, txn) }
         var covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
         guard covered.lastSequence <= end.lastSequence else {

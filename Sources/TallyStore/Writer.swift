@@ -337,7 +337,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     /// in-memory state is reloaded from them. Should that fail, commands are refused until it succeeds.
     private func recover() {
         do {
-            position = try environment.read { txn in try LogPosition.current(events: events, meta: meta, txn) }
+            position = try files.logEnd()
             try files.catchUp(limitBytes: options.mapSizeBytesMax)
             state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
             stalled = nil

@@ -190,10 +190,11 @@ struct HTTPGateway: Sendable {
 
     /// Reads and parses the JSON body (bounded by `bodyBytesMax`).
     func body(_ request: inout Request, required: Bool = true) async throws -> JSONValue? {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > shared.bodyBytesMax {
-            throw WireError(code: .payloadTooLarge, message: "the request body is \(length) bytes, over the limit of \(shared.bodyBytesMax)")
-        }
         guard !request.bodyTooLarge else {
+            // The connection refused to read it; a declared length says by how much.
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }) {
+                throw WireError(code: .payloadTooLarge, message: "the request body is \(length) bytes, over the limit of \(shared.bodyBytesMax)")
+            }
             throw WireError(code: .payloadTooLarge, message: "the request body is over \(shared.bodyBytesMax) bytes")
         }
         let buffer = request.body
