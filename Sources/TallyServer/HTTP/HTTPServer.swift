@@ -127,10 +127,21 @@ actor EventLoopActor {
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
-    /// Answers `request` and hands the response to `write`, both on the loop.
-    func serve(_ gateway: HTTPGateway, _ request: GatewayRequest, then write: @Sendable (GatewayResponse) -> Void) async {
-        write(await gateway.respond(to: request))
+    /// Answers `request` in a task of its own and hands the response to `write`, on the loop. Called on the
+    /// loop's thread: the task is isolated to this actor, so it starts at once without a hop and every step,
+    /// including the resumption after the ledger's answer and the task's end, runs on the loop (a task that is
+    /// not isolated would end on the global concurrent executor, one more thread wake-up per request).
+    nonisolated func start(_ gateway: HTTPGateway, _ request: GatewayRequest, then write: @escaping @Sendable (GatewayResponse) -> Void) {
+        _ = assumeIsolated { actor in
+            if #available(macOS 26, *) {
+                Task.immediate { actor.serve(await gateway.respond(to: request), write) }
+            } else {
+                Task { actor.serve(await gateway.respond(to: request), write) }
+            }
+        }
     }
+
+    private func serve(_ response: GatewayResponse, _ write: (GatewayResponse) -> Void) { write(response) }
 }
 
 /// The actor of each event loop, made once per loop.
@@ -277,16 +288,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let (gateway, actor) = (gateway, actor)
         gateway.shared.requestStarted()
-        let work: @Sendable () async -> Void = {
-            await actor.serve(gateway, request) { response in
-                loopBound.value.0.answered(response, keepAlive: keepAlive, headRequest: headRequest, context: loopBound.value.1)
-                gateway.shared.requestFinished()
-            }
-        }
-        if #available(macOS 26, *) {
-            Task.immediate { await work() }  // starts here, on the loop, without a hop
-        } else {
-            Task { await work() }  // older macOS runtimes: the first step hops to the actor
+        actor.start(gateway, request) { response in
+            loopBound.value.0.answered(response, keepAlive: keepAlive, headRequest: headRequest, context: loopBound.value.1)
+            gateway.shared.requestFinished()
         }
     }
 
