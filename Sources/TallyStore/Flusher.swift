@@ -2,24 +2,28 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// The second half of group commit: makes one decided batch durable (one log transaction, one fsync),
-/// writes its projections, and then answers its callers, on a thread of its own.
+/// The second half of group commit: makes decided batches durable (one log transaction, one fsync),
+/// writes their projections, and then answers their callers, on a thread of its own.
 ///
-/// The writer decides and applies batch N+1 in memory while the flusher writes and flushes batch N
-/// (pipelined group commit), so the fsync and the B-tree work no longer stall the writer. It holds at
-/// most one batch: the writer collects the outcome of a batch before it hands over the next one, which
-/// keeps the order of the log and lets the writer fail a batch that was decided on top of one that could
-/// not be made durable. Nobody is answered before the transaction holding their events is durable.
-// Safe: `job`, `outcome` and `stopping` are guarded by `condition`; the rest is immutable or thread-safe.
+/// The writer decides and applies the next batches in memory while the flusher writes and flushes earlier
+/// ones (pipelined group commit), so neither the fsync nor the B-tree work stalls the writer, and the
+/// flusher never waits for the writer to hand over the next batch: whatever was handed over while it was
+/// flushing is taken together, in order, into its next transaction (up to `StoreOptions.batchCommandsMax`
+/// commands). Nobody is answered before the transaction holding their events is durable. Once a
+/// transaction fails, every batch handed over after it fails too (each was decided on top of effects that
+/// did not become durable) until the writer has reloaded its state and calls `resume()`.
+// Safe: `queue`, `progress` and `stopping` are guarded by `condition`; the rest is immutable or thread-safe.
 final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `condition`
     /// One batch as the writer decided it: the bytes to write and the answer for each caller.
     struct Job: Sendable {
-        /// The events and the log's position, made durable first.
+        /// The events, made durable first.
         var logWrites: WriteSet
         /// The projections and the position they cover, written once the log is durable.
         var projectionWrites: WriteSet
         var answers: [Answer]
         var lastSequence: UInt64
+        /// The writer numbers its batches 1, 2, 3, ... in the order it hands them over.
+        var number: UInt64
     }
 
     struct Answer: Sendable {
@@ -27,13 +31,33 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         var result: Result<Decision, Refusal>
     }
 
+    /// How far the flusher has got with the batches handed over.
+    struct Progress {
+        /// Every batch up to this number has ended (durable, or failed).
+        var through: UInt64 = 0
+        /// The first batch that failed and why; it and every batch after it failed, until `resume()`.
+        var failure: (from: UInt64, error: StoreError)?
+
+        /// How batch `number` (ended) ended.
+        func outcome(of number: UInt64) -> Result<Void, StoreError> {
+            if let failure, number >= failure.from { return .failure(failure.error) }
+            return .success(())
+        }
+    }
+
     private let log: LMDBEnvironment
     private let projections: LMDBEnvironment
     private let options: StoreOptions
     private let condition = NSCondition()
-    private var job: Job?
-    private var outcome: Result<Void, StoreError>?
+    private var queue: [Job] = []
+    private var progress = Progress()
     private var stopping = false
+    /// Tests hold the flusher to let batches queue up behind it: how many transactions it may still start
+    /// (nil: no limit).
+    private var permits: Int?
+    /// Tests only: asked before each transaction; an error it returns fails the transaction before anything
+    /// is written, as a failing disk would.
+    private let injectedFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let counters = Mutex(StoreStatistics())
 
@@ -55,32 +79,66 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         thread.start()
     }
 
-    /// Hands over the next batch. The writer calls it only after collecting the previous outcome.
+    /// Hands over the next batch (numbered one more than the last).
     func flush(_ next: Job) {
         condition.lock()
-        precondition(job == nil && outcome == nil, "the flusher holds one batch at a time")
-        job = next
+        queue.append(next)
         condition.broadcast()
         condition.unlock()
     }
 
-    /// Waits until the batch handed over last is durable (or failed) and returns how it ended.
-    func awaitOutcome() -> Result<Void, StoreError> {
+    /// How far the flusher has got, without waiting.
+    var current: Progress {
         condition.lock()
         defer { condition.unlock() }
-        while outcome == nil { condition.wait() }
-        defer { outcome = nil }
-        return outcome!
+        return progress
     }
 
-    /// Whether the batch handed over last has ended, without waiting.
-    var hasOutcome: Bool {
+    /// Waits until batch `number` has ended.
+    func awaitEnd(of number: UInt64) -> Progress {
         condition.lock()
         defer { condition.unlock() }
-        return outcome != nil
+        while progress.through < number { condition.wait() }
+        return progress
     }
 
-    /// Ends the thread once the batch it holds (if any) is done. The writer stops it last.
+    /// Writes batches again after a failure, once the writer has reloaded what it decides on. The writer
+    /// calls it with nothing handed over that has not ended.
+    func resume() {
+        condition.lock()
+        progress.failure = nil
+        condition.unlock()
+    }
+
+    /// Holds or releases the flusher between transactions (tests only).
+    func hold(_ value: Bool) {
+        condition.lock()
+        permits = value ? 0 : nil
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Lets a held flusher start `count` more transactions (tests only).
+    func allow(_ count: Int) {
+        condition.lock()
+        permits = permits.map { $0 + count }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Batches handed over and not yet taken into a transaction (tests only).
+    var waitingJobs: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
+    }
+
+    /// Fails the transactions for which `failure` returns an error (tests only; nil stops it).
+    func injectFailures(_ failure: (@Sendable () -> StoreError?)?) {
+        injectedFailure.withLock { $0 = failure }
+    }
+
+    /// Ends the thread once the batches it holds are done. The writer stops it last.
     func stop() {
         condition.lock()
         stopping = true
@@ -93,76 +151,103 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         var done = false
         while !done {
             condition.lock()
-            while job == nil && !stopping { condition.wait() }
-            let next = job
-            done = next == nil
+            while (queue.isEmpty || permits == 0) && !stopping { condition.wait() }
+            let taken = takeJobs()
+            if !taken.isEmpty, let left = permits { permits = left - 1 }
+            let failure = progress.failure?.error
+            done = taken.isEmpty
             condition.unlock()
-            if let next { write(next) }
+            if !taken.isEmpty { write(taken, failing: failure) }
         }
+    }
+
+    /// The batches of the next transaction, oldest first: all that are waiting, up to the command limit
+    /// (but at least one). Under `condition`.
+    private func takeJobs() -> [Job] {
+        var commands = 0
+        var count = 0
+        while count < queue.count, count == 0 || commands + queue[count].answers.count <= options.batchCommandsMax {
+            commands += queue[count].answers.count
+            count += 1
+        }
+        if count == queue.count {
+            defer { queue = [] }
+            return queue
+        }
+        defer { queue.removeFirst(count) }
+        return Array(queue.prefix(count))
     }
 
     /// Writes, flushes and answers one batch on the calling thread (the writer's), for a batch that nothing
     /// else is waiting behind: handing it to the flusher thread would only add a thread wake-up to the
     /// latency of a lone request. Precondition: no batch is in flight.
     func flushInline(_ next: Job) -> Result<Void, StoreError> {
-        let result = durableWrite(next)
-        answer(next, result)
+        let result = durableWrite([next])
+        answer([next], result)
         return result
     }
 
-    /// Writes and flushes one batch, reports the outcome to the writer, then answers the callers: the
-    /// writer can hand over its next batch while this one's completions run.
-    private func write(_ next: Job) {
-        let result = durableWrite(next)
+    /// Writes and flushes batches in one transaction (or fails them after an earlier failure), reports how
+    /// far it got to the writer, then answers the callers: the writer goes on while the completions run.
+    private func write(_ jobs: [Job], failing failure: StoreError?) {
+        let result = failure.map { .failure($0) } ?? durableWrite(jobs)
         condition.lock()
-        job = nil
-        outcome = result
+        progress.through = jobs[jobs.count - 1].number
+        if case .failure(let error) = result, progress.failure == nil {
+            progress.failure = (jobs[0].number, error)
+        }
         condition.broadcast()
         condition.unlock()
-        answer(next, result)
+        answer(jobs, result)
     }
 
     /// The log's write transaction and its fsync, then the projections' transaction (which the server
     /// does not let wait for the disk), each retried once after growing a full map. Should the projections
-    /// fail after the log is durable, the batch is reported failed: the writer then replays the log into
+    /// fail after the log is durable, the batches are reported failed: the writer then replays the log into
     /// the projections before anything else, and a caller's retry with the same idempotency key replays.
-    private func durableWrite(_ next: Job) -> Result<Void, StoreError> {
-        var result = commitGrowing(log, next.logWrites, doing: "writing a batch to the log")
+    private func durableWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
+        if let failure = injectedFailure.withLock({ $0?() }) { return .failure(failure) }
+        var result = commitGrowing(log, jobs, \.logWrites, doing: "writing a batch to the log")
         if case .success = result {
-            result = commitGrowing(projections, next.projectionWrites, doing: "writing a batch's projections")
+            result = commitGrowing(projections, jobs, \.projectionWrites, doing: "writing a batch's projections")
         }
         if case .success = result {
+            let commands = jobs.reduce(0) { $0 + $1.answers.count }
             counters.withLock {
                 $0.flushes += 1
-                $0.commands += UInt64(next.answers.count)
-                $0.lastSequence = next.lastSequence
-                $0.largestBatch = max($0.largestBatch, next.answers.count)
+                $0.commands += UInt64(commands)
+                $0.lastSequence = jobs[jobs.count - 1].lastSequence
+                $0.largestBatch = max($0.largestBatch, commands)
             }
         }
         return result
     }
 
-    private func answer(_ next: Job, _ result: Result<Void, StoreError>) {
-        switch result {
-        case .success:
-            for answer in next.answers { answer.completion?(.success(answer.result)) }
-        case .failure(let error):
-            for answer in next.answers { answer.completion?(.failure(error)) }
+    private func answer(_ jobs: [Job], _ result: Result<Void, StoreError>) {
+        for job in jobs {
+            switch result {
+            case .success:
+                for answer in job.answers { answer.completion?(.success(answer.result)) }
+            case .failure(let error):
+                for answer in job.answers { answer.completion?(.failure(error)) }
+            }
         }
     }
 
-    private func commitGrowing(_ environment: LMDBEnvironment, _ writes: WriteSet, doing: String) -> Result<Void, StoreError> {
-        var result = commit(environment, writes, doing: doing)
+    private func commitGrowing(_ environment: LMDBEnvironment, _ jobs: [Job], _ writes: KeyPath<Job, WriteSet>, doing: String) -> Result<Void, StoreError> {
+        var result = commit(environment, jobs, writes, doing: doing)
         if case .failure(let error) = result, error.kind == .storageFull,
            (try? environment.growMap(limitBytes: options.mapSizeBytesMax)) == true {
-            result = commit(environment, writes, doing: doing)
+            result = commit(environment, jobs, writes, doing: doing)
         }
         return result
     }
 
-    private func commit(_ environment: LMDBEnvironment, _ writes: WriteSet, doing: String) -> Result<Void, StoreError> {
+    private func commit(_ environment: LMDBEnvironment, _ jobs: [Job], _ writes: KeyPath<Job, WriteSet>, doing: String) -> Result<Void, StoreError> {
         do {
-            try environment.write { txn in try writes.apply(txn) }
+            try environment.write { txn in
+                for job in jobs { try job[keyPath: writes].apply(txn) }
+            }
             return .success(())
         } catch {
             return .failure(StoreError(error, doing: doing))

@@ -83,6 +83,25 @@ public final class LedgerStore: Sendable {
         try body()
     }
 
+    /// Holds the flusher while `body` runs: batches the writer decides meanwhile wait for it (tests observe
+    /// that they are then made durable together).
+    func withFlusherHeld(_ body: () throws -> Void) rethrows {
+        writer.flusherForTests.hold(true)
+        defer { writer.flusherForTests.hold(false) }
+        try body()
+    }
+
+    /// Lets the held flusher make `count` more transactions (tests only, inside `withFlusherHeld`).
+    func allowFlushes(_ count: Int) { writer.flusherForTests.allow(count) }
+
+    /// Batches decided and waiting for the flusher (tests only).
+    var batchesWaitingForTheFlusher: Int { writer.flusherForTests.waitingJobs }
+
+    /// Makes the transactions for which `failure` returns an error fail before writing (tests only).
+    func injectFlushFailures(_ failure: (@Sendable () -> StoreError?)?) {
+        writer.flusherForTests.injectFailures(failure)
+    }
+
     /// Hands a command to the writer. The completion runs on one of the store's threads (the flusher, or
     /// the writer for a small batch) once the command's events are durable (or it was refused, or the
     /// batch failed); keep it short and never wait for the store in it.

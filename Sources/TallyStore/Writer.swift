@@ -7,9 +7,9 @@ import TallyCore
 /// changes, and hands the bytes to the `Flusher`, which appends the events to the log in one durable
 /// transaction (group commit: one fsync per batch), writes the projections after it (no fsync, see
 /// `StoreFiles`) and only then answers the batch's callers. While the flusher makes batch N
-/// durable the writer already decides batch N+1 on top of it (pipelined group commit); should N fail,
-/// N+1 is failed too and the state is reloaded from the store, so nothing is ever acknowledged that was
-/// decided on effects that did not become durable.
+/// durable the writer already decides batches N+1, N+2, ... on top of it (pipelined group commit, at most
+/// `inFlightBatchesMax` ahead); should N fail, the batches after it are failed too and the state is reloaded
+/// from the store, so nothing is ever acknowledged that was decided on effects that did not become durable.
 // Safe: the queue is guarded by `condition`; every other field belongs to the writer thread alone.
 final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all else writer-thread only
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
@@ -28,6 +28,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
 
     /// What the writer keeps of a batch while the flusher has it: the entries to evict once it is durable.
     private struct InFlight {
+        var number: UInt64
         var keys: TouchedKeys
     }
 
@@ -57,7 +58,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private var state: LedgerState
     /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
-    private var inFlight: InFlight?
+    /// Batches handed to the flusher that have not ended, oldest first.
+    private var inFlight: [InFlight] = []
+    /// The number of the last batch handed to the flusher.
+    private var handedOver: UInt64 = 0
     private var nextSweep: Int64 = 0
     /// Set while the projections are behind the log and could not be brought up to it: commands are
     /// refused with it until a retry between batches succeeds.
@@ -116,6 +120,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     }
 
     var statistics: StoreStatistics { flusher.statistics }
+
+    /// The flusher, for tests that hold it or make it fail.
+    var flusherForTests: Flusher { flusher }
 
     func submitTrim(through sequence: UInt64, chain: [UInt8], completion: @escaping @Sendable (Result<LogBase, StoreError>) -> Void) {
         condition.lock()
@@ -209,42 +216,49 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         }
     }
 
-    /// Decides a batch while the previous one may still be flushing, then hands it to the flusher once the
-    /// previous one is durable. A batch decided on top of one that failed is failed with it.
+    /// Decides a batch while earlier ones may still be flushing and hands it to the flusher, which takes it
+    /// into its next transaction. A batch decided on top of one that failed is failed with it.
     private func process(_ batch: [Pending]) {
-        if inFlight != nil && flusher.hasOutcome, case .failure = finishInFlight(keeping: nil) {
-            recover()  // the failed batch's callers have their error; start the next batch from the store
+        if !inFlight.isEmpty, case .failure = settle(flusher.current, keeping: nil) {
+            recoverAfterFailure()  // the failed batches' callers have their error; go on from the store
         }
         if stalled != nil {
             recover()
             if let stalled { return fail(batch, stalled) }
         }
-        let decided: Decided
+        var decided: Decided
         do {
             decided = try decide(batch)
         } catch {
-            _ = finishInFlight(keeping: nil)
+            drain()
             recover()
             return fail(batch, Self.storeError(error, doing: "deciding a batch"))
         }
-        if case .failure(let error) = finishInFlight(keeping: decided.keys) {
-            recover()
+        if inFlight.count >= Self.inFlightBatchesMax,
+           case .failure(let error) = settle(flusher.awaitEnd(of: inFlight[0].number), keeping: decided.keys) {
+            recoverAfterFailure()
             return fail(batch, error)
         }
-        if batch.count <= Self.inlineBatchCommandsMax && isQueueEmpty {
+        if inFlight.isEmpty && batch.count <= Self.inlineBatchCommandsMax && isQueueEmpty {
             // Nothing to decide meanwhile (a lone request, light load): flush here rather than pay a thread
             // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
             switch flusher.flushInline(decided.job) {
             case .success:
-                evict(decided.keys, keeping: nil)
+                evict(decided.keys, keeping: [])
             case .failure:
                 recover()  // the flusher answered the batch's callers with the error
             }
             return
         }
+        handedOver += 1
+        decided.job.number = handedOver
         flusher.flush(decided.job)
-        inFlight = InFlight(keys: decided.keys)
+        inFlight.append(InFlight(number: handedOver, keys: decided.keys))
     }
+
+    /// How many batches may be handed to the flusher and not yet durable. The flusher takes all that wait
+    /// into one transaction, so this bounds the memory of what is decided ahead, not the batching.
+    private static let inFlightBatchesMax = 16
 
     /// A batch this small with nothing queued behind it is flushed by the writer itself: at such low
     /// concurrency the hand-off to the flusher costs more latency than overlapping the next batch saves,
@@ -257,19 +271,38 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         return queue.isEmpty
     }
 
-    /// Waits for the batch in flight, if any. Once it is durable, drops what it loaded or settled, except
-    /// what `keeping` (the batch decided after it) still needs in memory until it is durable in turn.
-    private func finishInFlight(keeping: TouchedKeys?) -> Result<Void, StoreError> {
-        guard let flushing = inFlight else { return .success(()) }
-        inFlight = nil
-        let outcome = flusher.awaitOutcome()
-        if case .success = outcome { evict(flushing.keys, keeping: keeping) }
-        return outcome
+    /// Takes the batches the flusher has ended off `inFlight`, oldest first. Once one is durable, drops what
+    /// it loaded or settled, except what a later batch (in flight, or `keeping`, decided and not yet handed
+    /// over) still needs in memory until it is durable in turn. Returns the first failure, if any.
+    private func settle(_ progress: Flusher.Progress, keeping: TouchedKeys?) -> Result<Void, StoreError> {
+        var ended = 0
+        while ended < inFlight.count, inFlight[ended].number <= progress.through { ended += 1 }
+        guard ended > 0 else { return .success(()) }
+        let done = inFlight.prefix(ended)
+        inFlight.removeFirst(ended)
+        for batch in done {
+            if case .failure(let error) = progress.outcome(of: batch.number) { return .failure(error) }
+            var later = inFlight.map(\.keys)
+            if let keeping { later.append(keeping) }
+            evict(batch.keys, keeping: later)
+        }
+        return .success(())
+    }
+
+    /// After a failed batch: waits until the flusher has ended every batch handed over after it (it fails
+    /// them, they were decided on top of it), reloads the state from the store and lets the flusher write
+    /// again.
+    private func recoverAfterFailure() {
+        if let last = inFlight.last { _ = flusher.awaitEnd(of: last.number) }
+        inFlight.removeAll()
+        recover()
+        flusher.resume()
     }
 
     /// Waits until nothing is in flight (before a trim, and when stopping).
     private func drain() {
-        if case .failure = finishInFlight(keeping: nil) { recover() }
+        guard let last = inFlight.last else { return }
+        if case .failure = settle(flusher.awaitEnd(of: last.number), keeping: nil) { recoverAfterFailure() }
     }
 
     private func fail(_ batch: [Pending], _ error: StoreError) {
@@ -328,7 +361,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         keys.reservations = touched.reservations.union(hydrated.reservations)
         keys.idempotency = touched.idempotency.union(hydrated.idempotency)
         return Decided(
-            job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence),
+            job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence, number: 0),
             keys: keys)
     }
 
@@ -362,16 +395,16 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     }
 
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the
-    /// store and are loaded again when a command needs them. Entries in `keeping` belong to a batch that is
-    /// not durable yet and stay until it is.
-    private func evict(_ keys: TouchedKeys, keeping: TouchedKeys?) {
-        guard let keeping else {
+    /// store and are loaded again when a command needs them. Entries in `keeping` belong to batches that are
+    /// not durable yet and stay until they are.
+    private func evict(_ keys: TouchedKeys, keeping: [TouchedKeys]) {
+        if keeping.isEmpty {
             for id in keys.reservations { evictIfTerminal(id) }
             state.idempotency.removeAll(keepingCapacity: true)
             return
         }
-        for id in keys.reservations where !keeping.reservations.contains(id) { evictIfTerminal(id) }
-        for key in keys.idempotency where !keeping.idempotency.contains(key) { state.idempotency[key] = nil }
+        for id in keys.reservations where !keeping.contains(where: { $0.reservations.contains(id) }) { evictIfTerminal(id) }
+        for key in keys.idempotency where !keeping.contains(where: { $0.idempotency.contains(key) }) { state.idempotency[key] = nil }
     }
 
     /// Drops a terminal reservation, reading its status in place (no copy of the whole value).

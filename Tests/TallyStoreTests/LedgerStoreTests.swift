@@ -184,6 +184,168 @@ import Testing
         #expect(try store.lastSequence() == 2 + 40, "batch boundaries never lose or repeat an event")
     }
 
+    @Test func batchesDecidedWhileTheFlusherIsBusyShareItsNextTransaction() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let before = store.statistics
+        let answered = DispatchGroup()
+        let acknowledged = Mutex(0)
+        try store.withFlusherHeld {
+            for group in 0..<3 {
+                store.withWriterHeld {
+                    for index in 0..<6 {
+                        answered.enter()
+                        store.submit(StoreFixture.reserve("q\(group)-\(index)", 10)) { outcome in
+                            if (try? outcome.get().get()) != nil { acknowledged.withLock { $0 += 1 } }
+                            answered.leave()
+                        }
+                    }
+                }
+                // The writer decides the group as one batch and hands it over; the held flusher keeps it.
+                var waited = 0
+                while store.batchesWaitingForTheFlusher < group + 1 && waited < 500 {
+                    Thread.sleep(forTimeInterval: 0.01)
+                    waited += 1
+                }
+                try #require(store.batchesWaitingForTheFlusher == group + 1)
+            }
+            #expect(acknowledged.withLock { $0 } == 0, "nobody is answered before their batch is durable")
+        }
+        answered.wait()
+        #expect(acknowledged.withLock { $0 } == 18)
+        #expect(store.statistics.flushes - before.flushes == 1, "three batches waiting, one write transaction")
+        #expect(store.statistics.largestBatch == 18)
+        let reserved = try StoreFixture.allEvents(store).compactMap { stored -> String? in
+            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID }
+            return nil
+        }
+        #expect(reserved == (0..<3).flatMap { group in (0..<6).map { "q\(group)-\($0)" } }, "in the order decided")
+        #expect(try store.budget(Self.key)?.reserved == 180)
+    }
+
+    /// The writer keeps in memory what a batch that is not durable yet changed, even once an earlier batch
+    /// that touched the same reservation is durable: deciding from the store's older copy would settle a
+    /// reservation twice.
+    @Test func aReservationSettledInABatchStillFlushingIsNotForgottenWhenAnEarlierBatchEnds() throws {
+        let fixture = StoreFixture()
+        var options = fixture.options()
+        options.batchCommandsMax = 5  // so that the two batches below cannot share a transaction
+        let store = try fixture.open(options)
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let answered = DispatchGroup()
+        let outcomes = Mutex<[String: Result<Result<Decision, Refusal>, StoreError>]>([:])
+        func submit(_ name: String, _ command: Command) {
+            answered.enter()
+            store.submit(command) { outcome in
+                outcomes.withLock { $0[name] = outcome }
+                answered.leave()
+            }
+        }
+        func awaitWaiting(_ count: Int) throws {
+            var waited = 0
+            while store.batchesWaitingForTheFlusher != count && waited < 500 {
+                Thread.sleep(forTimeInterval: 0.01)
+                waited += 1
+            }
+            try #require(store.batchesWaitingForTheFlusher == count)
+        }
+        try store.withFlusherHeld {
+            store.withWriterHeld {  // batch A: reserves x (and four others)
+                submit("reserve", StoreFixture.reserve("x", 100))
+                for index in 0..<4 { submit("filler-a\(index)", StoreFixture.reserve("a\(index)", 1)) }
+            }
+            try awaitWaiting(1)
+            store.withWriterHeld {  // batch B: commits x
+                submit("commit", StoreFixture.commit("x", 60))
+                for index in 0..<4 { submit("filler-b\(index)", StoreFixture.reserve("b\(index)", 1)) }
+            }
+            try awaitWaiting(2)
+            let flushes = store.statistics.flushes
+            store.allowFlushes(1)  // A becomes durable, B waits
+            var waited = 0
+            while store.statistics.flushes == flushes && waited < 500 {
+                Thread.sleep(forTimeInterval: 0.01)
+                waited += 1
+            }
+            try awaitWaiting(1)
+            // Decided after A ended and before B is durable: x is committed, whatever the store holds yet.
+            submit("second commit", StoreFixture.commit("x", 90, key: "another-key"))
+            try awaitWaiting(2)
+        }
+        answered.wait()
+        let results = outcomes.withLock { $0 }
+        #expect((try? results["commit"]?.get().get()) != nil)
+        #expect((try? results["second commit"]?.get())?.errorCode != nil, "a committed reservation cannot be committed again")
+        let commits = try StoreFixture.allEvents(store).filter { $0.event.body.typeName == "Committed" }
+        #expect(commits.count == 1)
+        #expect(try store.budget(Self.key)?.spent == 60)
+    }
+
+    /// Failed flushes amid pipelined batches: every caller's answer matches what the log holds (an
+    /// acknowledged command is in it exactly once, a failed one is not), the writer goes on from the store,
+    /// and the projections equal a replay of the log.
+    @Test func answersMatchTheLogWhenFlushesFailAmidPipelinedBatches() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, Int64.max / 2)])
+        let transactions = Mutex(0)
+        store.injectFlushFailures {
+            transactions.withLock { count in
+                count += 1
+                return count % 5 == 0 ? StoreError(.io, "injected failure") : nil
+            }
+        }
+        let reserved = Mutex<[String: Bool]>([:])
+        let committed = Mutex<[String: Bool]>([:])
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for index in 0..<50 {
+                let id = "f\(thread)-\(index)"
+                do {
+                    _ = try store.executeBlocking(StoreFixture.reserve(id, 3)).get()
+                    reserved.withLock { $0[id] = true }
+                } catch {
+                    reserved.withLock { $0[id] = false }
+                    failures.withLock { $0 += 1 }
+                    continue
+                }
+                do {
+                    _ = try store.executeBlocking(StoreFixture.commit(id, 2)).get()
+                    committed.withLock { $0[id] = true }
+                } catch {
+                    committed.withLock { $0[id] = false }
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        store.injectFlushFailures(nil)
+        #expect(failures.withLock { $0 } > 0, "the injected failures were met")
+        var inLog: [String: [String]] = [:]
+        for stored in try StoreFixture.allEvents(store) {
+            switch stored.event.body {
+            case .reserved(let event): inLog["Reserved", default: []].append(event.reservationID)
+            case .committed(let event): inLog["Committed", default: []].append(event.reservationID)
+            default: break
+            }
+        }
+        let reservedIDs = reserved.withLock { $0 }, committedIDs = committed.withLock { $0 }
+        #expect(inLog["Reserved", default: []].sorted() == reservedIDs.filter(\.value).keys.sorted())
+        #expect(inLog["Committed", default: []].sorted() == committedIDs.filter(\.value).keys.sorted())
+        let acknowledgedCommits = Int64(committedIDs.values.filter { $0 }.count)
+        let openReservations = Int64(reservedIDs.values.filter { $0 }.count) - acknowledgedCommits
+        let budget = try #require(try store.budget(Self.key))
+        #expect(budget.spent.value == 2 * acknowledgedCommits && budget.reserved.value == 3 * openReservations)
+        // After the failures the writer decides on what the store holds: a failed commit can be retried.
+        if let retry = committedIDs.first(where: { !$0.value })?.key {
+            #expect(try store.executeBlocking(StoreFixture.commit(retry, 2)).errorCode == nil)
+        }
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
     @Test func theDataDirectoryIsHeldByOneWriter() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()
