@@ -102,9 +102,10 @@ public final class LedgerStore: Sendable {
         writer.flusherForTests.injectFailures(failure)
     }
 
-    /// Hands a command to the writer. The completion runs on one of the store's threads (the flusher, or
-    /// the writer for a small batch) once the command's events are durable (or it was refused, or the
-    /// batch failed); keep it short and never wait for the store in it.
+    /// Hands a command to the writer. The completion runs once the command's events are durable (or it was
+    /// refused, or the batch failed), on one of the store's threads (the flusher, or the writer for a small
+    /// batch), or, when requests come one at a time and the writer is idle, on the calling thread before
+    /// `submit` returns (`Writer.submit`); keep it short and never wait for the store in it.
     public func submit(_ command: Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
         writer.submit(command, completion: completion)
     }
@@ -132,8 +133,9 @@ public final class LedgerStore: Sendable {
 
     /// Submits and waits: the ledger's answer, or a thrown `StoreError` if nothing could be made durable.
     public func execute(_ command: Command) async throws(StoreError) -> Result<Decision, Refusal> {
+        // Never on the calling thread: it belongs to Swift's shared pool, which must not wait for a disk flush.
         let outcome = await withCheckedContinuation { continuation in
-            submit(command) { continuation.resume(returning: $0) }
+            writer.submit(command, mayRunHere: false) { continuation.resume(returning: $0) }
         }
         return try outcome.get()
     }

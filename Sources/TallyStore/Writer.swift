@@ -2,16 +2,17 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// The single writer: the only thread that decides commands and applies events. Commands arrive from any
-/// thread; the writer drains them in batches, decides and applies each batch in memory, encodes what it
+/// The single writer: one thread at a time decides commands and applies events. Commands arrive from any
+/// thread; the writer thread drains them in batches (a lone command on an idle store is instead processed
+/// by the thread that submits it, see `submit`), decides and applies each batch in memory, encodes what it
 /// changes, and hands the bytes to the `Flusher`, which appends the events to the log in one durable
 /// transaction (group commit: one fsync per batch), writes the projections after it (no fsync, see
 /// `StoreFiles`) and only then answers the batch's callers. While the flusher makes batch N
 /// durable the writer already decides batches N+1, N+2, ... on top of it (pipelined group commit, at most
 /// `inFlightBatchesMax` ahead); should N fail, the batches after it are failed too and the state is reloaded
 /// from the store, so nothing is ever acknowledged that was decided on effects that did not become durable.
-// Safe: the queue is guarded by `condition`; every other field belongs to the writer thread alone.
-final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all else writer-thread only
+// Safe: the queue and `busy` are guarded by `condition`; every other field belongs to the thread that set `busy`.
+final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `condition`, all else to the thread that set `busy`
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
 
     private struct Pending {
@@ -53,6 +54,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
     private var stopping = false
     /// Tests hold the writer to observe group commit deterministically.
     private var held = false
+    /// Set while a thread runs the writer's work: the writer thread, or a submitting thread that found the
+    /// writer idle (`submit`). Everything below `finished` belongs to whoever set it.
+    private var busy = false
     private let finished = DispatchSemaphore(value: 0)
 
     private var state: LedgerState
@@ -90,14 +94,29 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         thread.start()
     }
 
-    func submit(_ command: Command, completion: @escaping Completion) {
+    /// Queues a command, or, when `mayRunHere` and the writer is idle, processes it on the calling thread.
+    func submit(_ command: Command, mayRunHere: Bool = true, completion: @escaping Completion) {
         condition.lock()
         guard !stopping else {
             condition.unlock()
             return completion(.failure(StoreError(.closed, "the store is closed")))
         }
-        queue.append(Pending(command: command, completion: completion))
-        condition.signal()
+        guard mayRunHere && !busy && queue.isEmpty && trims.isEmpty && !held && isQuiet else {
+            queue.append(Pending(command: command, completion: completion))
+            condition.signal()
+            condition.unlock()
+            return
+        }
+        // The writer is idle, nothing waits and nothing has gone to the flusher lately (requests come one at a
+        // time): decide, flush and answer on the caller's thread. Waking the writer thread and then the
+        // caller's thread again would cost two thread wake-ups, more than the work itself. Under load the
+        // writer thread does it, so that no network thread waits for a disk flush.
+        busy = true
+        condition.unlock()
+        process([Pending(command: command, completion: completion)])
+        condition.lock()
+        busy = false
+        if !queue.isEmpty || !trims.isEmpty || stopping { condition.broadcast() }
         condition.unlock()
     }
 
@@ -139,10 +158,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
         var done = false
         while !done {
             condition.lock()
-            while (queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && options.clock() < nextSweep {
+            while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && options.clock() < nextSweep) {
                 let wait = Double(max(1, nextSweep - options.clock())) / 1_000
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
+            busy = true
             let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
             let batch: [Pending]
             if take == queue.count {
@@ -166,6 +186,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             if options.clock() >= nextSweep {
                 if stalled == nil { sweep() }
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
+            }
+            if !done {
+                condition.lock()
+                busy = false
+                condition.unlock()
             }
         }
         drain()
@@ -251,9 +276,22 @@ final class Writer: @unchecked Sendable {  // Safe: queue under `condition`, all
             return
         }
         handedOver += 1
+        lastHandOver.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
         decided.job.number = handedOver
         flusher.flush(decided.job)
         inFlight.append(InFlight(number: handedOver, keys: decided.keys))
+    }
+
+    /// When a batch was last handed to the flusher (monotonic nanoseconds; 0: never).
+    private let lastHandOver = Atomic<UInt64>(0)
+    /// How long after a hand-over to the flusher submitting threads leave the work to the writer thread.
+    private static let quietNanoseconds: UInt64 = 20_000_000
+
+    /// Whether no batch has been handed to the flusher for a while: batches go to it only when commands
+    /// arrive while others are being decided or flushed, so this means requests are coming one at a time.
+    private var isQuiet: Bool {
+        let last = lastHandOver.load(ordering: .relaxed)
+        return last == 0 || DispatchTime.now().uptimeNanoseconds - last > Self.quietNanoseconds
     }
 
     /// How many batches may be handed to the flusher and not yet durable. The flusher takes all that wait

@@ -70,7 +70,8 @@ import TallyStore
         for index in 0..<25 {
             _ = try await store.execute(.createTenant(CreateTenantCommand(tenantID: "tenant-\(index)", name: "t")))
         }
-        let deadline = Date().addingTimeInterval(10)
+        // Generous: in a full parallel test run the task may wait seconds for a thread of the shared pool.
+        let deadline = Date().addingTimeInterval(60)
         var sealedThrough: UInt64 = 0
         while sealedThrough < 20 && Date() < deadline {
             try await Task.sleep(for: .milliseconds(20))

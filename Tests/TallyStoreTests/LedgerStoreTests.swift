@@ -184,6 +184,33 @@ import Testing
         #expect(try store.lastSequence() == 2 + 40, "batch boundaries never lose or repeat an event")
     }
 
+    /// Requests one at a time are decided, made durable and answered on the submitting thread (no thread
+    /// wake-ups); a command submitted while the writer is busy waits for the writer thread instead.
+    @Test func aLoneCommandOnAnIdleStoreIsAnsweredOnTheSubmittingThread() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000)])
+        for index in 0..<20 {
+            let answeredHere = Mutex(false)
+            let caller = pthread_self()
+            store.submit(StoreFixture.reserve("lone\(index)", 10)) { outcome in
+                let durable = (try? store.lastSequence()) == UInt64(3 + index)
+                answeredHere.withLock { $0 = pthread_equal(pthread_self(), caller) != 0 && durable && (try? outcome.get().get()) != nil }
+            }
+            #expect(answeredHere.withLock { $0 }, "answered, durable, before submit returned")
+        }
+        let answered = DispatchSemaphore(value: 0)
+        let early = Mutex(false)
+        store.withWriterHeld {
+            store.submit(StoreFixture.reserve("queued", 10)) { _ in answered.signal() }
+            early.withLock { $0 = answered.wait(timeout: .now() + .milliseconds(200)) == .success }
+        }
+        #expect(!early.withLock { $0 }, "a held writer holds the command")
+        #expect(answered.wait(timeout: .now() + .seconds(10)) == .success)
+        #expect(try store.reservation("queued")?.status == .active)
+    }
+
     @Test func batchesDecidedWhileTheFlusherIsBusyShareItsNextTransaction() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()
