@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TallyWire
 @testable import TallyServer
@@ -97,6 +98,25 @@ import TallyWire
         let start = Date()
         while Date().timeIntervalSince(start) < 0.005 {}  // bounded: five milliseconds
         #expect(TimeOrderedUUID.make() > first)
+    }
+
+    /// The pool hands out each word once, across refills, from many threads at once, and its words look
+    /// random (about half of all bits set; a pool of zeros or a repeated block would fail).
+    @Test func theRandomPoolNeverHandsOutAWordTwice() {
+        let pool = RandomPool()
+        let drawn = Mutex<[UInt64]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            var mine: [UInt64] = []
+            for _ in 0..<1_000 {
+                let (first, second) = pool.next()
+                mine += [first, second]
+            }
+            drawn.withLock { $0 += mine }
+        }
+        let words = drawn.withLock { $0 }
+        #expect(words.count == 8_000 && Set(words).count == 8_000, "8,000 words over 15 refills, all distinct")
+        let ones = words.reduce(0) { $0 + $1.nonzeroBitCount }
+        #expect(abs(Double(ones) / Double(words.count * 64) - 0.5) < 0.01)
     }
 }
 
