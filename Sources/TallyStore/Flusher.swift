@@ -178,9 +178,9 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         return Array(queue.prefix(count))
     }
 
-    /// Writes, flushes and answers one batch on the calling thread (the writer's), for a batch that nothing
-    /// else is waiting behind: handing it to the flusher thread would only add a thread wake-up to the
-    /// latency of a lone request. Precondition: no batch is in flight.
+    /// Writes, flushes and answers one batch on the calling thread (the one doing the writer's work), for a
+    /// batch that nothing else is waiting behind: handing it to the flusher thread would only add a thread
+    /// wake-up to the latency of a lone request. Precondition: no batch is in flight.
     func flushInline(_ next: Job) -> Result<Void, StoreError> {
         let result = durableWrite([next])
         answer([next], result)

@@ -231,12 +231,7 @@ import Testing
                     }
                 }
                 // The writer decides the group as one batch and hands it over; the held flusher keeps it.
-                var waited = 0
-                while store.batchesWaitingForTheFlusher < group + 1 && waited < 500 {
-                    Thread.sleep(forTimeInterval: 0.01)
-                    waited += 1
-                }
-                try #require(store.batchesWaitingForTheFlusher == group + 1)
+                try #require(StoreFixture.eventually { store.batchesWaitingForTheFlusher == group + 1 })
             }
             #expect(acknowledged.withLock { $0 } == 0, "nobody is answered before their batch is durable")
         }
@@ -272,12 +267,7 @@ import Testing
             }
         }
         func awaitWaiting(_ count: Int) throws {
-            var waited = 0
-            while store.batchesWaitingForTheFlusher != count && waited < 500 {
-                Thread.sleep(forTimeInterval: 0.01)
-                waited += 1
-            }
-            try #require(store.batchesWaitingForTheFlusher == count)
+            try #require(StoreFixture.eventually { store.batchesWaitingForTheFlusher == count })
         }
         try store.withFlusherHeld {
             store.withWriterHeld {  // batch A: reserves x (and four others)
@@ -292,11 +282,7 @@ import Testing
             try awaitWaiting(2)
             let flushes = store.statistics.flushes
             store.allowFlushes(1)  // A becomes durable, B waits
-            var waited = 0
-            while store.statistics.flushes == flushes && waited < 500 {
-                Thread.sleep(forTimeInterval: 0.01)
-                waited += 1
-            }
+            try #require(StoreFixture.eventually { store.statistics.flushes == flushes + 1 })
             try awaitWaiting(1)
             // Decided after A ended and before B is durable: x is committed, whatever the store holds yet.
             submit("second commit", StoreFixture.commit("x", 90, key: "another-key"))

@@ -30,6 +30,15 @@ final class StoreFixture: @unchecked Sendable {  // Safe: see the comment above
         try LedgerStore(directory: directory, options: options ?? self.options())
     }
 
+    /// Polls `condition` every 10 ms for at most five seconds; whether it came true.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<500 {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return condition()
+    }
+
     static func setup(_ store: LedgerStore, tenant: String = "acme", budgets: [(String, Int64)]) throws {
         _ = try store.executeBlocking(.createTenant(CreateTenantCommand(tenantID: tenant, name: tenant))).get()
         for (scope, amount) in budgets {
