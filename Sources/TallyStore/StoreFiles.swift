@@ -235,7 +235,7 @@ struct StoreFiles {
 
     /// Replays the events past the position the projections cover into them, in chunks (memory stays
     /// bounded by the working set); returns how many. Only where nothing else writes the projections
-    /// (at open, or on the writer thread between batches).
+    /// (at open, or by the writer between batches, on whichever thread does its work).
     @available(*, noasync, message: "runs write transactions")
     @discardableResult
     func catchUp(limitBytes: Int, progress: OpenProgress = OpenProgress(nil), rebuilding why: String? = nil) throws -> UInt64 {

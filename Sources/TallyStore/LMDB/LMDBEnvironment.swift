@@ -8,8 +8,11 @@ public struct LMDBDatabase: Sendable, Hashable {
 }
 
 /// One LMDB environment (one data directory), opened with `MDB_NOTLS` so read transactions can run on
-/// any thread. Only the store's writer thread starts write transactions.
-// Safe: MDB_NOTLS readers run on any thread, writes only on the writer thread, resizes under `mapLock`.
+/// any thread. Write transactions are started only by the thread doing the store's writer work at the time
+/// (the writer or flusher thread, or a thread running a lone command, `Writer.submit`), each begun and
+/// committed on one thread.
+// Safe: MDB_NOTLS readers run on any thread, one writer at a time (the writer's `busy` flag and LMDB's own
+// write lock), resizes under `mapLock`.
 public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comment above
     let env: OpaquePointer
     let mapLock = ReadWriteLock()
