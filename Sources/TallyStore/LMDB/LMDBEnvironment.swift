@@ -11,8 +11,7 @@ public struct LMDBDatabase: Sendable, Hashable {
 /// any thread. Write transactions are started only by the thread doing the store's writer work at the time
 /// (the writer or flusher thread, or a thread running a lone command, `Writer.submit`), each begun and
 /// committed on one thread.
-// Safe: MDB_NOTLS readers run on any thread, one writer at a time (the writer's `busy` flag and LMDB's own
-// write lock), resizes under `mapLock`.
+// Safe: MDB_NOTLS readers on any thread, one writer at a time (the writer's `busy`), resizes under `mapLock`.
 public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comment above
     let env: OpaquePointer
     let mapLock = ReadWriteLock()
