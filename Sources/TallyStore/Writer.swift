@@ -101,7 +101,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             condition.unlock()
             return completion(.failure(StoreError(.closed, "the store is closed")))
         }
-        guard mayRunHere && !busy && queue.isEmpty && trims.isEmpty && !held && isQuiet else {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard mayRunHere && !busy && queue.isEmpty && trims.isEmpty && !held && isQuiet(now)
+            && now &- idleSince >= Self.idleBeforeRunningHereNanoseconds else {
             queue.append(Pending(command: command, completion: completion))
             condition.signal()
             condition.unlock()
@@ -116,6 +118,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         process([Pending(command: command, completion: completion)])
         condition.lock()
         busy = false
+        idleSince = DispatchTime.now().uptimeNanoseconds
         if !queue.isEmpty || !trims.isEmpty || stopping { condition.broadcast() }
         condition.unlock()
     }
@@ -190,6 +193,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             if !done {
                 condition.lock()
                 busy = false
+                if !batch.isEmpty { idleSince = DispatchTime.now().uptimeNanoseconds }
                 condition.unlock()
             }
         }
@@ -289,10 +293,18 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     /// Whether no batch has been handed to the flusher for a while: batches go to it only when commands
     /// arrive while others are being decided or flushed, so this means requests are coming one at a time.
-    private var isQuiet: Bool {
+    private func isQuiet(_ now: UInt64) -> Bool {
         let last = lastHandOver.load(ordering: .relaxed)
-        return last == 0 || DispatchTime.now().uptimeNanoseconds - last > Self.quietNanoseconds
+        return last == 0 || now &- last > Self.quietNanoseconds
     }
+
+    /// When the writer's work last ended (monotonic nanoseconds; under `condition`).
+    private var idleSince: UInt64 = 0
+    /// How long the writer must have been idle before a command runs on the thread that submits it. A
+    /// command that arrives sooner is most likely the next of several the same thread has read at once
+    /// (one event loop serving many connections): run there, each would get a flush of its own, one after
+    /// the other, while the writer thread would have taken them as one batch.
+    private static let idleBeforeRunningHereNanoseconds: UInt64 = 50_000
 
     /// How many batches may be handed to the flusher and not yet durable. The flusher takes all that wait
     /// into one transaction, so this bounds the memory of what is decided ahead, not the batching.

@@ -195,6 +195,7 @@ import Testing
         // command then waits for the writer thread): allow for it once.
         var answeredHere = 0
         for index in 0..<20 {
+            Thread.sleep(forTimeInterval: 0.002)  // the next request comes after a round trip to its client
             let here = Mutex(false)
             let answered = DispatchSemaphore(value: 0)
             let caller = pthread_self()
@@ -216,6 +217,27 @@ import Testing
         #expect(!early.withLock { $0 }, "a held writer holds the command")
         #expect(answered.wait(timeout: .now() + .seconds(10)) == .success)
         #expect(try store.reservation("queued")?.status == .active)
+    }
+
+    /// Commands one thread submits back to back (an event loop that read many requests at once) are not
+    /// each flushed on that thread, one after the other: after the first, they wait for the writer thread,
+    /// which makes them durable together.
+    @Test func commandsSubmittedBackToBackAreBatchedNotFlushedOneByOne() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        Thread.sleep(forTimeInterval: 0.05)  // the writer idle for a while, as before a burst
+        let before = store.statistics.flushes
+        let answered = DispatchGroup()
+        for index in 0..<40 {
+            answered.enter()
+            store.submit(StoreFixture.reserve("burst\(index)", 1)) { _ in answered.leave() }
+        }
+        #expect(answered.wait(timeout: .now() + .seconds(30)) == .success)
+        let flushes = store.statistics.flushes - before
+        #expect(flushes <= 10, "40 commands submitted back to back took \(flushes) flushes")
+        #expect(try store.budget(Self.key)?.reserved == 40)
     }
 
     @Test func batchesDecidedWhileTheFlusherIsBusyShareItsNextTransaction() throws {
