@@ -330,10 +330,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         guard ended > 0 else { return .success(()) }
         let done = inFlight.prefix(ended)
         inFlight.removeFirst(ended)
+        var later = inFlight.map(\.keys)
+        if let keeping { later.append(keeping) }
         for batch in done {
             if case .failure(let error) = progress.outcome(of: batch.number) { return .failure(error) }
-            var later = inFlight.map(\.keys)
-            if let keeping { later.append(keeping) }
             evict(batch.keys, keeping: later)
         }
         return .success(())

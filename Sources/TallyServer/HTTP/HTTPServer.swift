@@ -141,6 +141,8 @@ actor EventLoopActor {
         }
     }
 
+    /// Called from the task's closure on `actor`: using the isolated parameter is what makes that closure,
+    /// and so the task, isolated to this actor.
     private func serve(_ response: GatewayResponse, _ write: (GatewayResponse) -> Void) { write(response) }
 }
 
