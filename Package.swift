@@ -62,10 +62,12 @@ let package = Package(
             name: "TallyClient",
             dependencies: ["TallyCore", "TallyWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
+        // epoll from the C library (Linux); only the HTTP bench's client imports it.
+        .systemLibrary(name: "CEpoll"),
         .target(
             name: "TallyTools",
             dependencies: [
-                "TallyCore", "TallyStore", "TallyClient", "TallyWire", "TallyArchive",
+                "CEpoll", "TallyCore", "TallyStore", "TallyClient", "TallyWire", "TallyArchive",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,0 +1,453 @@
+import Foundation
+import Histogram
+
+#if canImport(Glibc)
+import CEpoll
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The measuring client of `tally bench --http`: every connection on one thread, on plain nonblocking
+/// sockets and epoll (`poll(2)` off Linux). Each connection keeps one request in flight (HTTP/1.1 has no safe pipelining);
+/// a request is one `send`, an answer usually one `recv`. The client shares the machine's cores with the
+/// server it measures, so what it spends per request is taken from the server: on NIO (two event loops, a
+/// future, a closure and a lock per request) it cost 15-20 us of CPU per request, here a few.
+struct HTTPBenchLoop {
+    struct Plan: Sendable {
+        var host: String
+        var port: Int
+        var key: String
+        var shape: Bench.Shape
+        /// One scope per connection (`independent`) or one for all.
+        var scopes: [String]
+        var connections: Int
+        var warmupEnd: ContinuousClock.Instant
+        var end: ContinuousClock.Instant
+    }
+
+    /// Runs the plan on a thread of its own (the loop blocks in `poll`, which Swift's shared pool must not).
+    static func run(_ plan: Plan) async throws -> HTTPBench.Tally {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result {
+                    var loop = try HTTPBenchLoop(plan)
+                    return try loop.run()
+                })
+            }
+            thread.name = "tally-bench-http"
+            thread.start()
+        }
+    }
+
+    private enum Waiting {
+        case reserve(estimate: Int64)
+        case commit(actual: Int64)
+        case balances
+    }
+
+    private struct Connection {
+        let index: Int
+        let scope: String
+        let subject: String
+        var step = 0
+        /// The request in flight, nil when the connection is done.
+        var waiting: Waiting?
+        var key = ""
+        var began = ContinuousClock.now
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var written = 0
+    }
+
+    private let plan: Plan
+    private let host: String
+    private let headers: [(String, String)]
+    private var connections: [Connection] = []
+    private let readiness: Readiness
+    private var inFlight = 0
+    private var tally = HTTPBench.Tally()
+    private var failure: String?
+
+    private init(_ plan: Plan) throws {
+        self.plan = plan
+        host = plan.host
+        headers = [("X-Cycles-API-Key", plan.key)]
+        readiness = try Readiness()
+        for index in 0..<plan.connections {
+            try readiness.add(try Self.dial(plan.host, plan.port))
+            let subject = plan.shape == .independent
+                ? #"{"workspace": "w\#(index)", "agent": "a"}"#
+                : #"{"workspace": "shared", "agent": "agent\#(index % 8)"}"#
+            connections.append(Connection(index: index, scope: plan.scopes[plan.shape == .independent ? index : 0], subject: subject))
+        }
+    }
+
+    private mutating func run() throws -> HTTPBench.Tally {
+        let start = ContinuousClock.now
+        for index in connections.indices { next(index, now: start) }
+        // Answers still missing this long after the end are counted as errors (a stalled server must not
+        // keep the bench running for ever).
+        let giveUp = plan.end + .seconds(30)
+        var scratch = [UInt8](repeating: 0, count: 65_536)
+        var ready: [Int] = []
+        while inFlight > 0 {
+            if ContinuousClock.now >= giveUp {
+                tally.errors += UInt64(inFlight)
+                failure = failure ?? "\(inFlight) answers did not arrive within 30 s of the end"
+                break
+            }
+            try readiness.wait(milliseconds: 100, into: &ready)
+            for event in ready {
+                let index = event >> 2
+                if event & 2 != 0 { flush(index) }
+                if event & 1 != 0 { receive(index, into: &scratch) }
+            }
+        }
+        if tally.operations == 0, let failure { throw BenchError(failure) }
+        return tally
+    }
+
+    /// Starts the connection's next request, or ends the connection when the measured time is over.
+    private mutating func next(_ index: Int, now: ContinuousClock.Instant) {
+        guard now < plan.end else {
+            if connections[index].waiting != nil { inFlight -= 1 }
+            connections[index].waiting = nil
+            return
+        }
+        if connections[index].waiting == nil { inFlight += 1 }
+        connections[index].step += 1
+        let step = connections[index].step
+        if plan.shape == .mix && step % 5 == 0 {
+            connections[index].waiting = .balances
+            return send(index, "GET", "/v1/balances?workspace=shared", nil)
+        }
+        let key = "h\(connections[index].index)-\(step)"
+        let estimate = Int64(1_000 + (step % 97))
+        connections[index].key = key
+        connections[index].waiting = .reserve(estimate: estimate)
+        send(index, "POST", "/v1/reservations", """
+            {"idempotency_key": "\(key)", "subject": \(connections[index].subject), "action": {"kind": "llm.completion", "name": "bench"}, \
+            "estimate": {"unit": "USD_MICROCENTS", "amount": \(estimate)}}
+            """)
+    }
+
+    private mutating func send(_ index: Int, _ method: String, _ path: String, _ body: String?) {
+        connections[index].output.removeAll(keepingCapacity: true)
+        HTTPBenchRequest.append(method, path, host: host, headers, body, to: &connections[index].output)
+        connections[index].written = 0
+        connections[index].began = .now
+        flush(index)
+    }
+
+    /// Writes what is left of the connection's request; waits for `POLLOUT` when the socket is full.
+    private mutating func flush(_ index: Int) {
+        let socket = readiness.sockets[index]
+        while connections[index].written < connections[index].output.count {
+            let written = connections[index].output.withUnsafeBytes { bytes in
+                Self.write(socket, bytes.baseAddress! + connections[index].written, bytes.count - connections[index].written)
+            }
+            if written > 0 {
+                connections[index].written += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                readiness.want(index, writable: true)
+                return
+            } else {
+                return drop(index, "sending failed: \(String(cString: strerror(errno)))")
+            }
+        }
+        readiness.want(index, writable: false)
+    }
+
+    private mutating func receive(_ index: Int, into scratch: inout [UInt8]) {
+        let socket = readiness.sockets[index]
+        let count = scratch.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        if count < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            return drop(index, "receiving failed: \(String(cString: strerror(errno)))")
+        }
+        guard count > 0 else { return drop(index, "the server closed the connection") }
+        connections[index].input.append(contentsOf: scratch[0..<count])
+        let head: HTTPBenchAnswer.Head?
+        do {
+            head = try connections[index].input.withUnsafeBytes { try HTTPBenchAnswer.head(in: $0) }
+        } catch {
+            return drop(index, "\(error)")
+        }
+        guard let head, connections[index].input.count >= head.headLength + head.length else { return }
+        guard connections[index].input.count == head.headLength + head.length else {
+            return drop(index, "the server sent more than one answer to one request")
+        }
+        let now = ContinuousClock.now
+        let success = (200..<300).contains(head.status)
+        if now >= plan.warmupEnd, now < plan.end {
+            _ = tally.histogram.record(Bench.microseconds(now - connections[index].began))
+            tally.operations += 1
+            if !success { tally.errors += 1 }
+        }
+        let body = connections[index].input[head.headLength...]
+        let waiting = connections[index].waiting
+        connections[index].input.removeAll(keepingCapacity: true)
+        switch waiting {
+        case .reserve(let estimate)?:
+            guard success, let id = HTTPBenchAnswer.stringField("reservation_id", in: body) else { return next(index, now: now) }
+            let actual = estimate - 10
+            connections[index].waiting = .commit(actual: actual)
+            send(index, "POST", "/v1/reservations/\(id)/commit", #"{"idempotency_key": "\#(connections[index].key)", "actual": {"unit": "USD_MICROCENTS", "amount": \#(actual)}}"#)
+        case .commit(let actual)?:
+            if success { tally.committed[connections[index].scope, default: 0] += actual }
+            next(index, now: now)
+        case .balances?, nil:
+            next(index, now: now)
+        }
+    }
+
+    /// Closes a broken connection; its request in flight counts as an error.
+    private mutating func drop(_ index: Int, _ reason: String) {
+        failure = failure ?? reason
+        readiness.remove(index)
+        if connections[index].waiting != nil {
+            connections[index].waiting = nil
+            inFlight -= 1
+            tally.errors += 1
+        }
+    }
+
+    /// A connected, nonblocking TCP socket with Nagle's algorithm off.
+    private static func dial(_ host: String, _ port: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Glibc)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #else
+        hints.ai_socktype = SOCK_STREAM
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let list else {
+            throw BenchError("cannot resolve \(host): \(String(cString: gai_strerror(resolved)))")
+        }
+        defer { freeaddrinfo(list) }
+        var reason = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let address = entry?.pointee {
+            entry = address.ai_next
+            let socket = socket(address.ai_family, address.ai_socktype, address.ai_protocol)
+            guard socket >= 0 else {
+                reason = String(cString: strerror(errno))
+                continue
+            }
+            #if canImport(Glibc)
+            let connected = Glibc.connect(socket, address.ai_addr, address.ai_addrlen)
+            #else
+            let connected = Darwin.connect(socket, address.ai_addr, address.ai_addrlen)
+            #endif
+            guard connected == 0 else {
+                reason = String(cString: strerror(errno))
+                close(socket)
+                continue
+            }
+            var on: Int32 = 1
+            setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            #if canImport(Darwin)
+            setsockopt(socket, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<Int32>.size))
+            #endif
+            _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+            return socket
+        }
+        throw BenchError("cannot connect to \(host):\(port): \(reason)")
+    }
+
+    /// `send` without SIGPIPE when the server has gone.
+    private static func write(_ socket: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        Glibc.send(socket, bytes, count, Int32(MSG_NOSIGNAL))
+        #else
+        Darwin.send(socket, bytes, count, 0)
+        #endif
+    }
+}
+
+/// Which of the bench's sockets can be read or written: epoll on Linux (its cost does not grow with the
+/// number of connections, as `poll`'s does), `poll(2)` elsewhere. Owns the sockets and closes them.
+private final class Readiness {
+    /// By connection index; -1 once removed.
+    private(set) var sockets: [Int32] = []
+    private var writable: [Bool] = []
+    #if os(Linux)
+    private let epoll: Int32
+    private var events = [epoll_event](repeating: epoll_event(), count: 64)
+    #else
+    private var descriptors: [pollfd] = []
+    #endif
+
+    init() throws {
+        #if os(Linux)
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw BenchError("epoll_create1 failed: \(String(cString: strerror(errno)))") }
+        #endif
+    }
+
+    deinit {
+        for socket in sockets where socket >= 0 { close(socket) }
+        #if os(Linux)
+        close(epoll)
+        #endif
+    }
+
+    /// Watches `socket` for reading; its index is the number of sockets added before it.
+    func add(_ socket: Int32) throws {
+        sockets.append(socket)
+        writable.append(false)
+        #if os(Linux)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = UInt64(sockets.count - 1)
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event) == 0 else {
+            throw BenchError("epoll_ctl failed: \(String(cString: strerror(errno)))")
+        }
+        #else
+        descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0))
+        #endif
+    }
+
+    /// Whether to report the socket as writable too (while a request waits for room to be sent).
+    func want(_ index: Int, writable: Bool) {
+        guard self.writable[index] != writable, sockets[index] >= 0 else { return }
+        self.writable[index] = writable
+        #if os(Linux)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0)
+        event.data.u64 = UInt64(index)
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, sockets[index], &event)
+        #else
+        descriptors[index].events = Int16(writable ? POLLIN | POLLOUT : POLLIN)
+        #endif
+    }
+
+    /// Closes the socket and stops watching it.
+    func remove(_ index: Int) {
+        guard sockets[index] >= 0 else { return }
+        close(sockets[index])  // leaves the epoll set with it
+        sockets[index] = -1
+        #if !os(Linux)
+        descriptors[index].fd = -1  // poll skips it
+        #endif
+    }
+
+    /// Waits up to `milliseconds` and fills `ready` with `index << 2 | 1 (readable, or closed) | 2 (writable)`.
+    func wait(milliseconds: Int32, into ready: inout [Int]) throws {
+        ready.removeAll(keepingCapacity: true)
+        #if os(Linux)
+        let count = epoll_wait(epoll, &events, Int32(events.count), milliseconds)
+        if count < 0 {
+            if errno == EINTR { return }
+            throw BenchError("epoll_wait failed: \(String(cString: strerror(errno)))")
+        }
+        for event in events[0..<Int(count)] {
+            let index = Int(event.data.u64)
+            guard sockets[index] >= 0 else { continue }
+            let readable = event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            ready.append(index << 2 | (readable ? 1 : 0) | (event.events & EPOLLOUT.rawValue != 0 ? 2 : 0))
+        }
+        #else
+        let count = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+        if count < 0 {
+            if errno == EINTR { return }
+            throw BenchError("poll failed: \(String(cString: strerror(errno)))")
+        }
+        for index in descriptors.indices where descriptors[index].revents != 0 {
+            let events = Int32(descriptors[index].revents)
+            descriptors[index].revents = 0
+            let readable = events & Int32(POLLIN | POLLHUP | POLLERR) != 0
+            ready.append(index << 2 | (readable ? 1 : 0) | (events & Int32(POLLOUT) != 0 ? 2 : 0))
+        }
+        #endif
+    }
+}
+
+/// A request as the bench sends it: one buffer, head and body.
+enum HTTPBenchRequest {
+    static func append(_ method: String, _ path: String, host: String, _ headers: [(String, String)], _ body: String?, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: method.utf8)
+        bytes.append(UInt8(ascii: " "))
+        bytes.append(contentsOf: path.utf8)
+        bytes.append(contentsOf: " HTTP/1.1\r\nHost: ".utf8)
+        bytes.append(contentsOf: host.utf8)
+        for (name, value) in headers {
+            bytes.append(contentsOf: "\r\n".utf8)
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+        }
+        if let body {
+            bytes.append(contentsOf: "\r\nContent-Type: application/json\r\nContent-Length: ".utf8)
+            bytes.append(contentsOf: String(body.utf8.count).utf8)
+            bytes.append(contentsOf: "\r\n\r\n".utf8)
+            bytes.append(contentsOf: body.utf8)
+        } else {
+            bytes.append(contentsOf: "\r\n\r\n".utf8)
+        }
+    }
+}
+
+/// Reading the gateway's answers straight from their bytes: one pass over the head (generic collection
+/// searches and string splitting would cost more than the server's answer).
+enum HTTPBenchAnswer {
+    struct Head: Equatable {
+        var status: Int
+        /// The body's length (`Content-Length`, all the gateway sends).
+        var length: Int
+        /// The head's length, through its empty line.
+        var headLength: Int
+    }
+
+    /// The head at the start of `raw`, or nil while it has not all arrived.
+    static func head(in raw: UnsafeRawBufferPointer) throws -> Head? {
+        guard raw.count >= 12 else { return nil }
+        guard raw.starts(with: "HTTP/1.1 ".utf8) else { throw BenchError("not an HTTP/1.1 answer") }
+        var status = 0
+        for index in 9..<12 {
+            guard raw[index] >= 48, raw[index] <= 57 else { throw BenchError("an answer without a status code") }
+            status = status * 10 + Int(raw[index] - 48)
+        }
+        var length = 0
+        var lineStart = 0
+        let name = "content-length:".utf8
+        let base = raw.baseAddress!
+        // Line by line (memchr finds each line's end): the empty line ends the head.
+        while lineStart < raw.count, let found = memchr(base + lineStart, 10, raw.count - lineStart) {
+            let newline = base.distance(to: UnsafeRawPointer(found))
+            guard newline > lineStart, raw[newline - 1] == 13 else { throw BenchError("an answer with a bare line feed") }
+            let lineEnd = newline - 1
+            if lineEnd == lineStart { return Head(status: status, length: length, headLength: newline + 1) }
+            // "Content-Length:" in any case, at the start of the line.
+            if raw[lineStart] | 0x20 == UInt8(ascii: "c"), lineEnd - lineStart > name.count,
+               zip(raw[lineStart..<lineStart + name.count], name).allSatisfy({ $0 | 0x20 == $1 | 0x20 }) {
+                length = 0
+                for digit in raw[lineStart + name.count..<lineEnd] where digit >= 48 && digit <= 57 {
+                    guard length < 1 << 40 else { throw BenchError("an answer too long to read") }
+                    length = length * 10 + Int(digit - 48)
+                }
+            }
+            lineStart = newline + 1
+        }
+        return nil
+    }
+
+    /// The string value of the first `"name":"..."` member in a compact JSON body (the gateway writes compact
+    /// JSON), found without parsing the whole body.
+    static func stringField(_ name: String, in body: some Collection<UInt8>) -> String? {
+        let body = Array(body)
+        let marker = Array("\"\(name)\":\"".utf8)
+        guard body.count > marker.count else { return nil }
+        for start in 0...(body.count - marker.count) where body[start] == marker[0] && body[start..<start + marker.count].elementsEqual(marker) {
+            let valueStart = start + marker.count
+            guard let valueEnd = body[valueStart...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            return String(decoding: body[valueStart..<valueEnd], as: UTF8.self)
+        }
+        return nil
+    }
+}
