@@ -85,11 +85,11 @@ public final class TallyServer: Service, Sendable {
         // Every listener is bound before anything is served: a plane that cannot start (its port is taken)
         // ends the whole server, since running on with half the listeners would hide the failure.
         var listeners: [GatewayListener] = []
-        let actors = EventLoopActors()
+        let tasks = EventLoopTasks.Registry()
         do {
             for (plane, port) in planes {
                 let listener = try await GatewayListener(
-                    gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, actors: actors,
+                    gateway: HTTPGateway(plane: plane, shared: gateway), host: configuration.host, port: port, tasks: tasks,
                     connectionsMax: configuration.connectionsMax, idleTimeout: .seconds(configuration.httpIdleTimeoutSeconds))
                 listeners.append(listener)
                 let boundPort = listener.channel.localAddress?.port ?? 0

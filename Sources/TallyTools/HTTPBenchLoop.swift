@@ -29,15 +29,16 @@ struct HTTPBenchLoop {
     /// Runs the plan on a thread of its own (the loop blocks in `poll`, which Swift's shared pool must not).
     static func run(_ plan: Plan) async throws -> HTTPBench.Tally {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result {
-                    var loop = try HTTPBenchLoop(plan)
-                    return try loop.run()
-                })
-            }
+            let thread = Thread { continuation.resume(with: Result { try runHere(plan) }) }
             thread.name = "tally-bench-http"
             thread.start()
         }
+    }
+
+    /// Runs the plan on the calling thread.
+    static func runHere(_ plan: Plan) throws -> HTTPBench.Tally {
+        var loop = try HTTPBenchLoop(plan)
+        return try loop.run()
     }
 
     private enum Waiting {
