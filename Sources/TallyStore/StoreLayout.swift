@@ -84,7 +84,7 @@ enum StoreLayout {
     }
 
     static func bigEndian(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * $0)) }
+        withUnsafeBytes(of: value.bigEndian) { Array($0) }
     }
 
     static func bigEndian(_ value: Int64) -> [UInt8] { bigEndian(UInt64(bitPattern: value)) }
@@ -108,7 +108,7 @@ public enum EventChain {
         var hasher = SHA256()
         hasher.update(data: previous)
         hasher.update(bufferPointer: record)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }  // one allocation (`Array(digest)` grows one by one)
     }
 
     /// The chain values after each of `count` records held in one buffer (record `index` at

@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func responsesAreOneMessageWithTheConnectionsFields() {
-        var response = GatewayResponse(status: .created, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}"))
+        var response = GatewayResponse(status: .created, headers: [.contentType: "application/json"], body: Array("{}".utf8))
         response.headers[.requestID] = "req_1"
         response.headers[.cyclesTenant] = "bad\r\nInjected: yes"
         var bytes = ByteBuffer()
@@ -146,5 +146,13 @@ import Testing
         var head = ByteBuffer()
         HTTP1ResponseWriter.write(response, keepAlive: true, headRequest: true, into: &head)
         #expect(String(buffer: head).hasSuffix(" GMT\r\n\r\n"), "a HEAD answer has the length but not the body")
+    }
+
+    @Test func pathsSplitIntoTheirNonEmptySegments() {
+        #expect(HTTPGateway.segments(of: "/v1/reservations/r-1/commit") == ["v1", "reservations", "r-1", "commit"])
+        #expect(HTTPGateway.segments(of: "//v1///balances/") == ["v1", "balances"])
+        #expect(HTTPGateway.segments(of: "/") == [] && HTTPGateway.segments(of: "") == [])
+        #expect(HTTPGateway.segments(of: "health") == ["health"])
+        #expect(HTTPGateway.segments(of: "/v1/r\u{E9}servations") == ["v1", "r\u{E9}servations"])
     }
 }

@@ -78,6 +78,12 @@ import Testing
         #expect(JSONValue.integer(.min).serializedString() == "-9223372036854775808")
         #expect(JSONValue.integer(.max).serializedString() == "9223372036854775807")
         #expect(JSONValue.array([.integer(0), .integer(-7), .number("1.50")]).serializedString() == "[0,-7,1.50]")
+        for digits in 1...18 {
+            let power = (0..<digits).reduce(Int64(1)) { value, _ in value * 10 }
+            for value in [power / 10, power - 1, -(power - 1), power, power + 1] {
+                #expect(JSONValue.integer(value).serializedString() == String(value))
+            }
+        }
     }
 
     // MARK: Strings

@@ -6,7 +6,14 @@ private typealias Limit = EventCodec.FieldLimit
 extension ByteWriter {
     public mutating func write(_ amount: Amount) { writeI64(amount.value) }
 
-    public mutating func write(_ digest: Digest256) { writeBytes(digest.bytes) }
+    /// Its 32 big-endian bytes, word by word (no array in between: every reservation and idempotency record
+    /// holds one).
+    public mutating func write(_ digest: Digest256) {
+        writeU64(digest.words.0)
+        writeU64(digest.words.1)
+        writeU64(digest.words.2)
+        writeU64(digest.words.3)
+    }
 
     public mutating func write(_ json: JSONText, field: @autoclosure () -> String) {
         writeString(json.text, bytesMax: Limit.jsonTextBytesMax, field: field())

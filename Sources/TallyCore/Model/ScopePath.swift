@@ -48,14 +48,28 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Missing levels are skipped, never filled in; `subject.tenant` is not consulted (the caller has
     /// already checked it against the effective tenant), so the first segment is always the key's tenant.
     public static func derive(subject: Subject, tenant: String) -> [ScopePath] {
-        var path = "tenant:" + tenant.lowercased()
-        var result = [ScopePath(unchecked: path)]
+        // One string per level (each path keeps its own), appended in pieces rather than interpolated, and
+        // ids lower-cased only when they hold an upper-case letter: this runs for every reservation.
+        var path = "tenant:"
+        path.append(lowercasedASCII(tenant))
+        var result: [ScopePath] = []
+        result.reserveCapacity(ScopeLevel.allCases.count)
+        result.append(ScopePath(unchecked: path))
         for level in ScopeLevel.allCases.dropFirst() {
             guard let value = subject.presentValue(at: level) else { continue }
-            path += "/\(level.name):\(value.lowercased())"
+            path.append("/")
+            path.append(level.name)
+            path.append(":")
+            path.append(lowercasedASCII(value))
             result.append(ScopePath(unchecked: path))
         }
         return result
+    }
+
+    /// `value.lowercased()`, without making a new string when it has neither an upper-case ASCII letter nor
+    /// anything outside ASCII (ids are validated ASCII; the second test keeps this exact regardless).
+    private static func lowercasedASCII(_ value: String) -> String {
+        value.utf8.contains(where: { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 }) ? value.lowercased() : value
     }
 
     /// Parses an operator-written budget scope (admin grammar): `tenant:<id>` first, then known levels in

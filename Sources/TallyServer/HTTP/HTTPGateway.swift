@@ -55,7 +55,7 @@ struct HTTPGateway: Sendable {
 
     private func route(_ request: inout Request, _ exchange: inout Exchange) async throws -> Response {
         let path = request.path
-        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { String(Substring($0)) }
+        let parts = Self.segments(of: path)
         // HEAD is GET without the content (RFC 9110 section 9.3.2); the connection leaves the body out.
         let method = request.method == .head ? .get : request.method
         guard Self.definedMethods.contains(method) else {
@@ -68,7 +68,8 @@ struct HTTPGateway: Sendable {
             throw WireError(code: .notFound, message: "no such endpoint: \(method) \(path)")
         }
         let query = HTTPQuery(request.query)
-        let endpoint = Array(parts.dropFirst())
+        var endpoint = consume parts
+        endpoint.removeFirst()  // "v1", in place
         if let response = try await common(endpoint, method, &request, query, &exchange) { return response }
         switch plane {
         case .runtime:
@@ -91,6 +92,20 @@ struct HTTPGateway: Sendable {
 
     /// The methods HTTP defines (RFC 9110 section 9): one of them on the wrong endpoint is a 405, any other
     /// a 501 (RFC 9110 section 15.6.2).
+    /// The path's non-empty segments between slashes, in one array sized for the deepest endpoint.
+    static func segments(of path: String) -> [String] {
+        var segments: [String] = []
+        segments.reserveCapacity(6)
+        let utf8 = path.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+            if end > start { segments.append(String(Substring(utf8[start..<end]))) }
+            start = end < utf8.endIndex ? utf8.index(after: end) : end
+        }
+        return segments
+    }
+
     static let definedMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
 
     /// Every endpoint of a plane with its methods (`*` is a path parameter): what a wrong method is told.
@@ -220,9 +235,7 @@ struct HTTPGateway: Sendable {
     // MARK: Responses
 
     func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        return Response(status: status, headers: [.contentType: "application/json"], body: buffer)
+        Response(status: status, headers: [.contentType: "application/json"], body: bytes)
     }
 
     func json(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {

@@ -63,7 +63,8 @@ struct GatewayRequest: Sendable {
 struct GatewayResponse: Sendable {
     var status: HTTPResponse.Status
     var headers: ResponseHeaders
-    var body: ByteBuffer
+    /// The JSON as written (copied once, into the message's buffer).
+    var body: [UInt8]
 }
 
 /// The gateway's own response fields (the connection adds `Content-Length`, `Date`, `Server` and
@@ -72,6 +73,7 @@ struct ResponseHeaders: Sendable, ExpressibleByDictionaryLiteral {
     private(set) var fields: [(name: HTTPField.Name, value: String)] = []
 
     init(dictionaryLiteral elements: (HTTPField.Name, String)...) {
+        fields.reserveCapacity(6)  // the gateway adds the request and trace ids (and the tenant)
         for (name, value) in elements { self[name] = value }
     }
 
@@ -95,11 +97,11 @@ enum HTTP1ResponseWriter {
         buffer.writeStaticString("\r\n")
         for (name, value) in response.headers.fields { field(name.rawName, value, into: &buffer) }
         buffer.writeStaticString("Content-Length: ")
-        buffer.writeString(String(response.body.readableBytes))
+        buffer.writeString(String(response.body.count))
         buffer.writeStaticString("\r\nServer: tallyd\r\nDate: ")
         buffer.writeString(HTTPDate.now())
         buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
-        if !headRequest { buffer.writeImmutableBuffer(response.body) }
+        if !headRequest { buffer.writeBytes(response.body) }
     }
 
     /// One field line; a CR or LF in a value (never produced by the gateway) becomes a space, so a value
@@ -321,7 +323,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         serving = false
         waitingSince = .now()
         let keepAlive = keepAlive && !quiescing && !closing
-        var bytes = context.channel.allocator.buffer(capacity: 256 + response.body.readableBytes)
+        // The head is 250-400 bytes (the trace fields and the date); room for it, so the buffer never grows.
+        var bytes = context.channel.allocator.buffer(capacity: 512 + response.body.count)
         HTTP1ResponseWriter.write(response, keepAlive: keepAlive, headRequest: headRequest, into: &bytes)
         guard keepAlive else {
             return writeAndClose(bytes, context: context)
@@ -344,8 +347,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let response = GatewayResponse(
             status: HTTPResponse.Status(code: error.status, reasonPhrase: error.reasonPhrase),
             headers: [.contentType: "application/json", .requestID: trace.requestID, .cyclesTraceID: trace.traceID],
-            body: ByteBuffer(bytes: body))
-        var bytes = context.channel.allocator.buffer(capacity: 256 + body.count)
+            body: body)
+        var bytes = context.channel.allocator.buffer(capacity: 512 + body.count)
         HTTP1ResponseWriter.write(response, keepAlive: false, headRequest: false, into: &bytes)
         writeAndClose(bytes, context: context)
     }

@@ -160,15 +160,16 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    /// Decimal digits without going through `String`, since amounts are written on every response.
+    /// Decimal digits without going through `String`, since amounts are written on every response. Most
+    /// significant digit first, straight into `bytes` (reversing a slice of them afterwards copies the array).
     private mutating func appendDecimal(_ value: Int64) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = bytes.count
+        let magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while divisor <= magnitude / 10 { divisor *= 10 }
         repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude != 0
-        bytes[start...].reverse()
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+            divisor /= 10
+        } while divisor != 0
     }
 }
