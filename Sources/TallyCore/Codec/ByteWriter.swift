@@ -61,7 +61,10 @@ public struct ByteWriter: Sendable {
         let length = value.utf8.count
         precondition(length <= bytesMax, "\(field()) is \(length) bytes, over the codec limit of \(bytesMax)")
         writeU32(UInt32(truncatingIfNeeded: length))
-        bytes.append(contentsOf: value.utf8)
+        // Through the contiguous UTF-8 (native strings are): appending the `utf8` view goes element by
+        // element through the generic sequence path, with a retain and release of the string per call.
+        var text = value
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// A u16 element count; every caller then writes that many elements.
