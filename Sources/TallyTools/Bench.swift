@@ -70,13 +70,6 @@ public struct Bench: Sendable {
         }
     }
 
-    private struct Tally: Sendable {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        var operations: UInt64 = 0
-        var errors: UInt64 = 0
-        var committed: [String: Int64] = [:]
-    }
-
     public func run() async throws -> Result {
         let admin = try await TallyConnection.connect(host: host, port: port, credential: .adminKey(adminKey), clientName: "tally-bench")
         let tenant = "bench-" + String(UUID().uuidString.prefix(8)).lowercased()
@@ -91,26 +84,10 @@ public struct Bench: Sendable {
         for index in 0..<connections where shape == .independent {
             _ = try await admin.send(.createBudget(CreateBudgetRequest(scope: "tenant:\(tenant)/workspace:w\(index)/agent:a", unit: .usdMicrocents, allocated: huge)))
         }
-        let totals = Mutex(Tally())
-        let start = ContinuousClock.now
-        let warmupEnd = start + .milliseconds(Int(warmupSeconds * 1_000))
-        let end = warmupEnd + .milliseconds(Int(durationSeconds * 1_000))
-        try await withThrowingTaskGroup(of: Tally.self) { group in
-            for index in 0..<connections {
-                let connection = try await TallyConnection.connect(host: host, port: port, credential: .tenantKey(secret), clientName: "tally-bench")
-                let driver = Driver(bench: self, client: connection, connection: index, warmupEnd: warmupEnd, end: end)
-                group.addTask { await driver.run() }
-            }
-            for try await tally in group {
-                totals.withLock { total in
-                    total.histogram.add(tally.histogram)
-                    total.operations += tally.operations
-                    total.errors += tally.errors
-                    total.committed.merge(tally.committed, uniquingKeysWith: +)
-                }
-            }
-        }
-        let total = totals.withLock { $0 }
+        let warmupEnd = ContinuousClock.now + .milliseconds(Int(warmupSeconds * 1_000))
+        let total = try await BinaryBenchLoop.run(BinaryBenchLoop.Plan(
+            host: host, port: port, key: secret, shape: shape, connections: connections, inFlight: inFlight,
+            warmupEnd: warmupEnd, end: warmupEnd + .milliseconds(Int(durationSeconds * 1_000))))
         let check = try await ledgerCheck(admin, tenant: tenant, committed: total.committed)
         await admin.close()
         var rawWrite: UInt64?
@@ -119,120 +96,6 @@ public struct Bench: Sendable {
             operations: total.operations, seconds: durationSeconds, errors: total.errors,
             p50Microseconds: total.histogram.valueAtPercentile(50), p99Microseconds: total.histogram.valueAtPercentile(99),
             p999Microseconds: total.histogram.valueAtPercentile(99.9), ledgerCheck: check, rawWriteP50Microseconds: rawWrite)
-    }
-
-    /// One connection's load: `inFlight` lanes, each sending requests back to back until the deadline, driven
-    /// by the connection's completion handlers instead of a task per lane, so the bench spends its cycles on
-    /// requests rather than on task switches. Only requests answered after the warm-up are measured.
-    ///
-    /// Every completion runs on the connection's event loop, so the lock is never contended; it is there so
-    /// that the compiler can check the sharing.
-    private final class Driver: Sendable {
-        let bench: Bench
-        let client: TallyConnection
-        let connection: Int
-        let warmupEnd: ContinuousClock.Instant
-        let end: ContinuousClock.Instant
-        let subject: Subject
-        let action = Action(kind: "llm.completion", name: "bench")
-        private let state = Mutex(State())
-
-        private struct State {
-            var tally = Tally()
-            var steps: [Int] = []
-            var lanesRunning = 0
-            var finished: CheckedContinuation<Tally, Never>?
-        }
-
-        init(bench: Bench, client: TallyConnection, connection: Int, warmupEnd: ContinuousClock.Instant, end: ContinuousClock.Instant) {
-            self.bench = bench
-            self.client = client
-            self.connection = connection
-            self.warmupEnd = warmupEnd
-            self.end = end
-            subject = bench.shape == .independent
-                ? Subject(workspace: "w\(connection)", agent: "a")
-                : Subject(workspace: "shared", agent: "agent\(connection % 8)")
-        }
-
-        /// Starts every lane and answers the connection's figures once the last lane has stopped.
-        func run() async -> Tally {
-            await withCheckedContinuation { finished in
-                let lanes = bench.inFlight
-                state.withLock { state in
-                    state.steps = Array(repeating: 0, count: lanes)
-                    state.lanesRunning = lanes
-                    state.finished = finished
-                }
-                if lanes == 0 { return finish() }
-                for lane in 0..<lanes { next(lane, now: .now) }
-            }
-        }
-
-        /// The lane's next step: a reserve (then its commit), or a balance read in the mix shape.
-        private func next(_ lane: Int, now: ContinuousClock.Instant) {
-            guard now < end else { return stop() }
-            let step = state.withLock { state in
-                state.steps[lane] += 1
-                return state.steps[lane]
-            }
-            let key = "c\(connection)-l\(lane)-\(step)"
-            if bench.shape == .mix && step % 5 == 0 {
-                return timed(.balances(BalancesRequest(segments: [.workspace: "shared"]))) { _, now in
-                    self.next(lane, now: now)
-                }
-            }
-            let estimate = Int64(1_000 + (step % 97))
-            let reserve = ReserveRequest(idempotencyKey: key, subject: subject, action: action, estimate: Quantity(.usdMicrocents, Amount(estimate)))
-            timed(.reserve(reserve)) { response, now in
-                guard case .reply(.reserved(let reply, _))? = response else { return self.next(lane, now: now) }
-                let actual = estimate - 10
-                let commit = CommitRequest(reservationID: reply.reservationID, idempotencyKey: key, actual: Quantity(.usdMicrocents, Amount(actual)))
-                self.timed(.commit(commit)) { response, now in
-                    if case .reply(.committed)? = response {
-                        self.state.withLock { state in
-                            for balance in reply.balances { state.tally.committed[balance.scope.rawValue, default: 0] += actual }
-                        }
-                    }
-                    self.next(lane, now: now)
-                }
-            }
-        }
-
-        /// Sends `request` and records its latency when it is answered inside the measured window; `then` gets
-        /// the response (`nil` for an error) and the time it arrived.
-        private func timed(_ request: Request, then: @escaping @Sendable (Response?, ContinuousClock.Instant) -> Void) {
-            let began = ContinuousClock.now
-            client.send(request) { result in
-                let now = ContinuousClock.now
-                let response = try? result.get()
-                if now >= self.warmupEnd, now < self.end {
-                    let microseconds = Bench.microseconds(now - began)
-                    self.state.withLock { state in
-                        _ = state.tally.histogram.record(microseconds)
-                        state.tally.operations += 1
-                        if response == nil { state.tally.errors += 1 }
-                    }
-                }
-                then(response, now)
-            }
-        }
-
-        private func stop() {
-            let last = state.withLock { state in
-                state.lanesRunning -= 1
-                return state.lanesRunning == 0
-            }
-            if last { finish() }
-        }
-
-        private func finish() {
-            let (tally, finished) = state.withLock { state in
-                defer { state.finished = nil }
-                return (state.tally, state.finished)
-            }
-            finished?.resume(returning: tally)
-        }
     }
 
     /// A latency in whole microseconds (never negative).
@@ -275,4 +138,13 @@ public struct Bench: Sendable {
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What a bench client counted in the measured window.
+struct BenchTally: Sendable {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var operations: UInt64 = 0
+    var errors: UInt64 = 0
+    /// Acknowledged commits per scope, for the ledger check.
+    var committed: [String: Int64] = [:]
 }

@@ -27,13 +27,6 @@ public struct HTTPBench: Sendable {
         self.adminKey = adminKey
     }
 
-    struct Tally: Sendable {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        var operations: UInt64 = 0
-        var errors: UInt64 = 0
-        var committed: [String: Int64] = [:]
-    }
-
     public func run() async throws -> Bench.Result {
         let group = MultiThreadedEventLoopGroup.singleton
         let setup = try await HTTPBenchConnection.connect(host: admin.host, port: admin.port, group: group)

@@ -2,7 +2,6 @@ import Foundation
 import Histogram
 
 #if canImport(Glibc)
-import CEpoll
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -27,7 +26,7 @@ struct HTTPBenchLoop {
     }
 
     /// Runs the plan on a thread of its own (the loop blocks in `poll`, which Swift's shared pool must not).
-    static func run(_ plan: Plan) async throws -> HTTPBench.Tally {
+    static func run(_ plan: Plan) async throws -> BenchTally {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread { continuation.resume(with: Result { try runHere(plan) }) }
             thread.name = "tally-bench-http"
@@ -36,7 +35,7 @@ struct HTTPBenchLoop {
     }
 
     /// Runs the plan on the calling thread.
-    static func runHere(_ plan: Plan) throws -> HTTPBench.Tally {
+    static func runHere(_ plan: Plan) throws -> BenchTally {
         var loop = try HTTPBenchLoop(plan)
         return try loop.run()
     }
@@ -65,18 +64,18 @@ struct HTTPBenchLoop {
     private let host: String
     private let headers: [(String, String)]
     private var connections: [Connection] = []
-    private let readiness: Readiness
+    private let readiness: BenchReadiness
     private var inFlight = 0
-    private var tally = HTTPBench.Tally()
+    private var tally = BenchTally()
     private var failure: String?
 
     private init(_ plan: Plan) throws {
         self.plan = plan
         host = plan.host
         headers = [("X-Cycles-API-Key", plan.key)]
-        readiness = try Readiness()
+        readiness = try BenchReadiness()
         for index in 0..<plan.connections {
-            try readiness.add(try Self.dial(plan.host, plan.port))
+            try readiness.add(try BenchSocket.dial(plan.host, plan.port))
             let subject = plan.shape == .independent
                 ? #"{"workspace": "w\#(index)", "agent": "a"}"#
                 : #"{"workspace": "shared", "agent": "agent\#(index % 8)"}"#
@@ -84,7 +83,7 @@ struct HTTPBenchLoop {
         }
     }
 
-    private mutating func run() throws -> HTTPBench.Tally {
+    private mutating func run() throws -> BenchTally {
         let start = ContinuousClock.now
         for index in connections.indices { next(index, now: start) }
         // Answers still missing this long after the end are counted as errors (a stalled server must not
@@ -146,7 +145,7 @@ struct HTTPBenchLoop {
         let socket = readiness.sockets[index]
         while connections[index].written < connections[index].output.count {
             let written = connections[index].output.withUnsafeBytes { bytes in
-                Self.write(socket, bytes.baseAddress! + connections[index].written, bytes.count - connections[index].written)
+                BenchSocket.send(socket, bytes.baseAddress! + connections[index].written, bytes.count - connections[index].written)
             }
             if written > 0 {
                 connections[index].written += written
@@ -214,158 +213,6 @@ struct HTTPBenchLoop {
             inFlight -= 1
             tally.errors += 1
         }
-    }
-
-    /// A connected, nonblocking TCP socket with Nagle's algorithm off.
-    private static func dial(_ host: String, _ port: Int) throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
-        var list: UnsafeMutablePointer<addrinfo>?
-        let resolved = getaddrinfo(host, String(port), &hints, &list)
-        guard resolved == 0, let list else {
-            throw BenchError("cannot resolve \(host): \(String(cString: gai_strerror(resolved)))")
-        }
-        defer { freeaddrinfo(list) }
-        var reason = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = list
-        while let address = entry?.pointee {
-            entry = address.ai_next
-            let socket = socket(address.ai_family, address.ai_socktype, address.ai_protocol)
-            guard socket >= 0 else {
-                reason = String(cString: strerror(errno))
-                continue
-            }
-            #if canImport(Glibc)
-            let connected = Glibc.connect(socket, address.ai_addr, address.ai_addrlen)
-            #else
-            let connected = Darwin.connect(socket, address.ai_addr, address.ai_addrlen)
-            #endif
-            guard connected == 0 else {
-                reason = String(cString: strerror(errno))
-                close(socket)
-                continue
-            }
-            var on: Int32 = 1
-            setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-            #if canImport(Darwin)
-            setsockopt(socket, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<Int32>.size))
-            #endif
-            _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
-            return socket
-        }
-        throw BenchError("cannot connect to \(host):\(port): \(reason)")
-    }
-
-    /// `send` without SIGPIPE when the server has gone.
-    private static func write(_ socket: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.send(socket, bytes, count, Int32(MSG_NOSIGNAL))
-        #else
-        Darwin.send(socket, bytes, count, 0)
-        #endif
-    }
-}
-
-/// Which of the bench's sockets can be read or written: epoll on Linux (its cost does not grow with the
-/// number of connections, as `poll`'s does), `poll(2)` elsewhere. Owns the sockets and closes them.
-private final class Readiness {
-    /// By connection index; -1 once removed.
-    private(set) var sockets: [Int32] = []
-    private var writable: [Bool] = []
-    #if os(Linux)
-    private let epoll: Int32
-    private var events = [epoll_event](repeating: epoll_event(), count: 64)
-    #else
-    private var descriptors: [pollfd] = []
-    #endif
-
-    init() throws {
-        #if os(Linux)
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw BenchError("epoll_create1 failed: \(String(cString: strerror(errno)))") }
-        #endif
-    }
-
-    deinit {
-        for socket in sockets where socket >= 0 { close(socket) }
-        #if os(Linux)
-        close(epoll)
-        #endif
-    }
-
-    /// Watches `socket` for reading; its index is the number of sockets added before it.
-    func add(_ socket: Int32) throws {
-        sockets.append(socket)
-        writable.append(false)
-        #if os(Linux)
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = UInt64(sockets.count - 1)
-        guard epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event) == 0 else {
-            throw BenchError("epoll_ctl failed: \(String(cString: strerror(errno)))")
-        }
-        #else
-        descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0))
-        #endif
-    }
-
-    /// Whether to report the socket as writable too (while a request waits for room to be sent).
-    func want(_ index: Int, writable: Bool) {
-        guard self.writable[index] != writable, sockets[index] >= 0 else { return }
-        self.writable[index] = writable
-        #if os(Linux)
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0)
-        event.data.u64 = UInt64(index)
-        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, sockets[index], &event)
-        #else
-        descriptors[index].events = Int16(writable ? POLLIN | POLLOUT : POLLIN)
-        #endif
-    }
-
-    /// Closes the socket and stops watching it.
-    func remove(_ index: Int) {
-        guard sockets[index] >= 0 else { return }
-        close(sockets[index])  // leaves the epoll set with it
-        sockets[index] = -1
-        #if !os(Linux)
-        descriptors[index].fd = -1  // poll skips it
-        #endif
-    }
-
-    /// Waits up to `milliseconds` and fills `ready` with `index << 2 | 1 (readable, or closed) | 2 (writable)`.
-    func wait(milliseconds: Int32, into ready: inout [Int]) throws {
-        ready.removeAll(keepingCapacity: true)
-        #if os(Linux)
-        let count = epoll_wait(epoll, &events, Int32(events.count), milliseconds)
-        if count < 0 {
-            if errno == EINTR { return }
-            throw BenchError("epoll_wait failed: \(String(cString: strerror(errno)))")
-        }
-        for event in events[0..<Int(count)] {
-            let index = Int(event.data.u64)
-            guard sockets[index] >= 0 else { continue }
-            let readable = event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-            ready.append(index << 2 | (readable ? 1 : 0) | (event.events & EPOLLOUT.rawValue != 0 ? 2 : 0))
-        }
-        #else
-        let count = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
-        if count < 0 {
-            if errno == EINTR { return }
-            throw BenchError("poll failed: \(String(cString: strerror(errno)))")
-        }
-        for index in descriptors.indices where descriptors[index].revents != 0 {
-            let events = Int32(descriptors[index].revents)
-            descriptors[index].revents = 0
-            let readable = events & Int32(POLLIN | POLLHUP | POLLERR) != 0
-            ready.append(index << 2 | (readable ? 1 : 0) | (events & Int32(POLLOUT) != 0 ? 2 : 0))
-        }
-        #endif
     }
 }
 

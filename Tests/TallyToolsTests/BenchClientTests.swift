@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import TallyTools
 
-/// The pieces of `tally bench --http`'s client that read and write bytes (the whole client runs against a
-/// real server in `BenchCommandTests`).
-@Suite struct HTTPBenchClientTests {
+/// The pieces of `tally bench`'s measuring clients that read and write bytes, and what they do when the
+/// server goes away (the whole clients run against a real server in `BenchCommandTests`).
+@Suite struct BenchClientTests {
     private static func head(_ text: String) throws -> HTTPBenchAnswer.Head? {
         try Array(text.utf8).withUnsafeBytes { try HTTPBenchAnswer.head(in: $0) }
     }
@@ -46,33 +46,45 @@ import Testing
         #expect(HTTPBenchAnswer.stringField("reservation_id", in: Array(#"{"reservation_id":"unterminated"#.utf8)) == nil)
     }
 
-    /// A server that accepts and closes every connection: the bench stops with the reason, not a hang.
-    @Test func aServerThatClosesEveryConnectionEndsTheBenchWithTheReason() throws {
+    /// A loopback listener on port 0 that accepts `count` connections and closes each at once.
+    private static func closingServer(accepting count: Int) throws -> (listener: Int32, port: Int) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
-        defer { close(listener) }
+        try #require(listener >= 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        #expect(bound == 0)
-        #expect(listen(listener, 8) == 0)
+        try #require(bound == 0)
+        try #require(listen(listener, 8) == 0)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        let closer = Thread {
-            for _ in 0..<3 {
+        Thread {
+            for _ in 0..<count {
                 let connection = accept(listener, nil, nil)
                 if connection >= 0 { close(connection) }
             }
-        }
-        closer.start()
+        }.start()
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A server that accepts and closes every connection: each bench client stops with the reason, not a hang.
+    @Test func aServerThatClosesEveryConnectionEndsTheBenchWithTheReason() throws {
+        let http = try Self.closingServer(accepting: 3)
+        defer { close(http.listener) }
         let now = ContinuousClock.now
-        let plan = HTTPBenchLoop.Plan(
-            host: "127.0.0.1", port: port, key: "k", shape: .lifecycle, scopes: ["tenant:t/workspace:shared"], connections: 3,
-            warmupEnd: now, end: now + .seconds(5))
         let began = ContinuousClock.now
-        #expect(throws: BenchError.self) { try HTTPBenchLoop.runHere(plan) }
-        #expect(ContinuousClock.now - began < .seconds(4), "the bench waited for a closed server")
+        #expect(throws: BenchError.self) {
+            try HTTPBenchLoop.runHere(HTTPBenchLoop.Plan(
+                host: "127.0.0.1", port: http.port, key: "k", shape: .lifecycle, scopes: ["tenant:t/workspace:shared"], connections: 3,
+                warmupEnd: now, end: now + .seconds(5)))
+        }
+        let binary = try Self.closingServer(accepting: 3)
+        defer { close(binary.listener) }
+        #expect(throws: BenchError.self) {
+            try BinaryBenchLoop.runHere(BinaryBenchLoop.Plan(
+                host: "127.0.0.1", port: binary.port, key: "k", shape: .lifecycle, connections: 3, inFlight: 4,
+                warmupEnd: now, end: now + .seconds(5)))
+        }
+        #expect(ContinuousClock.now - began < .seconds(4), "a bench client waited for a closed server")
     }
 }
