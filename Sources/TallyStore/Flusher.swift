@@ -83,8 +83,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     func flush(_ next: Job) {
         condition.lock()
         queue.append(next)
-        condition.broadcast()
         condition.unlock()
+        condition.broadcast()  // after unlocking, so that the woken flusher does not block on the lock at once
     }
 
     /// How far the flusher has got, without waiting.
@@ -196,8 +196,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         if case .failure(let error) = result, progress.failure == nil {
             progress.failure = (jobs[0].number, error)
         }
-        condition.broadcast()
         condition.unlock()
+        condition.broadcast()
         answer(jobs, result)
     }
 

@@ -105,8 +105,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         guard mayRunHere && !busy && queue.isEmpty && trims.isEmpty && !held && isQuiet(now)
             && now &- idleSince >= Self.idleBeforeRunningHereNanoseconds else {
             queue.append(Pending(command: command, completion: completion))
-            condition.signal()
             condition.unlock()
+            // After unlocking: a writer woken while the lock is still held would at once block on it again
+            // (strace under HTTP load: a contended lock, two more futex calls, per wake-up).
+            condition.signal()
             return
         }
         // The writer is idle, nothing waits and nothing has gone to the flusher lately (requests come one at a
@@ -159,8 +161,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     private func run() {
         var done = false
+        condition.lock()
         while !done {
-            condition.lock()
             while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && options.clock() < nextSweep) {
                 let wait = Double(max(1, nextSweep - options.clock())) / 1_000
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
@@ -191,10 +193,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
             }
             if !done {
-                condition.lock()
+                condition.lock()  // held into the next round's wait
                 busy = false
                 if !batch.isEmpty { idleSince = DispatchTime.now().uptimeNanoseconds }
-                condition.unlock()
             }
         }
         drain()
