@@ -10,6 +10,16 @@ import Darwin
 /// Plain sockets for the bench's measuring clients (`HTTPBenchLoop`, `BinaryBenchLoop`): they share the
 /// machine's cores with the server they measure, so they stay off NIO and out of its per-request costs.
 enum BenchSocket {
+    /// Runs a bench client's loop on a thread of its own: it blocks in `epoll_wait`, which a thread of
+    /// Swift's shared pool must not.
+    static func runOnThread<Value: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.name = name
+            thread.start()
+        }
+    }
+
     /// A connected, nonblocking TCP socket with Nagle's algorithm off.
     static func dial(_ host: String, _ port: Int) throws -> Int32 {
         var hints = addrinfo()
@@ -163,3 +173,59 @@ final class BenchReadiness {
     }
 }
 
+/// The bytes queued for one socket and how many of them have gone.
+struct BenchOutput {
+    var bytes: [UInt8] = []
+    var written = 0
+
+    var isEmpty: Bool { written == bytes.count }
+}
+
+extension BenchReadiness {
+    /// Sends what `output` holds on socket `index`, watching for room when the socket is full. Answers why
+    /// the connection broke, if it did.
+    func flush(_ index: Int, _ output: inout BenchOutput) -> String? {
+        let socket = sockets[index]
+        guard socket >= 0 else { return nil }
+        while output.written < output.bytes.count {
+            let sent = output.bytes.withUnsafeBytes { bytes in
+                BenchSocket.send(socket, bytes.baseAddress! + output.written, bytes.count - output.written)
+            }
+            if sent > 0 {
+                output.written += sent
+            } else if sent < 0 && errno == EINTR {
+                continue
+            } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                want(index, writable: true)
+                return nil
+            } else {
+                return "sending failed: \(String(cString: strerror(errno)))"
+            }
+        }
+        output.bytes.removeAll(keepingCapacity: true)
+        output.written = 0
+        want(index, writable: false)
+        return nil
+    }
+
+    enum Received {
+        /// This many bytes are at the start of the scratch buffer.
+        case bytes(Int)
+        /// Nothing to read after all.
+        case none
+        /// The connection is gone, and why.
+        case broken(String)
+    }
+
+    /// One `recv` on socket `index` into `scratch`.
+    func receive(_ index: Int, into scratch: inout [UInt8]) -> Received {
+        let socket = sockets[index]
+        guard socket >= 0 else { return .none }
+        let count = scratch.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        if count < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return .none }
+            return .broken("receiving failed: \(String(cString: strerror(errno)))")
+        }
+        return count == 0 ? .broken("the server closed the connection") : .bytes(count)
+    }
+}

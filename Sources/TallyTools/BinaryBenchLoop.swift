@@ -27,13 +27,9 @@ struct BinaryBenchLoop {
         var end: ContinuousClock.Instant
     }
 
-    /// Runs the plan on a thread of its own (the loop blocks in `epoll_wait`).
+    /// Runs the plan on a thread of its own.
     static func run(_ plan: Plan) async throws -> BenchTally {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try runHere(plan) }) }
-            thread.name = "tally-bench"
-            thread.start()
-        }
+        try await BenchSocket.runOnThread(named: "tally-bench") { try runHere(plan) }
     }
 
     static func runHere(_ plan: Plan) throws -> BenchTally {
@@ -62,8 +58,7 @@ struct BinaryBenchLoop {
         var lanes: [Lane] = []
         var input: [UInt8] = []
         var consumed = 0
-        var output: [UInt8] = []
-        var written = 0
+        var output = BenchOutput()
         var frameBytesMax = WireLimits.frameBytesMaxDefault
     }
 
@@ -93,7 +88,7 @@ struct BinaryBenchLoop {
     private mutating func run() throws -> BenchTally {
         for index in connections.indices {
             let hello = Hello(credential: .tenantKey(plan.key), clientName: "tally-bench")
-            connections[index].output.append(contentsOf: WireCodec.encodeRequest(.hello(hello), requestID: 0).serialized)
+            connections[index].output.bytes.append(contentsOf: WireCodec.encodeRequest(.hello(hello), requestID: 0).serialized)
             outstanding += 1
             flush(index)
         }
@@ -120,15 +115,11 @@ struct BinaryBenchLoop {
     }
 
     private mutating func receive(_ index: Int, into scratch: inout [UInt8]) throws {
-        let socket = readiness.sockets[index]
-        guard socket >= 0 else { return }
-        let count = scratch.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-        if count < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
-            return drop(index, "receiving failed: \(String(cString: strerror(errno)))")
+        switch readiness.receive(index, into: &scratch) {
+        case .none: return
+        case .broken(let reason): return drop(index, reason)
+        case .bytes(let count): connections[index].input.append(contentsOf: scratch[0..<count])
         }
-        guard count > 0 else { return drop(index, "the server closed the connection") }
-        connections[index].input.append(contentsOf: scratch[0..<count])
         let now = ContinuousClock.now
         while let frame = nextFrame(index) {
             try answer(index, frame, now: now)
@@ -236,33 +227,14 @@ struct BinaryBenchLoop {
 
     /// Queues the lane's request; it goes out with the others decided in this round.
     private mutating func send(_ index: Int, _ lane: Int, _ request: Request) {
-        if connections[index].output.count == connections[index].written { unsent.append(index) }
-        connections[index].output.append(contentsOf: WireCodec.encodeRequest(request, requestID: UInt32(lane + 1)).serialized)
+        if connections[index].output.isEmpty { unsent.append(index) }
+        connections[index].output.bytes.append(contentsOf: WireCodec.encodeRequest(request, requestID: UInt32(lane + 1)).serialized)
         connections[index].lanes[lane].began = .now
     }
 
     /// Writes what the connection has queued; waits for room when the socket is full.
     private mutating func flush(_ index: Int) {
-        let socket = readiness.sockets[index]
-        guard socket >= 0 else { return }
-        while connections[index].written < connections[index].output.count {
-            let written = connections[index].output.withUnsafeBytes { bytes in
-                BenchSocket.send(socket, bytes.baseAddress! + connections[index].written, bytes.count - connections[index].written)
-            }
-            if written > 0 {
-                connections[index].written += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                readiness.want(index, writable: true)
-                return
-            } else {
-                return drop(index, "sending failed: \(String(cString: strerror(errno)))")
-            }
-        }
-        connections[index].output.removeAll(keepingCapacity: true)
-        connections[index].written = 0
-        readiness.want(index, writable: false)
+        if let broken = readiness.flush(index, &connections[index].output) { drop(index, broken) }
     }
 
     /// Closes a broken connection; its requests in flight count as errors.

@@ -25,13 +25,9 @@ struct HTTPBenchLoop {
         var end: ContinuousClock.Instant
     }
 
-    /// Runs the plan on a thread of its own (the loop blocks in `poll`, which Swift's shared pool must not).
+    /// Runs the plan on a thread of its own.
     static func run(_ plan: Plan) async throws -> BenchTally {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try runHere(plan) }) }
-            thread.name = "tally-bench-http"
-            thread.start()
-        }
+        try await BenchSocket.runOnThread(named: "tally-bench-http") { try runHere(plan) }
     }
 
     /// Runs the plan on the calling thread.
@@ -56,8 +52,7 @@ struct HTTPBenchLoop {
         var key = ""
         var began = ContinuousClock.now
         var input: [UInt8] = []
-        var output: [UInt8] = []
-        var written = 0
+        var output = BenchOutput()
     }
 
     private let plan: Plan
@@ -133,43 +128,22 @@ struct HTTPBenchLoop {
     }
 
     private mutating func send(_ index: Int, _ method: String, _ path: String, _ body: String?) {
-        connections[index].output.removeAll(keepingCapacity: true)
-        HTTPBenchRequest.append(method, path, host: host, headers, body, to: &connections[index].output)
-        connections[index].written = 0
+        HTTPBenchRequest.append(method, path, host: host, headers, body, to: &connections[index].output.bytes)
         connections[index].began = .now
         flush(index)
     }
 
-    /// Writes what is left of the connection's request; waits for `POLLOUT` when the socket is full.
+    /// Writes what is left of the connection's request; waits for room when the socket is full.
     private mutating func flush(_ index: Int) {
-        let socket = readiness.sockets[index]
-        while connections[index].written < connections[index].output.count {
-            let written = connections[index].output.withUnsafeBytes { bytes in
-                BenchSocket.send(socket, bytes.baseAddress! + connections[index].written, bytes.count - connections[index].written)
-            }
-            if written > 0 {
-                connections[index].written += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                readiness.want(index, writable: true)
-                return
-            } else {
-                return drop(index, "sending failed: \(String(cString: strerror(errno)))")
-            }
-        }
-        readiness.want(index, writable: false)
+        if let broken = readiness.flush(index, &connections[index].output) { drop(index, broken) }
     }
 
     private mutating func receive(_ index: Int, into scratch: inout [UInt8]) {
-        let socket = readiness.sockets[index]
-        let count = scratch.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-        if count < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
-            return drop(index, "receiving failed: \(String(cString: strerror(errno)))")
+        switch readiness.receive(index, into: &scratch) {
+        case .none: return
+        case .broken(let reason): return drop(index, reason)
+        case .bytes(let count): connections[index].input.append(contentsOf: scratch[0..<count])
         }
-        guard count > 0 else { return drop(index, "the server closed the connection") }
-        connections[index].input.append(contentsOf: scratch[0..<count])
         let head: HTTPBenchAnswer.Head?
         do {
             head = try connections[index].input.withUnsafeBytes { try HTTPBenchAnswer.head(in: $0) }
