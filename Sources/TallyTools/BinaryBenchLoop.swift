@@ -125,8 +125,13 @@ struct BinaryBenchLoop {
             try answer(index, frame, now: now)
             guard readiness.sockets[index] >= 0 else { return }
         }
+        // Drop what has been read: all of it, or, when a frame is still arriving, the frames before it once
+        // they add up (a read that always ends inside a frame must not let the buffer grow for ever).
         if connections[index].consumed == connections[index].input.count {
             connections[index].input.removeAll(keepingCapacity: true)
+            connections[index].consumed = 0
+        } else if connections[index].consumed >= 64 * 1_024 {
+            connections[index].input.removeFirst(connections[index].consumed)
             connections[index].consumed = 0
         }
     }
