@@ -90,8 +90,6 @@ struct HTTPGateway: Sendable {
         throw WireError(code: .notFound, message: "no such endpoint on the \(plane.rawValue) plane: \(method) \(path)")
     }
 
-    /// The methods HTTP defines (RFC 9110 section 9): one of them on the wrong endpoint is a 405, any other
-    /// a 501 (RFC 9110 section 15.6.2).
     /// The path's non-empty segments between slashes, in one array sized for the deepest endpoint.
     static func segments(of path: String) -> [String] {
         var segments: [String] = []
@@ -106,6 +104,8 @@ struct HTTPGateway: Sendable {
         return segments
     }
 
+    /// The methods HTTP defines (RFC 9110 section 9): one of them on the wrong endpoint is a 405, any other
+    /// a 501 (RFC 9110 section 15.6.2).
     static let definedMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
 
     /// Every endpoint of a plane with its methods (`*` is a path parameter): what a wrong method is told.
