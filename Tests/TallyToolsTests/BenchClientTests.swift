@@ -1,5 +1,8 @@
 import Foundation
+import Synchronization
 import Testing
+import TallyCore
+import TallyWire
 @testable import TallyTools
 
 /// The pieces of `tally bench`'s measuring clients that read and write bytes, and what they do when the
@@ -46,8 +49,8 @@ import Testing
         #expect(HTTPBenchAnswer.stringField("reservation_id", in: Array(#"{"reservation_id":"unterminated"#.utf8)) == nil)
     }
 
-    /// A loopback listener on port 0 that accepts `count` connections and closes each at once.
-    private static func closingServer(accepting count: Int) throws -> (listener: Int32, port: Int) {
+    /// A listening socket on 127.0.0.1, port 0.
+    private static func listeningSocket() throws -> (Int32, Int) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         try #require(listener >= 0)
         var address = sockaddr_in()
@@ -58,13 +61,19 @@ import Testing
         try #require(bound == 0)
         try #require(listen(listener, 8) == 0)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A loopback listener that accepts `count` connections and closes each at once.
+    private static func closingServer(accepting count: Int) throws -> (listener: Int32, port: Int) {
+        let (listener, port) = try listeningSocket()
         Thread {
             for _ in 0..<count {
                 let connection = accept(listener, nil, nil)
                 if connection >= 0 { close(connection) }
             }
         }.start()
-        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+        return (listener, port)
     }
 
     /// A server that accepts and closes every connection: each bench client stops with the reason, not a hang.
@@ -86,5 +95,83 @@ import Testing
                 warmupEnd: now, end: now + .seconds(5)))
         }
         #expect(ContinuousClock.now - began < .seconds(4), "a bench client waited for a closed server")
+    }
+
+    /// A fake binary server on loopback: welcomes one connection, answers every reserve with `reserved` and
+    /// every commit with `committed`, and writes each answer a few bytes at a time, so the client's frames
+    /// arrive cut at every place. Stops when the client closes (or after 20 s).
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+        /// The actual amounts of the commits answered.
+        let committed = Atomic<Int>(0)
+    }
+
+    private static func fragmentingServer() throws -> (listener: Int32, port: Int, answered: Counter) {
+        let (listener, port) = try listeningSocket()
+        let answered = Counter()
+        Thread { [answered] in
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var input: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            let balance = Balance(
+                scope: try! ScopePath(parsing: "tenant:t/workspace:shared"), unit: .usdMicrocents, allocated: 1_000_000,
+                remaining: 1_000_000, reserved: 0, spent: 0, debt: 0, overdraftLimit: 0, isOverLimit: false, status: .active)
+            for _ in 0..<100_000 {
+                let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { return }
+                input.append(contentsOf: buffer[0..<count])
+                while input.count >= 4 {
+                    let length = input[0..<4].reduce(0) { $0 << 8 | Int($1) }
+                    guard input.count >= 4 + length, let frame = try? Frame.parse(Array(input[0..<4 + length])) else { break }
+                    input.removeFirst(4 + length)
+                    let response: Response
+                    switch try? WireCodec.decodeRequest(frame) {
+                    case .hello?:
+                        response = .welcome(Welcome(
+                            protocolVersion: 1, principal: .tenant(id: "t", keyID: "k", permissions: []),
+                            limits: ServerLimits(frameBytesMax: 1 << 20, inFlightRequestsMax: 3, listLimitMax: 100), serverName: "fake"))
+                    case .reserve(let reserve)?:
+                        response = .reply(.reserved(ReserveReply(
+                            decision: .allow, reservationID: "r-" + reserve.idempotencyKey, reserved: reserve.estimate,
+                            expiresAtMilliseconds: 1, scopePath: balance.scope, affectedScopes: [balance.scope], caps: nil,
+                            balances: [balance]), remainingTTLMilliseconds: 1))
+                    case .commit(let commit)?:
+                        answered.committed.add(Int(commit.actual.amount.value), ordering: .relaxed)
+                        response = .reply(.committed(CommitReply(charged: commit.actual, released: nil, balances: [balance])))
+                    default:
+                        response = .error(WireError(code: .invalidRequest, message: "unexpected"))
+                    }
+                    let bytes = WireCodec.encodeResponse(response, requestID: frame.requestID).serialized
+                    for start in stride(from: 0, to: bytes.count, by: 3) {
+                        let end = min(start + 3, bytes.count)
+                        _ = bytes[start..<end].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    }
+                    answered.value.add(1, ordering: .relaxed)
+                }
+            }
+        }.start()
+        return (listener, port, answered)
+    }
+
+    /// Answers cut into 3-byte pieces still make whole reserve/commit rounds, and the commits the client
+    /// counts are exactly the ones it was answered (the ledger check's input).
+    @Test func theBinaryClientReadsAnswersCutAnywhere() throws {
+        let server = try Self.fragmentingServer()
+        defer { close(server.listener) }
+        let now = ContinuousClock.now
+        let tally = try BinaryBenchLoop.runHere(BinaryBenchLoop.Plan(
+            host: "127.0.0.1", port: server.port, key: "k", shape: .lifecycle, connections: 1, inFlight: 3,
+            warmupEnd: now, end: now + .milliseconds(300)))
+        #expect(tally.errors == 0)
+        #expect(tally.operations > 10, "\(tally.operations) operations")
+        // Each committed lifecycle adds its actual (estimate - 10) to the scope of the reserve's balances.
+        let committed = try #require(tally.committed["tenant:t/workspace:shared"])
+        #expect(committed > 0)
+        #expect(committed == Int64(server.answered.committed.load(ordering: .relaxed)))
+        #expect(server.answered.value.load(ordering: .relaxed) >= Int(tally.operations))
     }
 }
