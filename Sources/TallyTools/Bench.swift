@@ -1,6 +1,5 @@
 import Foundation
 import Histogram
-import Synchronization
 import TallyClient
 import TallyCore
 import TallyStore
@@ -45,6 +44,18 @@ public struct Bench: Sendable {
         public var p999Microseconds: UInt64
         public var ledgerCheck: String
         public var rawWriteP50Microseconds: UInt64?
+
+        /// The figures of what a bench client counted over `seconds`.
+        init(_ tally: BenchTally, seconds: Double, ledgerCheck: String, rawWriteP50Microseconds: UInt64?) {
+            operations = tally.operations
+            self.seconds = seconds
+            errors = tally.errors
+            p50Microseconds = tally.histogram.valueAtPercentile(50)
+            p99Microseconds = tally.histogram.valueAtPercentile(99)
+            p999Microseconds = tally.histogram.valueAtPercentile(99.9)
+            self.ledgerCheck = ledgerCheck
+            self.rawWriteP50Microseconds = rawWriteP50Microseconds
+        }
 
         public var operationsPerSecond: Double { Double(operations) / seconds }
 
@@ -92,10 +103,7 @@ public struct Bench: Sendable {
         await admin.close()
         var rawWrite: UInt64?
         if connections == 1 && inFlight == 1 { rawWrite = try Self.rawDurableWriteMedian() }
-        return Result(
-            operations: total.operations, seconds: durationSeconds, errors: total.errors,
-            p50Microseconds: total.histogram.valueAtPercentile(50), p99Microseconds: total.histogram.valueAtPercentile(99),
-            p999Microseconds: total.histogram.valueAtPercentile(99.9), ledgerCheck: check, rawWriteP50Microseconds: rawWrite)
+        return Result(total, seconds: durationSeconds, ledgerCheck: check, rawWriteP50Microseconds: rawWrite)
     }
 
     /// A latency in whole microseconds (never negative).

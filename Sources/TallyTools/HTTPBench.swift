@@ -2,7 +2,6 @@ import Foundation
 import Histogram
 import NIOCore
 import NIOPosix
-import Synchronization
 import TallyClient
 import TallyWire
 
@@ -49,17 +48,13 @@ public struct HTTPBench: Sendable {
                 {"scope": "\(scope)", "unit": "USD_MICROCENTS", "allocated": {"unit": "USD_MICROCENTS", "amount": \(huge)}}
                 """)
         }
-        let start = ContinuousClock.now
-        let warmupEnd = start + .milliseconds(Int(warmupSeconds * 1_000))
+        let warmupEnd = ContinuousClock.now + .milliseconds(Int(warmupSeconds * 1_000))
         let total = try await HTTPBenchLoop.run(HTTPBenchLoop.Plan(
             host: runtime.host, port: runtime.port, key: secret, shape: shape, scopes: scopes, connections: connections,
             warmupEnd: warmupEnd, end: warmupEnd + .milliseconds(Int(durationSeconds * 1_000))))
         let check = try await ledgerCheck(setup, tenant: tenant, committed: total.committed, adminHeaders)
         setup.close()
-        return Bench.Result(
-            operations: total.operations, seconds: durationSeconds, errors: total.errors,
-            p50Microseconds: total.histogram.valueAtPercentile(50), p99Microseconds: total.histogram.valueAtPercentile(99),
-            p999Microseconds: total.histogram.valueAtPercentile(99.9), ledgerCheck: check, rawWriteP50Microseconds: nil)
+        return Bench.Result(total, seconds: durationSeconds, ledgerCheck: check, rawWriteP50Microseconds: nil)
     }
 
     private func ledgerCheck(_ setup: HTTPBenchConnection, tenant: String, committed: [String: Int64], _ headers: [(String, String)]) async throws -> String {
