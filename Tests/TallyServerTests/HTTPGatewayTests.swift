@@ -355,6 +355,22 @@ import TallyWire
         #expect(generated.count == 32 && generated != trace)
         #expect(malformed.json["trace_id"]?.str == generated)
         #expect(malformed.json["request_id"]?.str == malformed.header("X-Request-Id"))
+        // The runtime commands are served on their own path (no task): the same headers, success or error.
+        let reserved = try f.runtime.send("POST", "/v1/reservations", headers: [
+            ("X-Cycles-API-Key", f.key), ("traceparent", "00-\(trace)-00f067aa0ba902b7-01"),
+        ], body: f.reserveBody("traced"))
+        #expect(reserved.status == 200)
+        #expect(reserved.header("X-Cycles-Trace-Id") == trace)
+        #expect(reserved.header("X-Cycles-Tenant") == "acme-corp")
+        let reservedID = try #require(reserved.header("X-Request-Id"))
+        let refused = try f.runtime.send("POST", "/v1/reservations/no-such-reservation/commit", headers: [
+            ("X-Cycles-API-Key", f.key), ("X-Cycles-Trace-Id", trace),
+        ], body: #"{"idempotency_key": "c", "actual": {"unit": "USD_MICROCENTS", "amount": 1}}"#)
+        #expect(refused.status == 404)
+        #expect(refused.header("X-Cycles-Trace-Id") == trace && refused.json["trace_id"]?.str == trace)
+        #expect(refused.header("X-Cycles-Tenant") == "acme-corp")
+        let refusedID = try #require(refused.header("X-Request-Id"))
+        #expect(refused.json["request_id"]?.str == refusedID && refusedID != reservedID)
     }
 
     // MARK: Admin plane

@@ -12,7 +12,7 @@ extension HTTPGateway {
         // Tenants: admin key only.
         case ("tenants", .post, 0):
             let principal = try authenticate(request, &exchange, admin: .required)
-            let create = try CyclesRequests.createTenant(try await body(&request)!)
+            let create = try CyclesRequests.createTenant(try body(&request)!)
             guard case .reply(.tenant(let tenant, let created)) = try await perform(.createTenant(create), principal) else {
                 throw WireError(code: .internalError, message: "unexpected answer to a tenant create")
             }
@@ -28,29 +28,29 @@ extension HTTPGateway {
             return json { CyclesResponses.tenant(&$0, tenant) }
         case ("tenants", .patch, 1):
             let principal = try authenticate(request, &exchange, admin: .required)
-            let update = try CyclesRequests.updateTenant(try await body(&request)!, tenantID: rest[0])
+            let update = try CyclesRequests.updateTenant(try body(&request)!, tenantID: rest[0])
             return try await command(.updateTenant(update), principal)
 
         // API keys: admin key only.
         case ("api-keys", .post, 0):
             let principal = try authenticate(request, &exchange, admin: .required)
-            return try await command(.createApiKey(try CyclesRequests.createApiKey(try await body(&request)!)), principal)
+            return try await command(.createApiKey(try CyclesRequests.createApiKey(try body(&request)!)), principal)
         case ("api-keys", .get, 0):
             let principal = try authenticate(request, &exchange, admin: .required)
             return try await listApiKeys(query, principal)
         case ("api-keys", .patch, 1):
             let principal = try authenticate(request, &exchange, admin: .required)
-            let update = try CyclesRequests.updateApiKey(try await body(&request)!, keyID: rest[0])
+            let update = try CyclesRequests.updateApiKey(try body(&request)!, keyID: rest[0])
             return try await direct(.updateApiKey(update), principal)
         case ("api-keys", .delete, 1):
             let principal = try authenticate(request, &exchange, admin: .required)
-            let reason = try CyclesRequests.revokeReason(try await body(&request, required: false))
+            let reason = try CyclesRequests.revokeReason(try body(&request, required: false))
             return try await command(.revokeApiKey(RevokeApiKeyCommand(keyID: rest[0], reason: reason)), principal)
 
         // Budgets: create, list, lookup and fund also take a tenant key with the right permission.
         case ("budgets", .post, 0):
             let principal = try authenticate(request, &exchange, admin: .allowed)
-            let create = try CyclesRequests.createBudget(try await body(&request)!)
+            let create = try CyclesRequests.createBudget(try body(&request)!)
             do {
                 guard case .reply(.budget(let budget)) = try await perform(.createBudget(create), principal) else {
                     throw WireError(code: .internalError, message: "unexpected answer to a budget create")
@@ -69,14 +69,14 @@ extension HTTPGateway {
         case ("budgets", .patch, 0):
             let principal = try authenticate(request, &exchange, admin: .required)
             let (scope, unit) = try budgetKey(query)
-            return try await budgetReply(.updateBudget(try CyclesRequests.updateBudget(try await body(&request)!, scope: scope, unit: unit)), principal)
+            return try await budgetReply(.updateBudget(try CyclesRequests.updateBudget(try body(&request)!, scope: scope, unit: unit)), principal)
         case ("budgets", .get, 1) where rest[0] == "lookup":
             let principal = try authenticate(request, &exchange, admin: .allowed)
             return try lookupBudget(query, principal)
         case ("budgets", .post, 1) where rest[0] == "freeze" || rest[0] == "unfreeze":
             let principal = try authenticate(request, &exchange, admin: .required)
             let (scope, unit) = try budgetKey(query)
-            let status = try CyclesRequests.budgetStatus(try await body(&request, required: false), scope: scope, unit: unit)
+            let status = try CyclesRequests.budgetStatus(try body(&request, required: false), scope: scope, unit: unit)
             return try await budgetReply(rest[0] == "freeze" ? .freezeBudget(status) : .unfreezeBudget(status), principal)
         case ("budgets", .post, 1) where rest[0] == "fund":
             let principal = try authenticate(request, &exchange, admin: .allowed)
@@ -84,7 +84,7 @@ extension HTTPGateway {
             if principal == .admin, let tenant = query["tenant_id"], (try? ScopePath(parsing: scope))?.tenant != tenant.lowercased() {
                 throw WireError(code: .forbidden, message: "scope \(scope) does not belong to tenant \(tenant)")
             }
-            return try await command(.fundBudget(try CyclesRequests.fundBudget(try await body(&request)!, scope: scope, unit: unit)), principal)
+            return try await command(.fundBudget(try CyclesRequests.fundBudget(try body(&request)!, scope: scope, unit: unit)), principal)
 
         // The event log.
         case ("events", .get, 0):

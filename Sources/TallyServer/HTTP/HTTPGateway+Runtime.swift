@@ -5,45 +5,9 @@ import TallyWire
 
 /// The runtime plane (semantics 2): reservations, decide, direct debits, reads.
 extension HTTPGateway {
+    /// The plane's reads. Its commands (POST) never come here: `startCommand` serves them without a task.
     func runtime(_ endpoint: [String], _ method: HTTPRequest.Method, _ request: inout Request, _ query: HTTPQuery, _ exchange: inout Exchange) async throws -> Response? {
         switch (method, endpoint.count) {
-        case (.post, 1) where endpoint == ["reservations"]:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let reserve = try CyclesRequests.reserve(try await body(&request)!)
-            try checkIdempotencyHeader(request, body: reserve.idempotencyKey)
-            return try await command(.reserve(reserve), principal)
-        case (.post, 1) where endpoint == ["decide"]:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let decide = try CyclesRequests.decide(try await body(&request)!)
-            try checkIdempotencyHeader(request, body: decide.idempotencyKey)
-            return try await command(.decide(decide), principal)
-        case (.post, 1) where endpoint == ["events"]:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let debit = try CyclesRequests.debit(try await body(&request)!)
-            try checkIdempotencyHeader(request, body: debit.idempotencyKey)
-            return try await command(.debit(debit), principal, status: .created)
-        case (.post, 3) where endpoint[0] == "reservations":
-            let id = try reservationID(endpoint[1])
-            switch endpoint[2] {
-            case "commit":
-                let principal = try authenticate(request, &exchange, admin: .refused)
-                let commit = try CyclesRequests.commit(try await body(&request)!, reservationID: id)
-                try checkIdempotencyHeader(request, body: commit.idempotencyKey)
-                return try await command(.commit(commit), principal)
-            case "release":
-                // The admin key may force-release any tenant's reservation (semantics 5.2).
-                let principal = try authenticate(request, &exchange, admin: .allowed)
-                let release = try CyclesRequests.release(try await body(&request)!, reservationID: id)
-                try checkIdempotencyHeader(request, body: release.idempotencyKey)
-                return try await command(.release(release), principal)
-            case "extend":
-                let principal = try authenticate(request, &exchange, admin: .refused)
-                let extend = try CyclesRequests.extend(try await body(&request)!, reservationID: id)
-                try checkIdempotencyHeader(request, body: extend.idempotencyKey)
-                return try await command(.extend(extend), principal)
-            default:
-                return nil
-            }
         case (.get, 2) where endpoint[0] == "reservations":
             let principal = try authenticate(request, &exchange, admin: .allowed)
             guard case .reservation(let reservation) = try await perform(.getReservation(reservationID: try reservationID(endpoint[1])), principal) else {
@@ -58,6 +22,77 @@ extension HTTPGateway {
         }
     }
 
+    /// The runtime plane's ledger commands, each a POST (the path's reservation id not yet checked).
+    enum CommandEndpoint: Equatable {
+        case reserve, decide, debit
+        case commit(String), release(String), extend(String)
+    }
+
+    /// The command endpoint `endpoint` (the path after `v1`) names, if any.
+    static func commandEndpoint(_ endpoint: ArraySlice<String>) -> CommandEndpoint? {
+        switch endpoint.count {
+        case 1:
+            switch endpoint.first {
+            case "reservations": return .reserve
+            case "decide": return .decide
+            case "events": return .debit
+            default: return nil
+            }
+        case 3 where endpoint.first == "reservations":
+            let id = endpoint[endpoint.startIndex + 1]
+            switch endpoint.last {
+            case "commit": return .commit(id)
+            case "release": return .release(id)
+            case "extend": return .extend(id)
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// A command endpoint's request for the router, the principal it runs for and the status of a success
+    /// (201 for direct debits): authenticated, its body parsed and its idempotency header checked, in that
+    /// order. Synchronous, so that `startCommand` serves these on the event loop without a task.
+    func commandRequest(_ endpoint: CommandEndpoint, _ request: inout Request, _ exchange: inout Exchange) throws -> (TallyWire.Request, Principal, HTTPResponse.Status) {
+        switch endpoint {
+        case .reserve:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let reserve = try CyclesRequests.reserve(try body(&request)!)
+            try checkIdempotencyHeader(request, body: reserve.idempotencyKey)
+            return (.reserve(reserve), principal, .ok)
+        case .decide:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let decide = try CyclesRequests.decide(try body(&request)!)
+            try checkIdempotencyHeader(request, body: decide.idempotencyKey)
+            return (.decide(decide), principal, .ok)
+        case .debit:
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let debit = try CyclesRequests.debit(try body(&request)!)
+            try checkIdempotencyHeader(request, body: debit.idempotencyKey)
+            return (.debit(debit), principal, .created)
+        case .commit(let path):
+            let id = try reservationID(path)
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let commit = try CyclesRequests.commit(try body(&request)!, reservationID: id)
+            try checkIdempotencyHeader(request, body: commit.idempotencyKey)
+            return (.commit(commit), principal, .ok)
+        case .release(let path):
+            let id = try reservationID(path)
+            // The admin key may force-release any tenant's reservation (semantics 5.2).
+            let principal = try authenticate(request, &exchange, admin: .allowed)
+            let release = try CyclesRequests.release(try body(&request)!, reservationID: id)
+            try checkIdempotencyHeader(request, body: release.idempotencyKey)
+            return (.release(release), principal, .ok)
+        case .extend(let path):
+            let id = try reservationID(path)
+            let principal = try authenticate(request, &exchange, admin: .refused)
+            let extend = try CyclesRequests.extend(try body(&request)!, reservationID: id)
+            try checkIdempotencyHeader(request, body: extend.idempotencyKey)
+            return (.extend(extend), principal, .ok)
+        }
+    }
+
     /// Semantics 2.4: path ids are 1-128 characters.
     private func reservationID(_ text: String) throws(WireError) -> String {
         guard !text.isEmpty, text.unicodeScalars.count <= 128 else {
@@ -66,9 +101,14 @@ extension HTTPGateway {
         return text
     }
 
-    /// Runs a command-backed request and writes the reply (201 for direct debits).
+    /// Runs a command-backed request (the admin plane's) and renders the reply.
     func command(_ request: TallyWire.Request, _ principal: Principal, status: HTTPResponse.Status = .ok) async throws -> Response {
-        switch try await perform(request, principal) {
+        try rendered(try await perform(request, principal), status: status)
+    }
+
+    /// A command's answer as the HTTP response (`status` for a success).
+    func rendered(_ response: TallyWire.Response, status: HTTPResponse.Status) throws(WireError) -> Response {
+        switch response {
         case .reply(let reply):
             return json(status: status) { CyclesResponses.reply(reply, into: &$0) }
         case .apiKeyCreated(let key, let secret):

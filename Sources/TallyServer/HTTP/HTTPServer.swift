@@ -313,9 +313,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let gateway = gateway
         gateway.shared.requestStarted()
-        tasks.start(gateway, request) { response in
+        let write: @Sendable (GatewayResponse) -> Void = { response in
             loopBound.value.0.answered(response, keepAlive: keepAlive, headRequest: headRequest, context: loopBound.value.1)
             gateway.shared.requestFinished()
+        }
+        // The runtime commands are answered through a completion; everything else in a task on this loop.
+        guard gateway.startCommand(request, on: context.eventLoop, then: write) else {
+            return tasks.start(gateway, request, then: write)
         }
     }
 
