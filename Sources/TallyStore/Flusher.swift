@@ -3,7 +3,7 @@ import Synchronization
 import TallyCore
 
 /// The second half of group commit: makes decided batches durable (one log transaction, one fsync),
-/// writes their projections, and then answers their callers, on a thread of its own.
+/// answers their callers, then writes their projections, on a thread of its own.
 ///
 /// The writer decides and applies the next batches in memory while the flusher writes and flushes earlier
 /// ones (pipelined group commit), so neither the fsync nor the B-tree work stalls the writer, and the
@@ -60,6 +60,12 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     private let injectedFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let counters = Mutex(StoreStatistics())
+    /// What reads wait on while answered batches' projections are being written.
+    let barrier = ProjectionsBarrier()
+    /// Tells the writer that a transaction failed (set once, before `start`).
+    var onFailure: (@Sendable () -> Void)?
+    /// Tests only: asked after a batch is answered; an error it returns fails its projections' transaction.
+    private let injectedProjectionsFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
 
     init(log: LMDBEnvironment, projections: LMDBEnvironment, options: StoreOptions) {
         self.log = log
@@ -138,6 +144,12 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         injectedFailure.withLock { $0 = failure }
     }
 
+    /// Runs `step` between answering a batch and writing its projections; an error it returns fails that
+    /// transaction (tests only; nil stops it).
+    func injectProjectionsFailures(_ step: (@Sendable () -> StoreError?)?) {
+        injectedProjectionsFailure.withLock { $0 = step }
+    }
+
     /// Ends the thread once the batches it holds are done. The writer stops it last.
     func stop() {
         condition.lock()
@@ -189,28 +201,45 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
 
     /// Writes and flushes batches in one transaction (or fails them after an earlier failure), reports how
     /// far it got to the writer, then answers the callers: the writer goes on while the completions run.
+    /// Writes and flushes batches in one log transaction (or fails them after an earlier failure), answers
+    /// the callers as soon as it is durable, then writes the batches' projections (reads that begin meanwhile
+    /// wait for them, `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer
+    /// keeps in memory what a batch changed until its projections hold it.
     private func write(_ jobs: [Job], failing failure: StoreError?) {
-        let result = failure.map { .failure($0) } ?? durableWrite(jobs)
+        var result = failure.map { .failure($0) } ?? logWrite(jobs)
+        if case .success = result {
+            let ticket = barrier.answering()
+            answer(jobs, result)
+            result = injectedProjectionsFailure.withLock({ $0?() }).map { .failure($0) } ?? projectionsWrite(jobs)
+            if case .success = result { barrier.written(ticket) }
+        } else {
+            answer(jobs, result)
+        }
         condition.lock()
         progress.through = jobs[jobs.count - 1].number
+        var failedFirst = false
         if case .failure(let error) = result, progress.failure == nil {
             progress.failure = (jobs[0].number, error)
+            failedFirst = true
         }
         condition.unlock()
         condition.broadcast()
-        answer(jobs, result)
+        if failedFirst { onFailure?() }
     }
 
-    /// The log's write transaction and its fsync, then the projections' transaction (which the server
-    /// does not let wait for the disk), each retried once after growing a full map. Should the projections
-    /// fail after the log is durable, the batches are reported failed: the writer then replays the log into
-    /// the projections before anything else, and a caller's retry with the same idempotency key replays.
+    /// The log's write transaction and its fsync, then the projections' transaction: for the lone batch
+    /// flushed on the caller's thread, which answers only after both (a completion run there may go on to
+    /// read on the same thread, which must not wait for projections only it can write).
     private func durableWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
+        let result = logWrite(jobs)
+        guard case .success = result else { return result }
+        return projectionsWrite(jobs)
+    }
+
+    /// The log's write transaction and its fsync, retried once after growing a full map.
+    private func logWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
         if let failure = injectedFailure.withLock({ $0?() }) { return .failure(failure) }
-        var result = commitGrowing(log, jobs, \.logWrites, doing: "writing a batch to the log")
-        if case .success = result {
-            result = commitGrowing(projections, jobs, \.projectionWrites, doing: "writing a batch's projections")
-        }
+        let result = commitGrowing(log, jobs, \.logWrites, doing: "writing a batch to the log")
         if case .success = result {
             let commands = jobs.reduce(0) { $0 + $1.answers.count }
             counters.withLock {
@@ -221,6 +250,14 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
             }
         }
         return result
+    }
+
+    /// The projections' transaction (which the server does not let wait for the disk), retried once after
+    /// growing a full map. Should it fail after the log is durable, the batches are reported failed to the
+    /// writer, which replays the log into the projections before anything else (the callers, answered
+    /// already, have their events durable; reads wait for the replay).
+    private func projectionsWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
+        commitGrowing(projections, jobs, \.projectionWrites, doing: "writing a batch's projections")
     }
 
     private func answer(_ jobs: [Job], _ result: Result<Void, StoreError>) {

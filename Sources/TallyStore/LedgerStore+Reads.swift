@@ -1,10 +1,16 @@
 import TallyCore
 
 /// Reads: each runs in its own LMDB read transaction on the calling thread and never waits for the writer.
-/// They see the projections as of the last batch answered (whose log is durable).
+/// They see every command answered before they began: its projections are written right after its answer,
+/// and a read that begins in between waits for them (`ProjectionsBarrier`).
 extension LedgerStore {
+    private func readProjections<T>(_ body: (borrowing LMDBReadTransaction) throws -> T) throws -> T {
+        try writer.awaitAnsweredProjections()
+        return try projections.environment.read(body)
+    }
+
     public func budget(_ key: BudgetKey) throws -> Budget? {
-        try projections.environment.read { txn in
+        try readProjections { txn in
             try txn.get(projections.budgets, StoreLayout.budgetKey(key)).map(ProjectionCodec.decodeBudget)
         }
     }
@@ -14,7 +20,7 @@ extension LedgerStore {
     public func budgets(tenant: String, under scopePrefix: ScopePath? = nil, unit: Unit? = nil, segments: [ScopeLevel: String] = [:]) throws -> [Budget] {
         let start = Array("tenant:\(tenant)".utf8)
         var result: [Budget] = []
-        try projections.environment.read { txn in
+        try readProjections { txn in
             try txn.scan(projections.budgets, from: start) { key, value in
                 guard key.starts(with: start) else { return false }
                 let budget = try ProjectionCodec.decodeBudget(value)
@@ -30,7 +36,7 @@ extension LedgerStore {
     }
 
     public func reservation(_ id: String) throws -> Reservation? {
-        try projections.environment.read { txn in
+        try readProjections { txn in
             guard let bytes = try txn.get(projections.reservations, StoreLayout.reservationKey(id)) else { return nil }
             let reservation = try ProjectionCodec.decodeReservation(bytes)
             return reservation.id == id ? reservation : nil
@@ -39,7 +45,7 @@ extension LedgerStore {
 
     public func reservations(_ query: ReservationQuery) throws -> ReservationPage {
         var matching: [Reservation] = []
-        try projections.environment.read { txn in
+        try readProjections { txn in
             try txn.scan(projections.reservations) { _, value in
                 let reservation = try ProjectionCodec.decodeReservation(value)
                 if query.matches(reservation) { matching.append(reservation) }
@@ -55,7 +61,7 @@ extension LedgerStore {
     }
 
     public func idempotencyRecord(_ key: IdempotencyKey) throws -> IdempotencyRecord? {
-        try projections.environment.read { txn in
+        try readProjections { txn in
             guard let bytes = try txn.get(projections.idempotency, StoreLayout.idempotencyKey(key)) else { return nil }
             let (stored, record) = try Projections.idempotencyEntry(bytes)
             return stored == key ? record : nil
@@ -63,12 +69,12 @@ extension LedgerStore {
     }
 
     public func tenant(_ id: String) throws -> Tenant? {
-        try projections.environment.read { txn in try txn.get(projections.tenants, StoreLayout.tenantKey(id)).map(ProjectionCodec.decodeTenant) }
+        try readProjections { txn in try txn.get(projections.tenants, StoreLayout.tenantKey(id)).map(ProjectionCodec.decodeTenant) }
     }
 
     public func tenants() throws -> [Tenant] {
         var result: [Tenant] = []
-        try projections.environment.read { txn in
+        try readProjections { txn in
             try txn.scan(projections.tenants) { _, value in
                 result.append(try ProjectionCodec.decodeTenant(value))
                 return true
@@ -80,7 +86,7 @@ extension LedgerStore {
     /// API keys, of one tenant or of all, in id order.
     public func apiKeys(tenant: String?) throws -> [ApiKey] {
         var result: [ApiKey] = []
-        try projections.environment.read { txn in
+        try readProjections { txn in
             try txn.scan(projections.apiKeys) { _, value in
                 let key = try ProjectionCodec.decodeApiKey(value)
                 if tenant == nil || key.tenant == tenant { result.append(key) }
@@ -92,7 +98,7 @@ extension LedgerStore {
 
     /// The key with this secret hash, for authentication on the network threads.
     public func apiKey(secretHash: Digest256) throws -> ApiKey? {
-        try projections.environment.read { txn in try txn.get(projections.apiKeys, StoreLayout.apiKeyKey(secretHash)).map(ProjectionCodec.decodeApiKey) }
+        try readProjections { txn in try txn.get(projections.apiKeys, StoreLayout.apiKeyKey(secretHash)).map(ProjectionCodec.decodeApiKey) }
     }
 
     /// Events from `sequence` on (at most `limit`), with their chain values.
@@ -112,7 +118,7 @@ extension LedgerStore {
 
     /// Every projection as stored, including terminal reservations and idempotency records.
     public func storedState() throws -> LedgerState {
-        try projections.environment.read { txn in try projections.loadEverything(txn) }
+        try readProjections { txn in try projections.loadEverything(txn) }
     }
 }
 

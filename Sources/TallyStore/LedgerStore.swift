@@ -10,7 +10,7 @@ public final class LedgerStore: Sendable {
     /// The log's environment (events and the log's `meta`).
     let environment: LMDBEnvironment
     let projections: Projections
-    private let writer: Writer
+    let writer: Writer
     private let lock: DirectoryLock
     private let closed = Mutex(false)
 
@@ -100,6 +100,12 @@ public final class LedgerStore: Sendable {
     /// Makes the transactions for which `failure` returns an error fail before writing (tests only).
     func injectFlushFailures(_ failure: (@Sendable () -> StoreError?)?) {
         writer.flusherForTests.injectFailures(failure)
+    }
+
+    /// Runs `step` after each batch the flusher thread answers, before its projections are written; an error
+    /// it returns fails the projections' transaction (tests only).
+    func injectProjectionsFailures(_ step: (@Sendable () -> StoreError?)?) {
+        writer.flusherForTests.injectProjectionsFailures(step)
     }
 
     /// Hands a command to the writer. The completion runs once the command's events are durable (or it was

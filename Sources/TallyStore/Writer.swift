@@ -6,8 +6,8 @@ import TallyCore
 /// thread; the writer thread drains them in batches (a lone command on an idle store is instead processed
 /// by the thread that submits it, see `submit`), decides and applies each batch in memory, encodes what it
 /// changes, and hands the bytes to the `Flusher`, which appends the events to the log in one durable
-/// transaction (group commit: one fsync per batch), writes the projections after it (no fsync, see
-/// `StoreFiles`) and only then answers the batch's callers. While the flusher makes batch N
+/// transaction (group commit: one fsync per batch), answers the batch's callers and then writes the
+/// projections (no fsync, see `StoreFiles`; reads wait for them, `ProjectionsBarrier`). While the flusher makes batch N
 /// durable the writer already decides batches N+1, N+2, ... on top of it (pipelined group commit, at most
 /// `inFlightBatchesMax` ahead); should N fail, the batches after it are failed too and the state is reloaded
 /// from the store, so nothing is ever acknowledged that was decided on effects that did not become durable.
@@ -52,6 +52,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private var queue: [Pending] = []
     private var trims: [Trim] = []
     private var stopping = false
+    /// The flusher reported a failed transaction: settle and recover even if no command comes.
+    private var settleNeeded = false
     /// Tests hold the writer to observe group commit deterministically.
     private var held = false
     /// Set while a thread runs the writer's work: the writer thread, or a submitting thread that found the
@@ -84,6 +86,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     }
 
     func start() {
+        flusher.onFailure = { [weak self] in self?.flusherFailed() }
         flusher.start()
         let thread = Thread { [self] in
             ThreadName.setCurrent("tally-writer")
@@ -125,6 +128,14 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         condition.unlock()
     }
 
+    /// A flusher transaction failed: recover now rather than with the next command (`settleNeeded`).
+    private func flusherFailed() {
+        condition.lock()
+        settleNeeded = true
+        condition.unlock()
+        condition.signal()
+    }
+
     /// Holds or releases the writer between batches (tests only: queued commands wait while held).
     func hold(_ value: Bool) {
         condition.lock()
@@ -145,6 +156,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     var statistics: StoreStatistics { flusher.statistics }
 
+    /// Returns once every command answered so far has its projections written (reads call it first).
+    func awaitAnsweredProjections() throws(StoreError) { try flusher.barrier.awaitWritten() }
+
     /// The flusher, for tests that hold it or make it fail.
     var flusherForTests: Flusher { flusher }
 
@@ -163,7 +177,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var done = false
         condition.lock()
         while !done {
-            while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && options.clock() < nextSweep) {
+            while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && !settleNeeded && options.clock() < nextSweep) {
                 let wait = Double(max(1, nextSweep - options.clock())) / 1_000
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
@@ -182,8 +196,14 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             let trim = held && !stopping ? nil : trims.first
             if trim != nil { trims.removeFirst() }
             done = stopping && queue.isEmpty && trims.isEmpty && trim == nil
+            let mustSettle = settleNeeded
+            settleNeeded = false
             condition.unlock()
-            if !batch.isEmpty { process(batch) }
+            if !batch.isEmpty {
+                process(batch)
+            } else if mustSettle, !inFlight.isEmpty, case .failure = settle(flusher.current, keeping: nil) {
+                recoverAfterFailure()  // at once: readers wait for the projections of batches answered already
+            }
             if let trim {
                 drain()  // a trim writes on this thread: the flusher must be idle
                 trimChunk(trim)
@@ -425,6 +445,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             try files.catchUp(limitBytes: options.mapSizeBytesMax)
             state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
             stalled = nil
+            flusher.barrier.caughtUp()
         } catch {
             let cause = StoreError(error, doing: "bringing the projections up to the log after a failed batch")
             stalled = StoreError(cause.kind, "\(cause.message); commands are refused until that succeeds (tallyd retries it before each batch)")

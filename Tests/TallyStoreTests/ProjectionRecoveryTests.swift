@@ -42,6 +42,78 @@ import Testing
         return state
     }
 
+    /// The answers to one batch: how many were acknowledged once all have arrived.
+    private final class BatchAnswers: Sendable {
+        let all = DispatchGroup()
+        let first = DispatchSemaphore(value: 0)
+        let acknowledged = Mutex(0)
+
+        func acknowledgedOnceAllArrived() -> Int {
+            all.wait()
+            return acknowledged.withLock { $0 }
+        }
+    }
+
+    /// Submits `count` reserves of 10 as one batch for the flusher thread (the writer held while they queue,
+    /// more than it flushes itself) and returns once the first answer has arrived.
+    private static func answerOneBatch(_ store: LedgerStore, count: Int, prefix: String) -> BatchAnswers {
+        let answers = BatchAnswers()
+        store.withWriterHeld {
+            for index in 0..<count {
+                answers.all.enter()
+                store.submit(StoreFixture.reserve("\(prefix)\(index)", 10)) { outcome in
+                    if (try? outcome.get().get()) != nil { answers.acknowledged.withLock { $0 += 1 } }
+                    answers.first.signal()
+                    answers.all.leave()
+                }
+            }
+        }
+        answers.first.wait()
+        return answers
+    }
+
+    /// The flusher answers a batch once its log is durable and writes its projections after: a read begun after
+    /// an answer waits for them (a test step holds the projections back meanwhile).
+    @Test func aReadAfterAnAnswerSeesItWhileItsProjectionsAreStillBeingWritten() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let held = Mutex(false)
+        store.injectProjectionsFailures {
+            if held.withLock({ let first = !$0; $0 = true; return first }) { Thread.sleep(forTimeInterval: 0.3) }
+            return nil
+        }
+        let answers = Self.answerOneBatch(store, count: 8, prefix: "r")
+        // Answered before the projections: all eight are in the read, none missing.
+        #expect(try store.budget(Self.key)?.reserved == 80)
+        #expect(answers.acknowledgedOnceAllArrived() == 8)
+        store.injectProjectionsFailures(nil)
+    }
+
+    /// A projections transaction that fails after its batch was answered (the log holds it): the writer
+    /// replays the log into the projections at once, reads wait for that, and the store verifies clean.
+    @Test func projectionsThatFailAfterTheAnswerAreReplayedBeforeReadsGoOn() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 10_000)])
+        let failed = Mutex(false)
+        store.injectProjectionsFailures {
+            failed.withLock { let first = !$0; $0 = true; return first } ? StoreError(.io, "injected projections failure") : nil
+        }
+        let answers = Self.answerOneBatch(store, count: 8, prefix: "p")
+        #expect(answers.acknowledgedOnceAllArrived() == 8, "the log was durable: every caller has its reservation")
+        #expect(try store.budget(Self.key)?.reserved == 80)
+        #expect(try store.reservation("p7")?.status == .active)
+        store.injectProjectionsFailures(nil)
+        // The writer decides on what the projections hold again: a retry replays, a new reservation is counted.
+        #expect(try store.executeBlocking(StoreFixture.reserve("p0", 10)).errorCode == nil)
+        #expect(try store.executeBlocking(StoreFixture.reserve("p8", 10)).errorCode == nil)
+        #expect(try store.budget(Self.key)?.reserved == 90)
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
     @Test func projectionsBehindTheLogAreCaughtUpAtOpen() throws {
         let fixture = StoreFixture()
         let saved = fixture.directory + "-saved-projections"
