@@ -60,6 +60,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     private let injectedFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let counters = Mutex(StoreStatistics())
+    /// The log's file allocated ahead of its pages (one thread at a time commits; the lock is uncontended).
+    private let allocation = Mutex(LogAllocation())
     /// What reads wait on while answered batches' projections are being written.
     let barrier = ProjectionsBarrier()
     /// Tells the writer that a transaction failed (set once, before `start`).
@@ -196,6 +198,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     func flushInline(_ next: Job) -> Result<Void, StoreError> {
         let result = durableWrite([next])
         answer([next], result)
+        allocation.withLock { $0.keepAhead(of: log) }
         return result
     }
 
@@ -225,6 +228,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         condition.unlock()
         condition.broadcast()
         if failedFirst { onFailure?() }
+        allocation.withLock { $0.keepAhead(of: log) }
     }
 
     /// The log's write transaction and its fsync, then the projections' transaction: for the lone batch

@@ -388,6 +388,25 @@ import Testing
         #expect(try Maintenance.verify(directory: fixture.directory).isClean)
     }
 
+    /// The log's file is allocated ahead of its last page (commits overwrite allocated blocks instead of
+    /// growing the file); LMDB ignores the allocated tail, at reopen too.
+    @Test func theLogFileIsAllocatedAheadOfItsPagesAndReopensClean() throws {
+        let fixture = StoreFixture()
+        var store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        for index in 0..<20 { _ = try store.executeBlocking(StoreFixture.reserve("a\(index)", 10)).get() }
+        let used = try store.environment.usedBytes()
+        let file = try #require(store.environment.fileBytes())
+        #expect(file - used >= LogAllocation.refillBelowBytes, "allocated \(file) bytes for \(used) in use")
+        #expect(file - used <= LogAllocation.aheadBytes)
+        store.close()
+        store = try fixture.open()
+        for index in 20..<40 { _ = try store.executeBlocking(StoreFixture.reserve("a\(index)", 10)).get() }
+        #expect(try store.budget(Self.key)?.reserved == 400)
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
     @Test func theDataDirectoryIsHeldByOneWriter() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()

@@ -150,6 +150,35 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
         return true
     }
 
+    /// The data file's size in bytes, allocated ahead or not (nil if it cannot be read).
+    public func fileBytes() -> Int? {
+        mapLock.withShared { () -> Int? in
+            guard !isClosed, let descriptor = dataFileDescriptor() else { return nil }
+            var status = stat()
+            return fstat(descriptor, &status) == 0 ? Int(status.st_size) : nil
+        }
+    }
+
+    /// Allocates the data file's blocks in `offset ..< offset + length`, extending the file, without writing
+    /// anything: pages already there keep their bytes, and a commit that later writes pages into the range
+    /// flushes them without growing the file. Returns the `errno` of a refusal (the file system may not
+    /// support it), 0 on success; elsewhere than Linux it does nothing and answers `ENOTSUP`.
+    public func allocateFile(from offset: Int, length: Int) -> Int32 {
+        mapLock.withShared { () -> Int32 in
+            guard !isClosed, let descriptor = dataFileDescriptor() else { return EBADF }
+            #if os(Linux)
+            return tally_allocate_file(descriptor, off_t(offset), off_t(length))
+            #else
+            return ENOTSUP
+            #endif
+        }
+    }
+
+    private func dataFileDescriptor() -> Int32? {
+        var descriptor: mdb_filehandle_t = -1
+        return mdb_env_get_fd(env, &descriptor) == MDB_SUCCESS && descriptor >= 0 ? descriptor : nil
+    }
+
     /// Bytes used by the environment's pages (for operators and tests).
     public func usedBytes() throws(LMDBError) -> Int {
         var info = MDB_envinfo()
