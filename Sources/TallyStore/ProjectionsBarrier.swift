@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// `answering()` is called before a batch's callers are answered, `written(_:)` once its projections are;
 /// after a failed projections transaction the batch stays unwritten until the writer has replayed the log into
-/// the projections (`caughtUp()`). Reads wait at most `waitMax` for that and then fail rather than show a
-/// balance without an answered change.
+/// the projections (`caughtUp()`). Should that replay fail too (`failed(_:)`), or take longer than `waitMax`,
+/// reads fail with an error rather than show a balance without an answered change.
 // Safe: `answered` and `written` are guarded by `condition`; `lagging` is atomic.
 final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields only under `condition`
     private let condition = NSCondition()
@@ -19,6 +19,8 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
     private var written: UInt64 = 0
     /// Whether `written < answered`: the one load a read pays when nothing lags.
     private let lagging = Atomic<Bool>(false)
+    /// Why the projections cannot be brought up to the answers for now (the writer's replay failed).
+    private var broken: StoreError?
     private let waitMax: TimeInterval
 
     init(waitMax: TimeInterval = 5) { self.waitMax = waitMax }
@@ -37,7 +39,10 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
     func written(_ ticket: UInt64) {
         condition.lock()
         written = max(written, ticket)
-        if written >= answered { lagging.store(false, ordering: .sequentiallyConsistent) }
+        if written >= answered {
+            lagging.store(false, ordering: .sequentiallyConsistent)
+            broken = nil
+        }
         condition.unlock()
         condition.broadcast()
     }
@@ -50,6 +55,15 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
         written(all)
     }
 
+    /// The writer could not replay the log into the projections: reads that would wait fail at once with
+    /// `error` until a later replay succeeds (`caughtUp()`).
+    func failed(_ error: StoreError) {
+        condition.lock()
+        broken = error
+        condition.unlock()
+        condition.broadcast()
+    }
+
     /// Returns once every batch answered before the call has its projections written.
     func awaitWritten() throws(StoreError) {
         guard lagging.load(ordering: .sequentiallyConsistent) else { return }
@@ -58,6 +72,7 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
         let target = answered
         let deadline = Date(timeIntervalSinceNow: waitMax)
         while written < target {
+            if let broken { throw broken }
             guard condition.wait(until: deadline) else {
                 throw StoreError(.io, "the projections are behind the log after a failed write and are being rebuilt from it; retry the read")
             }

@@ -449,6 +449,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         } catch {
             let cause = StoreError(error, doing: "bringing the projections up to the log after a failed batch")
             stalled = StoreError(cause.kind, "\(cause.message); commands are refused until that succeeds (tallyd retries it before each batch)")
+            flusher.barrier.failed(StoreError(cause.kind, "\(cause.message); reads of answered changes fail until that succeeds"))
         }
     }
 
