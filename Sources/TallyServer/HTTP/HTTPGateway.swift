@@ -60,10 +60,12 @@ struct HTTPGateway: Sendable {
             case .command(let command, let answer):
                 let exchange = exchange
                 shared.submit(command) { outcome in
-                    let respond: @Sendable () -> Void = {
+                    // Always through the loop's queue, also when the store answers on this very thread (a lone
+                    // command): answering here would serve the connection's next pipelined request one stack
+                    // frame deeper, and so on for each.
+                    loop.execute {
                         write(finish(Result { () throws(WireError) in try rendered(answer(try outcome.get()), status: status) }, exchange))
                     }
-                    if loop.inEventLoop { respond() } else { loop.execute(respond) }
                 }
             }
         } catch {
