@@ -111,7 +111,8 @@ public final class LedgerStore: Sendable {
     /// Hands a command to the writer. The completion runs once the command's events are durable (or it was
     /// refused, or the batch failed), on one of the store's threads (the flusher, or the writer for a small
     /// batch), or, when requests come one at a time and the writer is idle, on the calling thread before
-    /// `submit` returns (`Writer.submit`); keep it short and never wait for the store in it.
+    /// `submit` returns (`Writer.submit`); keep it short and never wait for the store in it, nor read from it (on
+    /// the flusher thread a read would wait for projections that thread writes after the completions).
     public func submit(_ command: Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
         writer.submit(command, completion: completion)
     }
