@@ -202,8 +202,6 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         return result
     }
 
-    /// Writes and flushes batches in one transaction (or fails them after an earlier failure), reports how
-    /// far it got to the writer, then answers the callers: the writer goes on while the completions run.
     /// Writes and flushes batches in one log transaction (or fails them after an earlier failure), answers
     /// the callers as soon as it is durable, then writes the batches' projections (reads that begin meanwhile
     /// wait for them, `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer

@@ -7,10 +7,11 @@ import TallyCore
 /// by the thread that submits it, see `submit`), decides and applies each batch in memory, encodes what it
 /// changes, and hands the bytes to the `Flusher`, which appends the events to the log in one durable
 /// transaction (group commit: one fsync per batch), answers the batch's callers and then writes the
-/// projections (no fsync, see `StoreFiles`; reads wait for them, `ProjectionsBarrier`). While the flusher makes batch N
-/// durable the writer already decides batches N+1, N+2, ... on top of it (pipelined group commit, at most
-/// `inFlightBatchesMax` ahead); should N fail, the batches after it are failed too and the state is reloaded
-/// from the store, so nothing is ever acknowledged that was decided on effects that did not become durable.
+/// projections (no fsync, see `StoreFiles`; reads wait for them, `ProjectionsBarrier`). While the flusher
+/// makes batch N durable the writer already decides batches N+1, N+2, ... on top of it (pipelined group
+/// commit, at most `inFlightBatchesMax` ahead); should N fail, the batches after it are failed too and the
+/// state is reloaded from the store, so nothing is ever acknowledged that was decided on effects that did not
+/// become durable.
 // Safe: the queue and `busy` are guarded by `condition`; every other field belongs to the thread that set `busy`.
 final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `condition`, all else to the thread that set `busy`
     typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
