@@ -38,11 +38,7 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
     /// The projections of the batch with `ticket` (and every earlier one) are written.
     func written(_ ticket: UInt64) {
         condition.lock()
-        written = max(written, ticket)
-        if written >= answered {
-            lagging.store(false, ordering: .sequentiallyConsistent)
-            broken = nil
-        }
+        markWritten(through: ticket)
         condition.unlock()
         condition.broadcast()
     }
@@ -50,9 +46,18 @@ final class ProjectionsBarrier: @unchecked Sendable {  // Safe: mutable fields o
     /// The projections cover the whole log again (the writer replayed it after a failure).
     func caughtUp() {
         condition.lock()
-        let all = answered
+        markWritten(through: answered)
         condition.unlock()
-        written(all)
+        condition.broadcast()
+    }
+
+    /// Under `condition`.
+    private func markWritten(through ticket: UInt64) {
+        written = max(written, ticket)
+        if written >= answered {
+            lagging.store(false, ordering: .sequentiallyConsistent)
+            broken = nil
+        }
     }
 
     /// The writer could not replay the log into the projections: reads that would wait fail at once with

@@ -57,40 +57,34 @@ extension HTTPGateway {
     func commandRequest(_ endpoint: CommandEndpoint, _ request: inout Request, _ exchange: inout Exchange) throws -> (TallyWire.Request, Principal, HTTPResponse.Status) {
         switch endpoint {
         case .reserve:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let reserve = try CyclesRequests.reserve(try body(&request)!)
-            try checkIdempotencyHeader(request, body: reserve.idempotencyKey)
-            return (.reserve(reserve), principal, .ok)
+            return try parsed(&request, &exchange, CyclesRequests.reserve, key: { $0.idempotencyKey }, as: TallyWire.Request.reserve)
         case .decide:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let decide = try CyclesRequests.decide(try body(&request)!)
-            try checkIdempotencyHeader(request, body: decide.idempotencyKey)
-            return (.decide(decide), principal, .ok)
+            return try parsed(&request, &exchange, CyclesRequests.decide, key: { $0.idempotencyKey }, as: TallyWire.Request.decide)
         case .debit:
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let debit = try CyclesRequests.debit(try body(&request)!)
-            try checkIdempotencyHeader(request, body: debit.idempotencyKey)
-            return (.debit(debit), principal, .created)
+            return try parsed(&request, &exchange, status: .created, CyclesRequests.debit, key: { $0.idempotencyKey }, as: TallyWire.Request.debit)
         case .commit(let path):
             let id = try reservationID(path)
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let commit = try CyclesRequests.commit(try body(&request)!, reservationID: id)
-            try checkIdempotencyHeader(request, body: commit.idempotencyKey)
-            return (.commit(commit), principal, .ok)
+            return try parsed(&request, &exchange, { try CyclesRequests.commit($0, reservationID: id) }, key: { $0.idempotencyKey }, as: TallyWire.Request.commit)
         case .release(let path):
             let id = try reservationID(path)
             // The admin key may force-release any tenant's reservation (semantics 5.2).
-            let principal = try authenticate(request, &exchange, admin: .allowed)
-            let release = try CyclesRequests.release(try body(&request)!, reservationID: id)
-            try checkIdempotencyHeader(request, body: release.idempotencyKey)
-            return (.release(release), principal, .ok)
+            return try parsed(&request, &exchange, admin: .allowed, { try CyclesRequests.release($0, reservationID: id) }, key: { $0.idempotencyKey }, as: TallyWire.Request.release)
         case .extend(let path):
             let id = try reservationID(path)
-            let principal = try authenticate(request, &exchange, admin: .refused)
-            let extend = try CyclesRequests.extend(try body(&request)!, reservationID: id)
-            try checkIdempotencyHeader(request, body: extend.idempotencyKey)
-            return (.extend(extend), principal, .ok)
+            return try parsed(&request, &exchange, { try CyclesRequests.extend($0, reservationID: id) }, key: { $0.idempotencyKey }, as: TallyWire.Request.extend)
         }
+    }
+
+    /// One command endpoint's steps: the principal (tenant keys only unless `admin` says otherwise), the body
+    /// parsed by `parse`, the `X-Idempotency-Key` header checked against its key, and the router's request.
+    private func parsed<Body>(
+        _ request: inout Request, _ exchange: inout Exchange, admin: AdminKeyUse = .refused, status: HTTPResponse.Status = .ok,
+        _ parse: (JSONValue) throws -> Body, key: (Body) -> String?, as wireRequest: (Body) -> TallyWire.Request
+    ) throws -> (TallyWire.Request, Principal, HTTPResponse.Status) {
+        let principal = try authenticate(request, &exchange, admin: admin)
+        let parsedBody = try parse(try body(&request)!)
+        try checkIdempotencyHeader(request, body: key(parsedBody))
+        return (wireRequest(parsedBody), principal, status)
     }
 
     /// Semantics 2.4: path ids are 1-128 characters.

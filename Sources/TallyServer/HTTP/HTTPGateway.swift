@@ -27,9 +27,7 @@ struct HTTPGateway: Sendable {
     /// Answers any request except the runtime plane's commands, which `startCommand` takes first.
     func respond(to request: Request) async -> Response {
         var request = request
-        let trace = TraceContext.resolve(
-            traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID], ids: &request.ids)
-        var exchange = Exchange(trace: trace)
+        var exchange = Exchange(for: &request)
         let result: Result<Response, any Error>
         do {
             result = .success(try await route(&request, &exchange))
@@ -50,8 +48,7 @@ struct HTTPGateway: Sendable {
         let parts = Self.segments(of: request.path)
         guard parts.count >= 2, parts[0] == "v1", let endpoint = Self.commandEndpoint(parts[1...]) else { return false }
         var request = request
-        var exchange = Exchange(trace: TraceContext.resolve(
-            traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID], ids: &request.ids))
+        var exchange = Exchange(for: &request)
         do {
             let (wireRequest, principal, status) = try commandRequest(endpoint, &request, &exchange)
             switch try prepare(wireRequest, principal) {
@@ -98,6 +95,12 @@ struct HTTPGateway: Sendable {
         let trace: TraceContext
         var tenant: String?
         var status = HTTPResponse.Status.ok
+
+        /// The exchange of `request`: its trace from the request's headers (or fresh ids).
+        init(for request: inout Request) {
+            trace = TraceContext.resolve(
+                traceparent: request.headers[.traceparent], cyclesTraceID: request.headers[.cyclesTraceID], ids: &request.ids)
+        }
     }
 
     // MARK: Routing
