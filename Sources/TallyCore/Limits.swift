@@ -95,3 +95,13 @@ public enum Limits {
     /// backlog never produces one enormous batch.
     public static let expirySweepCountMax = 1_000
 }
+
+extension String {
+    /// Whether the text has more than `limit` Unicode scalars (the unit of the length limits). A scalar takes
+    /// at least one UTF-8 byte, so the usual short value is settled by its byte count alone, which a native
+    /// string knows without walking it.
+    @inlinable
+    public func hasMoreScalars(than limit: Int) -> Bool {
+        utf8.count > limit && unicodeScalars.count > limit
+    }
+}

@@ -392,9 +392,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var writes = WriteSet(commands: batch.count, bytesPerCommand: 768, entriesPerCommand: 2)
         var projectionWrites = WriteSet(commands: batch.count)
         var touched = TouchedKeys()
+        touched.reservations.reserveCapacity(batch.count)
+        touched.idempotency.reserveCapacity(batch.count)
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
-        var seen = Set<String>()
         var next = position
         try projections.environment.read { txn in
             for pending in batch {
@@ -410,7 +411,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                     result = .success(decision)
                 case .success(.fresh(let events)):
                     for body in events {
-                        if let id = body.reservationID, seen.insert(id).inserted, let deadline = activeDeadline(id) {
+                        // The deadline before the batch: note it at the reservation's first event (`touch`
+                        // below adds it to the touched reservations).
+                        if let id = body.reservationID, !touched.reservations.contains(id), let deadline = activeDeadline(id) {
                             oldDeadlines[id] = deadline
                         }
                         body.touch(&touched, in: state)
@@ -429,9 +432,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
         position = next
-        var keys = TouchedKeys()
-        keys.reservations = touched.reservations.union(hydrated.reservations)
-        keys.idempotency = touched.idempotency.union(hydrated.idempotency)
+        // Shares `touched`'s storage: usually nothing was loaded, and then nothing is copied.
+        var keys = touched
+        if !hydrated.reservations.isEmpty { keys.reservations.formUnion(hydrated.reservations) }
+        if !hydrated.idempotency.isEmpty { keys.idempotency.formUnion(hydrated.idempotency) }
         return Decided(
             job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence, number: 0),
             keys: keys)

@@ -61,8 +61,10 @@ public struct ByteWriter: Sendable {
         let length = value.utf8.count
         precondition(length <= bytesMax, "\(field()) is \(length) bytes, over the codec limit of \(bytesMax)")
         writeU32(UInt32(truncatingIfNeeded: length))
-        // Through the contiguous UTF-8 (native strings are): appending the `utf8` view goes element by
-        // element through the generic sequence path, with a retain and release of the string per call.
+        // Through the contiguous UTF-8, borrowed (native strings have it): appending the `utf8` view goes
+        // element by element through the generic sequence path, and `withUTF8` needs a mutable copy (a
+        // retain and a release of the string per call).
+        if value.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) != nil { return }
         var text = value
         text.withUTF8 { bytes.append(contentsOf: $0) }
     }

@@ -60,7 +60,7 @@ public struct IdempotencyStamp: Sendable, Hashable {
     }
 
     func validate() throws(Refusal) {
-        if key.isEmpty || key.unicodeScalars.count > Limits.idempotencyKeyLengthMax {
+        if key.isEmpty || key.hasMoreScalars(than: Limits.idempotencyKeyLengthMax) {
             throw Refusal(.invalidRequest, "idempotency_key must be 1-\(Limits.idempotencyKeyLengthMax) characters")
         }
     }

@@ -3,7 +3,7 @@
 extension Ledger {
     static func debitReplay(_ command: DebitCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> Decision? {
         try command.idempotency.validate()
-        if command.eventID.isEmpty || command.eventID.unicodeScalars.count > Limits.eventIDLengthMax {
+        if command.eventID.isEmpty || command.eventID.hasMoreScalars(than: Limits.eventIDLengthMax) {
             throw Refusal(.invalidRequest, "event id must be 1-\(Limits.eventIDLengthMax) characters")
         }
         try command.subject.validate()

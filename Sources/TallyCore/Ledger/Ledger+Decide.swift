@@ -201,7 +201,7 @@ extension Ledger {
     }
 
     static func validateReservationID(_ id: String) throws(Refusal) {
-        if id.isEmpty || id.unicodeScalars.count > Limits.reservationIDLengthMax {
+        if id.isEmpty || id.hasMoreScalars(than: Limits.reservationIDLengthMax) {
             throw Refusal(.invalidRequest, "reservation_id must be 1-\(Limits.reservationIDLengthMax) characters")
         }
     }
@@ -211,7 +211,7 @@ extension Ledger {
     }
 
     static func validateText(_ text: String?, field: String, max: Int) throws(Refusal) {
-        if let text, text.unicodeScalars.count > max {
+        if let text, text.hasMoreScalars(than: max) {
             throw Refusal(.invalidRequest, "\(field) is longer than \(max) characters")
         }
     }

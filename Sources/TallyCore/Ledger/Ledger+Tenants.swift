@@ -20,7 +20,7 @@ extension Ledger {
     }
 
     private static func validateTenantName(_ name: String) throws(Refusal) {
-        if name.isEmpty || name.unicodeScalars.count > Limits.nameLengthMax {
+        if name.isEmpty || name.hasMoreScalars(than: Limits.nameLengthMax) {
             throw Refusal(.invalidRequest, "name must be 1-\(Limits.nameLengthMax) characters")
         }
     }
@@ -125,12 +125,12 @@ extension Ledger {
     // MARK: API keys
 
     static func decideCreateApiKey(_ command: CreateApiKeyCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
-        if command.keyID.isEmpty || command.keyID.unicodeScalars.count > Limits.keyIDLengthMax {
+        if command.keyID.isEmpty || command.keyID.hasMoreScalars(than: Limits.keyIDLengthMax) {
             throw Refusal(.invalidRequest, "key id must be 1-\(Limits.keyIDLengthMax) characters")
         }
         try validateTenantName(command.name)
         try validateText(command.description, field: "description", max: Limits.nameLengthMax)
-        if command.prefix.unicodeScalars.count > Limits.keyPrefixLengthMax {
+        if command.prefix.hasMoreScalars(than: Limits.keyPrefixLengthMax) {
             throw Refusal(.invalidRequest, "key prefix is longer than \(Limits.keyPrefixLengthMax) characters")
         }
         if command.scopeFilter.count > Limits.scopeFilterCountMax {

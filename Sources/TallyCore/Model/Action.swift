@@ -11,16 +11,16 @@ public struct Action: Sendable, Hashable {
     }
 
     public func validate(field: String = "action") throws(Refusal) {
-        if kind.isEmpty || kind.unicodeScalars.count > Limits.actionKindLengthMax {
+        if kind.isEmpty || kind.hasMoreScalars(than: Limits.actionKindLengthMax) {
             throw Refusal(.invalidRequest, "\(field).kind must be 1-\(Limits.actionKindLengthMax) characters")
         }
-        if name.isEmpty || name.unicodeScalars.count > Limits.actionNameLengthMax {
+        if name.isEmpty || name.hasMoreScalars(than: Limits.actionNameLengthMax) {
             throw Refusal(.invalidRequest, "\(field).name must be 1-\(Limits.actionNameLengthMax) characters")
         }
         if tags.count > Limits.actionTagsCountMax {
             throw Refusal(.invalidRequest, "\(field).tags has more than \(Limits.actionTagsCountMax) items")
         }
-        if tags.contains(where: { $0.unicodeScalars.count > Limits.actionTagLengthMax }) {
+        if tags.contains(where: { $0.hasMoreScalars(than: Limits.actionTagLengthMax) }) {
             throw Refusal(.invalidRequest, "\(field).tags items must be at most \(Limits.actionTagLengthMax) characters")
         }
     }

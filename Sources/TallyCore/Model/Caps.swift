@@ -30,7 +30,7 @@ public struct Caps: Sendable, Hashable {
             if list.count > Limits.capsToolsCountMax {
                 throw Refusal(.invalidRequest, "\(field).\(name) has more than \(Limits.capsToolsCountMax) items")
             }
-            if list.contains(where: { $0.isEmpty || $0.unicodeScalars.count > Limits.capsToolLengthMax }) {
+            if list.contains(where: { $0.isEmpty || $0.hasMoreScalars(than: Limits.capsToolLengthMax) }) {
                 throw Refusal(.invalidRequest, "\(field).\(name) items must be 1-\(Limits.capsToolLengthMax) characters")
             }
         }

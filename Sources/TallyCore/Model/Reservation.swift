@@ -4,27 +4,178 @@
 /// time (later settlement touches exactly these); while ACTIVE, `estimate` is counted in `reserved` on
 /// each of them; once terminal, the status never changes again.
 public struct Reservation: Sendable, Hashable {
-    public var id: String
-    public var tenant: String
-    public var subject: Subject
-    public var action: Action
-    public var unit: Unit
-    public var estimate: Amount
-    public var scopePath: ScopePath
-    public var affectedScopes: [ScopePath]
-    public var budgetedScopes: [ScopePath]
-    public var createdAtMilliseconds: Int64
-    public var expiresAtMilliseconds: Int64
-    public var graceMilliseconds: Int64
-    public var overagePolicy: OveragePolicy
-    public var maxExtensions: Int
-    public var extensionCount: Int
-    public var status: ReservationStatus
-    public var idempotencyKey: String
-    public var caps: Caps?
-    public var metadata: JSONText?
-    public var createdBy: Caller
-    public var settlement: Settlement?
+    /// The fields live in one shared box, copied only when a shared value is changed (copy on write): a
+    /// reservation is some 600 bytes with two dozen strings and arrays, and the writer, the codecs and the
+    /// reads pass it around by value. A copy is one retain instead of a retain of every string in it.
+    private var storage: Storage
+
+    public var id: String {
+        get { storage.fields.id }
+        _modify {
+            makeUnique()
+            yield &storage.fields.id
+        }
+    }
+
+    public var tenant: String {
+        get { storage.fields.tenant }
+        _modify {
+            makeUnique()
+            yield &storage.fields.tenant
+        }
+    }
+
+    public var subject: Subject {
+        get { storage.fields.subject }
+        _modify {
+            makeUnique()
+            yield &storage.fields.subject
+        }
+    }
+
+    public var action: Action {
+        get { storage.fields.action }
+        _modify {
+            makeUnique()
+            yield &storage.fields.action
+        }
+    }
+
+    public var unit: Unit {
+        get { storage.fields.unit }
+        _modify {
+            makeUnique()
+            yield &storage.fields.unit
+        }
+    }
+
+    public var estimate: Amount {
+        get { storage.fields.estimate }
+        _modify {
+            makeUnique()
+            yield &storage.fields.estimate
+        }
+    }
+
+    public var scopePath: ScopePath {
+        get { storage.fields.scopePath }
+        _modify {
+            makeUnique()
+            yield &storage.fields.scopePath
+        }
+    }
+
+    public var affectedScopes: [ScopePath] {
+        get { storage.fields.affectedScopes }
+        _modify {
+            makeUnique()
+            yield &storage.fields.affectedScopes
+        }
+    }
+
+    public var budgetedScopes: [ScopePath] {
+        get { storage.fields.budgetedScopes }
+        _modify {
+            makeUnique()
+            yield &storage.fields.budgetedScopes
+        }
+    }
+
+    public var createdAtMilliseconds: Int64 {
+        get { storage.fields.createdAtMilliseconds }
+        _modify {
+            makeUnique()
+            yield &storage.fields.createdAtMilliseconds
+        }
+    }
+
+    public var expiresAtMilliseconds: Int64 {
+        get { storage.fields.expiresAtMilliseconds }
+        _modify {
+            makeUnique()
+            yield &storage.fields.expiresAtMilliseconds
+        }
+    }
+
+    public var graceMilliseconds: Int64 {
+        get { storage.fields.graceMilliseconds }
+        _modify {
+            makeUnique()
+            yield &storage.fields.graceMilliseconds
+        }
+    }
+
+    public var overagePolicy: OveragePolicy {
+        get { storage.fields.overagePolicy }
+        _modify {
+            makeUnique()
+            yield &storage.fields.overagePolicy
+        }
+    }
+
+    public var maxExtensions: Int {
+        get { storage.fields.maxExtensions }
+        _modify {
+            makeUnique()
+            yield &storage.fields.maxExtensions
+        }
+    }
+
+    public var extensionCount: Int {
+        get { storage.fields.extensionCount }
+        _modify {
+            makeUnique()
+            yield &storage.fields.extensionCount
+        }
+    }
+
+    public var status: ReservationStatus {
+        get { storage.fields.status }
+        _modify {
+            makeUnique()
+            yield &storage.fields.status
+        }
+    }
+
+    public var idempotencyKey: String {
+        get { storage.fields.idempotencyKey }
+        _modify {
+            makeUnique()
+            yield &storage.fields.idempotencyKey
+        }
+    }
+
+    public var caps: Caps? {
+        get { storage.fields.caps }
+        _modify {
+            makeUnique()
+            yield &storage.fields.caps
+        }
+    }
+
+    public var metadata: JSONText? {
+        get { storage.fields.metadata }
+        _modify {
+            makeUnique()
+            yield &storage.fields.metadata
+        }
+    }
+
+    public var createdBy: Caller {
+        get { storage.fields.createdBy }
+        _modify {
+            makeUnique()
+            yield &storage.fields.createdBy
+        }
+    }
+
+    public var settlement: Settlement? {
+        get { storage.fields.settlement }
+        _modify {
+            makeUnique()
+            yield &storage.fields.settlement
+        }
+    }
 
     /// The deadline for commit and release: `expires_at + grace`.
     public var settleDeadlineMilliseconds: Int64 {
@@ -48,27 +199,69 @@ public struct Reservation: Sendable, Hashable {
         extensionCount: Int = 0, status: ReservationStatus = .active, idempotencyKey: String, caps: Caps? = nil,
         metadata: JSONText? = nil, createdBy: Caller, settlement: Settlement? = nil
     ) {
-        self.id = id
-        self.tenant = tenant
-        self.subject = subject
-        self.action = action
-        self.unit = unit
-        self.estimate = estimate
-        self.scopePath = scopePath
-        self.affectedScopes = affectedScopes
-        self.budgetedScopes = budgetedScopes
-        self.createdAtMilliseconds = createdAtMilliseconds
-        self.expiresAtMilliseconds = expiresAtMilliseconds
-        self.graceMilliseconds = graceMilliseconds
-        self.overagePolicy = overagePolicy
-        self.maxExtensions = maxExtensions
-        self.extensionCount = extensionCount
-        self.status = status
-        self.idempotencyKey = idempotencyKey
-        self.caps = caps
-        self.metadata = metadata
-        self.createdBy = createdBy
-        self.settlement = settlement
+        storage = Storage(Fields(
+            id: id,
+            tenant: tenant,
+            subject: subject,
+            action: action,
+            unit: unit,
+            estimate: estimate,
+            scopePath: scopePath,
+            affectedScopes: affectedScopes,
+            budgetedScopes: budgetedScopes,
+            createdAtMilliseconds: createdAtMilliseconds,
+            expiresAtMilliseconds: expiresAtMilliseconds,
+            graceMilliseconds: graceMilliseconds,
+            overagePolicy: overagePolicy,
+            maxExtensions: maxExtensions,
+            extensionCount: extensionCount,
+            status: status,
+            idempotencyKey: idempotencyKey,
+            caps: caps,
+            metadata: metadata,
+            createdBy: createdBy,
+            settlement: settlement))
+    }
+
+    public static func == (left: Reservation, right: Reservation) -> Bool {
+        left.storage === right.storage || left.storage.fields == right.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { storage.fields.hash(into: &hasher) }
+
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+    }
+
+    private struct Fields: Sendable, Hashable {
+        var id: String
+        var tenant: String
+        var subject: Subject
+        var action: Action
+        var unit: Unit
+        var estimate: Amount
+        var scopePath: ScopePath
+        var affectedScopes: [ScopePath]
+        var budgetedScopes: [ScopePath]
+        var createdAtMilliseconds: Int64
+        var expiresAtMilliseconds: Int64
+        var graceMilliseconds: Int64
+        var overagePolicy: OveragePolicy
+        var maxExtensions: Int
+        var extensionCount: Int
+        var status: ReservationStatus
+        var idempotencyKey: String
+        var caps: Caps?
+        var metadata: JSONText?
+        var createdBy: Caller
+        var settlement: Settlement?
+    }
+
+    // Safe: a box is changed only through `makeUnique`, that is while no other value shares it.
+    private final class Storage: @unchecked Sendable {  // Safe: copy on write, see above
+        var fields: Fields
+
+        init(_ fields: Fields) { self.fields = fields }
     }
 
     /// How a reservation ended, with what commit and release replays need.

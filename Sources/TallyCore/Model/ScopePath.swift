@@ -5,10 +5,22 @@
 /// (decision 9) and non-empty. The only ways to build one check all of this.
 public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let rawValue: String
+    /// `rawValue`'s hash, taken once: the writer looks budgets up by scope many times per reservation (check,
+    /// hold, balances, the touched set), and hashing this word is cheaper than hashing the path each time.
+    private let hashCode: Int
 
-    private init(unchecked rawValue: String) { self.rawValue = rawValue }
+    private init(unchecked rawValue: String) {
+        self.rawValue = rawValue
+        hashCode = rawValue.hashValue
+    }
 
     public var description: String { rawValue }
+
+    public static func == (lhs: ScopePath, rhs: ScopePath) -> Bool {
+        lhs.hashCode == rhs.hashCode && lhs.rawValue == rhs.rawValue
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
 
     /// The segments as (level, value) pairs, in canonical order.
     public var segments: [(level: ScopeLevel, value: String)] {

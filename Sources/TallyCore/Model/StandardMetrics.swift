@@ -22,7 +22,7 @@ public struct StandardMetrics: Sendable, Hashable {
                               ("latency_ms", latencyMilliseconds)] {
             if let value, value < 0 { throw Refusal(.invalidRequest, "\(field).\(name) must be >= 0") }
         }
-        if let modelVersion, modelVersion.unicodeScalars.count > Limits.modelVersionLengthMax {
+        if let modelVersion, modelVersion.hasMoreScalars(than: Limits.modelVersionLengthMax) {
             throw Refusal(.invalidRequest, "\(field).model_version is longer than \(Limits.modelVersionLengthMax) characters")
         }
         try custom?.validate(field: "\(field).custom")

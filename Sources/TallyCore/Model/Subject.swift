@@ -47,7 +47,7 @@ public struct Subject: Sendable, Hashable {
         var anyPresent = false
         for level in ScopeLevel.allCases {
             // Length first, on every value sent: a blank value is treated as absent, but it is still stored.
-            if let raw = value(at: level), raw.unicodeScalars.count > Limits.subjectValueLengthMax {
+            if let raw = value(at: level), raw.hasMoreScalars(than: Limits.subjectValueLengthMax) {
                 throw Refusal(.invalidRequest, "\(field).\(level.name) is longer than \(Limits.subjectValueLengthMax) characters")
             }
             guard let value = presentValue(at: level) else { continue }
@@ -63,10 +63,10 @@ public struct Subject: Sendable, Hashable {
             throw Refusal(.invalidRequest, "\(field).dimensions has more than \(Limits.dimensionsCountMax) entries")
         }
         for (key, value) in dimensions {
-            if key.isEmpty || key.unicodeScalars.count > Limits.dimensionKeyLengthMax {
+            if key.isEmpty || key.hasMoreScalars(than: Limits.dimensionKeyLengthMax) {
                 throw Refusal(.invalidRequest, "\(field).dimensions keys must be 1-\(Limits.dimensionKeyLengthMax) characters")
             }
-            if value.unicodeScalars.count > Limits.dimensionValueLengthMax {
+            if value.hasMoreScalars(than: Limits.dimensionValueLengthMax) {
                 throw Refusal(.invalidRequest, "\(field).dimensions.\(key) is longer than \(Limits.dimensionValueLengthMax) characters")
             }
         }
