@@ -61,23 +61,44 @@ struct Projections {
         _ lookups: TouchedKeys, into state: inout LedgerState, adding added: inout TouchedKeys,
         from txn: borrowing LMDBReadTransaction
     ) throws {
+        for id in lookups.reservations { try hydrateReservation(id, into: &state, adding: &added, from: txn) }
+        for key in lookups.idempotency { try hydrateRecord(key, into: &state, adding: &added, from: txn) }
+    }
+
+    /// The same for `command` (`Command.forEachLookup`), without building the sets of `lookups(in:)`.
+    func hydrate(
+        for command: Command, into state: inout LedgerState, adding added: inout TouchedKeys,
+        from txn: borrowing LMDBReadTransaction
+    ) throws {
+        var budgetsOnly = LedgerState()  // all a lookup consults (a fund's tenant); shares the dictionary's storage
+        budgetsOnly.budgets = state.budgets
+        try command.forEachLookup(
+            in: budgetsOnly,
+            reservation: { id in try hydrateReservation(id, into: &state, adding: &added, from: txn) },
+            idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn) })
+    }
+
+    private func hydrateReservation(
+        _ id: String, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
+    ) throws {
         // `index(forKey:)` tests presence without copying the value out.
-        for id in lookups.reservations where state.reservations.index(forKey: id) == nil {
-            if let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) {
-                let reservation = try ProjectionCodec.decodeReservation(bytes)
-                guard reservation.id == id else { continue }  // a hashed long key that collided
-                state.reservations[id] = reservation
-                added.reservations.insert(id)
-            }
-        }
-        for key in lookups.idempotency where state.idempotency.index(forKey: key) == nil {
-            if let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) {
-                let (storedKey, record) = try Projections.idempotencyEntry(bytes)
-                guard storedKey == key else { continue }  // a hashed long key that collided
-                state.idempotency[key] = record
-                added.idempotency.insert(key)
-            }
-        }
+        guard state.reservations.index(forKey: id) == nil,
+              let bytes = try txn.get(reservations, StoreLayout.reservationKey(id)) else { return }
+        let reservation = try ProjectionCodec.decodeReservation(bytes)
+        guard reservation.id == id else { return }  // a hashed long key that collided
+        state.reservations[id] = reservation
+        added.reservations.insert(id)
+    }
+
+    private func hydrateRecord(
+        _ key: IdempotencyKey, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
+    ) throws {
+        guard state.idempotency.index(forKey: key) == nil,
+              let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) else { return }
+        let (storedKey, record) = try Projections.idempotencyEntry(bytes)
+        guard storedKey == key else { return }  // a hashed long key that collided
+        state.idempotency[key] = record
+        added.idempotency.insert(key)
     }
 
     /// The writer's working set: every tenant, key and budget, and the ACTIVE reservations (found through

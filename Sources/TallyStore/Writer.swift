@@ -397,14 +397,15 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
         var next = position
-        try projections.environment.read { txn in
-            for pending in batch {
-                let lookups = pending.command.lookups(in: state)
-                try projections.hydrate(lookups, into: &state, adding: &hydrated, from: txn)
+        // Through the buffer: each pending command is then borrowed in place, where iterating the array would copy
+        // every command (a retain and a release of each string in it).
+        try batch.withUnsafeBufferPointer { batch in try projections.environment.read { txn in
+            for index in batch.indices {
+                try projections.hydrate(for: batch[index].command, into: &state, adding: &hydrated, from: txn)
                 // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
-                switch Ledger.draft(state, pending.command, now: now) {
+                switch Ledger.draft(state, batch[index].command, now: now) {
                 case .failure(let refusal):
                     result = .failure(refusal)
                 case .success(.replay(let decision)):
@@ -423,12 +424,12 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                         append(body, at: now, to: &next, &writes)
                     }
                     let reply = Ledger.reply(
-                        to: pending.command, events: events, after: state, base: state, now: now)
+                        to: batch[index].command, events: events, after: state, base: state, now: now)
                     result = .success(Decision(events: events, reply: reply))
                 }
-                answers.append(Flusher.Answer(completion: pending.completion, result: result))
+                answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
             }
-        }
+        } }
         projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
         position = next

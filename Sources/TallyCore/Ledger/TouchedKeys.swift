@@ -1,7 +1,7 @@
 /// The projection entries that a set of events changes, or that a command may read.
 ///
-/// The store uses it twice: before deciding, to load what a command needs that is not kept in memory
-/// (terminal reservations, idempotency records); after applying a batch, to write each dirty entry once.
+/// The store uses it to write each dirty entry of a batch once, and to note what it loaded for a batch
+/// (`Command.forEachLookup` names what a command needs that is not kept in memory).
 public struct TouchedKeys: Sendable, Hashable {
     public var tenants: Set<String> = []
     public var apiKeys: Set<String> = []
@@ -82,34 +82,36 @@ extension EventBody {
 
 extension Command {
     /// The reservations and idempotency records `decide` may consult for this command, beyond what a
-    /// store keeps in memory (tenants, keys, budgets and ACTIVE reservations).
-    public func lookups(in state: LedgerState) -> TouchedKeys {
-        var keys = TouchedKeys()
+    /// store keeps in memory (tenants, keys, budgets and ACTIVE reservations), one at a time: the writer
+    /// asks for every command, and building sets for one or two keys each would cost more than the lookups.
+    public func forEachLookup(
+        in state: LedgerState, reservation: (String) throws -> Void, idempotency: (IdempotencyKey) throws -> Void
+    ) rethrows {
         switch self {
         case .reserve(let reserve):
-            keys.reservations.insert(reserve.reservationID)
-            keys.idempotency.insert(IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key))
+            try reservation(reserve.reservationID)
+            try idempotency(IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key))
         case .decide(let decide):
-            keys.idempotency.insert(IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key))
-        case .commit(let commit): keys.reservations.insert(commit.reservationID)
-        case .release(let release): keys.reservations.insert(release.reservationID)
+            try idempotency(IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key))
+        case .commit(let commit): try reservation(commit.reservationID)
+        case .release(let release): try reservation(release.reservationID)
         case .extend(let extend):
-            keys.reservations.insert(extend.reservationID)
+            try reservation(extend.reservationID)
             if let tenant = extend.caller.tenantID {
-                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key))
+                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key))
             }
         case .recordDebit(let debit):
-            keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
+            try idempotency(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
         case .fundBudget(let fund):
             if let stamp = fund.idempotency, let scope = try? ScopePath(parsing: fund.scope),
                let tenant = state.budgets[BudgetKey(scope, fund.unit)]?.tenant {
-                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
+                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
             }
-        case .expireReservations(let expire): keys.reservations.formUnion(expire.candidates)
+        case .expireReservations(let expire):
+            for id in expire.candidates { try reservation(id) }
         case .createTenant, .updateTenant, .createApiKey, .revokeApiKey, .updateApiKey, .createBudget, .updateBudget,
              .freezeBudget, .unfreezeBudget:
             break
         }
-        return keys
     }
 }

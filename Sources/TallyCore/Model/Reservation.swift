@@ -301,3 +301,8 @@ public enum ReleaseCause: UInt8, CaseIterable, Sendable, Hashable {
     /// The tenant was closed and its ACTIVE reservations returned their holds (decision 15).
     case tenantClosed = 2
 }
+
+extension Reservation: CustomReflectable {
+    /// The fields, not the box: what `print`, `dump` and test failures show.
+    public var customMirror: Mirror { Mirror(reflecting: storage.fields) }
+}
