@@ -140,7 +140,9 @@ public struct ByteReader: Sendable {
         return count
     }
 
-    /// A presence byte (exactly 0 or 1), then the value when present.
+    /// A presence byte (exactly 0 or 1), then the value when present. (Inlinable, like the other generic
+    /// helpers here and in `ByteWriter`, so that callers in other modules specialize it.)
+    @inlinable
     public mutating func readOptional<Value>(
         _ field: @autoclosure () -> String, _ readValue: (inout ByteReader) throws(EventCodecError) -> Value
     ) throws(EventCodecError) -> Value? {
@@ -148,6 +150,7 @@ public struct ByteReader: Sendable {
         return try readValue(&self)
     }
 
+    @inlinable
     public mutating func readArray<Element>(
         _ field: @autoclosure () -> String, countMax: Int,
         _ readElement: (inout ByteReader) throws(EventCodecError) -> Element
@@ -160,6 +163,7 @@ public struct ByteReader: Sendable {
     }
 
     /// A one-byte raw value of a closed enumeration; an unknown value is an error, never a default.
+    @inlinable
     public mutating func readEnum<Value: RawRepresentable>(
         _ type: Value.Type, _ field: @autoclosure () -> String
     ) throws(EventCodecError) -> Value where Value.RawValue == UInt8 {

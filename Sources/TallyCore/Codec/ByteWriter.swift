@@ -76,7 +76,10 @@ public struct ByteWriter: Sendable {
         writeU16(UInt16(truncatingIfNeeded: count))
     }
 
-    /// A presence byte (0 absent, 1 present), then the value when present.
+    /// A presence byte (0 absent, 1 present), then the value when present. The generic helpers are
+    /// inlinable so that the codecs in other modules specialize them: an unspecialized call looks up the
+    /// generic type's metadata at run time, on every field of every request.
+    @inlinable
     public mutating func writeOptional<Value>(_ value: Value?, _ writeValue: (inout ByteWriter, Value) -> Void) {
         guard let value else { return writeU8(0) }
         writeU8(1)
@@ -84,6 +87,7 @@ public struct ByteWriter: Sendable {
     }
 
     /// A u16 count, then each element.
+    @inlinable
     public mutating func writeArray<Element>(
         _ elements: [Element], countMax: Int, field: @autoclosure () -> String,
         _ writeElement: (inout ByteWriter, Element) -> Void

@@ -10,6 +10,7 @@ public struct Digest256: Sendable, Hashable, CustomStringConvertible {
     public init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
     /// Builds a digest from exactly 32 big-endian bytes; any other length gives nil.
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
         // Contiguous storage is read in place; this runs once per request, so it must not allocate.
