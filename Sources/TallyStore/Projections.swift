@@ -65,7 +65,7 @@ struct Projections {
         for key in lookups.idempotency { try hydrateRecord(key, into: &state, adding: &added, from: txn) }
     }
 
-    /// The same for `command` (`Command.forEachLookup`), without building the sets of `lookups(in:)`.
+    /// The same for what `command` may consult (`Command.forEachLookup`), without building sets for it.
     func hydrate(
         for command: Command, into state: inout LedgerState, adding added: inout TouchedKeys,
         from txn: borrowing LMDBReadTransaction
