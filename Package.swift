@@ -92,10 +92,9 @@ let package = Package(
 
 // Release builds of the server and the tools leave out the run-time exclusivity checks (debug builds, and so
 // the tests, keep them): the compiler proves exclusive access statically wherever it can, and the dynamic
-// check left for class properties and escaping closures cost some 5% of the server's CPU per request under
-// HTTP load (`tally bench`, BENCHMARKS.md). The targets of the library products keep the default: a package
-// with unsafe flags in them could not be depended on by version.
-// The library products' targets: TallyCore, and TallyClient with TallyWire.
+// check left for class properties and escaping closures cost 5-11% of the server's CPU per request under
+// HTTP load (`tally bench`, BENCHMARKS.md). The library products' targets (TallyCore, and TallyClient with
+// TallyWire) keep the default: a package with unsafe flags in them could not be depended on by version.
 let libraryTargets: Set<String> = ["TallyCore", "TallyWire", "TallyClient"]
 for target in package.targets where (target.type == .regular || target.type == .executable) && !libraryTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]

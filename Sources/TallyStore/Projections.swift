@@ -39,7 +39,7 @@ struct Projections {
             if let budget = state.budgets[key] { writes.put(budgets, StoreLayout.budgetKey(key)) { ProjectionCodec.encode(budget, into: &$0) } }
         }
         for id in touched.reservations {
-            // One copy of the reservation: each `values[index]` read would copy the whole value again.
+            // One copy of the reservation: each `values[index]` read would copy it out again.
             guard let reservation = state.reservations[id] else { continue }
             writes.put(reservations, StoreLayout.reservationKey(id)) { ProjectionCodec.encode(reservation, into: &$0) }
             if let old = oldDeadlines[id] { writes.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
@@ -70,10 +70,9 @@ struct Projections {
         for command: Command, into state: inout LedgerState, adding added: inout TouchedKeys,
         from txn: borrowing LMDBReadTransaction
     ) throws {
-        var budgetsOnly = LedgerState()  // all a lookup consults (a fund's tenant); shares the dictionary's storage
-        budgetsOnly.budgets = state.budgets
+        let budgets = state.budgets  // shares the dictionary's storage: the closures below change `state`
         try command.forEachLookup(
-            in: budgetsOnly,
+            budgets: budgets,
             reservation: { id in try hydrateReservation(id, into: &state, adding: &added, from: txn) },
             idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn) })
     }

@@ -71,9 +71,9 @@ public struct LedgerState: Sendable, Hashable {
 }
 
 extension LedgerState {
-    /// Reads a stored reservation in place. The getter of `reservations.values[index]` returns a copy of
-    /// the whole value (some 600 bytes, with a retain and a release of every string and array in it) on
-    /// every field read; an `inout` access goes through `_modify`, which yields the stored value itself.
+    /// Reads a stored reservation in place. The getter of `reservations.values[index]` returns a copy (a
+    /// retain and a release of the reservation's shared box) on every field read; an `inout` access goes
+    /// through `_modify`, which yields the stored value itself.
     /// `read` must only read: this is `mutating` solely to reach that accessor.
     package mutating func peekReservation<T>(
         at index: Dictionary<String, Reservation>.Index, _ read: (inout Reservation) -> T

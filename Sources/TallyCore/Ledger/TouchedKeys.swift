@@ -26,7 +26,7 @@ extension EventBody {
     public func touch(_ keys: inout TouchedKeys, in state: LedgerState) {
         func reservation(_ id: String) {
             keys.reservations.insert(id)
-            // One copy of the reservation: each `values[index]` read would copy the whole value again.
+            // One copy of the reservation: each `values[index]` read would copy it out again.
             if let reservation = state.reservations[id] {
                 for scope in reservation.budgetedScopes { keys.budgets.insert(BudgetKey(scope, reservation.unit)) }
             }
@@ -84,8 +84,9 @@ extension Command {
     /// The reservations and idempotency records `decide` may consult for this command, beyond what a
     /// store keeps in memory (tenants, keys, budgets and ACTIVE reservations), one at a time: the writer
     /// asks for every command, and building sets for one or two keys each would cost more than the lookups.
+    /// `budgets` (the state's) give a fund's tenant.
     public func forEachLookup(
-        in state: LedgerState, reservation: (String) throws -> Void, idempotency: (IdempotencyKey) throws -> Void
+        budgets: [BudgetKey: Budget], reservation: (String) throws -> Void, idempotency: (IdempotencyKey) throws -> Void
     ) rethrows {
         switch self {
         case .reserve(let reserve):
@@ -104,7 +105,7 @@ extension Command {
             try idempotency(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
         case .fundBudget(let fund):
             if let stamp = fund.idempotency, let scope = try? ScopePath(parsing: fund.scope),
-               let tenant = state.budgets[BudgetKey(scope, fund.unit)]?.tenant {
+               let tenant = budgets[BudgetKey(scope, fund.unit)]?.tenant {
                 try idempotency(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
             }
         case .expireReservations(let expire):
