@@ -25,6 +25,8 @@ struct BinaryBenchLoop {
         var inFlight: Int
         var warmupEnd: ContinuousClock.Instant
         var end: ContinuousClock.Instant
+        /// Set apart the idempotency keys of runs against one tenant (each run's lanes count from step 0).
+        var keyPrefix = ""
     }
 
     /// Runs the plan on a thread of its own.
@@ -222,7 +224,7 @@ struct BinaryBenchLoop {
             connections[index].lanes[lane].waiting = .balances
             return send(index, lane, .balances(BalancesRequest(segments: [.workspace: "shared"])))
         }
-        let key = "c\(connections[index].index)-l\(lane)-\(step)"
+        let key = "\(plan.keyPrefix)c\(connections[index].index)-l\(lane)-\(step)"
         let estimate = Int64(1_000 + (step % 97))
         connections[index].lanes[lane].key = key
         connections[index].lanes[lane].waiting = .reserve(estimate: estimate)

@@ -40,7 +40,11 @@ import Testing
             server.stop()
             server.removeData()
         }
-        let result = try Self.bench(server, ["--connections", "1", "--in-flight", "1"])
+        // 2.5 s: three slices, each followed by its share of the raw writes, one ledger over all of them.
+        let result = try Self.bench(server, ["--connections", "1", "--in-flight", "1", "--duration", "2.5"])
         #expect((result["raw_write_p50_us"] as? Int ?? 0) > 0, "\(result)")
+        #expect((result["operations"] as? Int ?? 0) > 0, "\(result)")
+        #expect(result["errors"] as? Int == 0, "\(result)")
+        #expect((result["ledger_check"] as? String)?.hasPrefix("ok") == true, "every slice's commits are counted once: \(result)")
     }
 }
