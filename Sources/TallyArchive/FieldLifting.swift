@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TallyCore
 
 /// Lifts three kinds of field out of a record body before compression: SHA-256 payload hashes (32 random
@@ -61,47 +66,66 @@ enum FieldLifting {
 
     /// Scans `body` left to right and lifts the given digests (each at its first occurrence), every
     /// occurrence of the given strings (as u32 length and UTF-8), and every 8-byte big-endian value within
-    /// `timeWindowMilliseconds` of `timestamp`.
+    /// `timeWindowMilliseconds` of `timestamp`. Every byte offset of every record of a segment is tried, so
+    /// the scan reads the bytes in place and rejects most offsets on their first byte or their length.
     static func lifts(in body: ArraySlice<UInt8>, digests: [[UInt8]], strings: [StringCandidate] = [], timestamp: Int64) -> [Lift] {
         var pending = digests
         var lifts: [Lift] = []
-        var position = body.startIndex
-        var lastEnd = body.startIndex
-        while position < body.endIndex {
-            let remaining = body.endIndex - position
-            if remaining >= 32, let index = pending.firstIndex(where: { body[position..<(position + 32)].elementsEqual($0) }) {
-                lifts.append(Lift(gap: position - lastEnd, kind: digestKind, digest: body[position..<(position + 32)]))
-                pending.remove(at: index)
-                position += 32
-                lastEnd = position
-            } else if !strings.isEmpty, let string = string(in: body, at: position, strings) {
-                lifts.append(Lift(gap: position - lastEnd, kind: stringKind, stringIndex: string.index, stringLength: string.utf8.count))
-                position += 4 + string.utf8.count
-                lastEnd = position
-            } else if remaining >= 8, let delta = timeDelta(body, at: position, timestamp: timestamp) {
-                lifts.append(Lift(gap: position - lastEnd, kind: timeKind, timeDelta: delta))
-                position += 8
-                lastEnd = position
-            } else {
-                position += 1
+        let base = body.startIndex
+        // Which string lengths (modulo 64) any candidate has: most offsets are rejected on their length alone.
+        var lengths: UInt64 = 0
+        for candidate in strings { lengths |= 1 << UInt64(candidate.utf8.count & 63) }
+        body.withUnsafeBufferPointer { bytes in
+            var position = 0
+            var lastEnd = 0
+            while position < bytes.count {
+                let remaining = bytes.count - position
+                if remaining >= 32, let index = digest(in: bytes, at: position, pending) {
+                    lifts.append(Lift(gap: position - lastEnd, kind: digestKind, digest: body[(base + position)..<(base + position + 32)]))
+                    pending.remove(at: index)
+                    position += 32
+                    lastEnd = position
+                } else if !strings.isEmpty, let string = string(in: bytes, at: position, strings, lengths) {
+                    lifts.append(Lift(gap: position - lastEnd, kind: stringKind, stringIndex: string.index, stringLength: string.utf8.count))
+                    position += 4 + string.utf8.count
+                    lastEnd = position
+                } else if remaining >= 8, let delta = timeDelta(bytes, at: position, timestamp: timestamp) {
+                    lifts.append(Lift(gap: position - lastEnd, kind: timeKind, timeDelta: delta))
+                    position += 8
+                    lastEnd = position
+                } else {
+                    position += 1
+                }
             }
         }
         return lifts
     }
 
-    /// The candidate whose encoding (u32 length, then its bytes) starts at `position`, if any.
-    private static func string(in body: ArraySlice<UInt8>, at position: Int, _ strings: [StringCandidate]) -> StringCandidate? {
-        guard body.endIndex - position >= 4 else { return nil }
-        var length = 0
-        for index in position..<(position + 4) { length = length << 8 | Int(body[index]) }
-        guard length > 0, length <= body.endIndex - position - 4 else { return nil }
-        let text = body[(position + 4)..<(position + 4 + length)]
-        return strings.first { $0.utf8.count == length && $0.utf8.elementsEqual(text) }
+    /// The index of the first pending digest (32 bytes each) that starts at `position`, if any.
+    private static func digest(in bytes: UnsafeBufferPointer<UInt8>, at position: Int, _ pending: [[UInt8]]) -> Int? {
+        let first = bytes[position]
+        return pending.firstIndex { digest in
+            digest.count == 32 && digest[0] == first
+                && digest.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress! + position, 32) == 0 }
+        }
     }
 
-    private static func timeDelta(_ body: ArraySlice<UInt8>, at position: Int, timestamp: Int64) -> Int64? {
-        var value: UInt64 = 0
-        for index in position..<(position + 8) { value = value << 8 | UInt64(body[index]) }
+    /// The candidate whose encoding (u32 length, then its bytes) starts at `position`, if any.
+    private static func string(
+        in bytes: UnsafeBufferPointer<UInt8>, at position: Int, _ strings: [StringCandidate], _ lengths: UInt64
+    ) -> StringCandidate? {
+        guard bytes.count - position >= 4 else { return nil }
+        let length = Int(UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt32.self).bigEndian)
+        guard length > 0, lengths & (1 << UInt64(length & 63)) != 0, length <= bytes.count - position - 4 else { return nil }
+        let text = bytes.baseAddress! + position + 4
+        return strings.first { candidate in
+            candidate.utf8.count == length
+                && candidate.utf8.withUnsafeBufferPointer { memcmp($0.baseAddress!, text, length) == 0 }
+        }
+    }
+
+    private static func timeDelta(_ bytes: UnsafeBufferPointer<UInt8>, at position: Int, timestamp: Int64) -> Int64? {
+        let value = UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt64.self).bigEndian
         let (delta, overflow) = Int64(bitPattern: value).subtractingReportingOverflow(timestamp)
         guard !overflow, delta > -timeWindowMilliseconds, delta < timeWindowMilliseconds else { return nil }
         return delta
