@@ -110,8 +110,7 @@ public final class ArchiveSealer {
     ) throws(ArchiveError) -> SegmentHeader {
         var records: [[UInt8]] = []
         var chains: [[UInt8]] = []
-        var bodies: [EventBody] = []
-        bodies.reserveCapacity(Int(count))
+        var hints = SegmentLiftHints(capacity: Int(count))
         records.reserveCapacity(Int(count))
         chains.reserveCapacity(Int(count))
         var dictionary = SegmentDictionary()
@@ -135,10 +134,9 @@ public final class ArchiveSealer {
                 do { try Ledger.apply(stored.event.body, to: &state, keepingHistory: false) } catch {
                     throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
                 }
-                dictionary.add(stored.event.body)
+                hints.append(stored.event.body, counting: &dictionary)
                 records.append(stored.record)
                 chains.append(stored.chain)
-                bodies.append(stored.event.body)
                 chain = stored.chain
                 if (next - start.sequence) % every == 0 && next != last {
                     inner.append(Checkpoint(sequence: next, timestampMilliseconds: stored.event.timestampMilliseconds, chain: chain, state: state))
@@ -147,7 +145,7 @@ public final class ArchiveSealer {
             }
         }
         let bytes = try SegmentCodec.encode(
-            records: records, chains: chains, entryChain: start.chain, strings: dictionary, bodies: bodies)
+            records: records, chains: chains, entryChain: start.chain, strings: dictionary, hints: hints)
         try SegmentCodec.verify(bytes, holds: records)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)

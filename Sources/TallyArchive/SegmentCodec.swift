@@ -25,16 +25,70 @@ public enum SegmentCodec {
         records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary = SegmentDictionary(),
         bodies: [EventBody]? = nil, formatVersion: UInt16 = SegmentHeader.formatVersion
     ) throws(ArchiveError) -> [UInt8] {
+        precondition(bodies == nil || bodies!.count == records.count, "one body per record")
+        let lifting = formatVersion >= 2
+        let table = lifting ? strings.table() : []
+        let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { ($1, $0) })
+        let firstSequence = records.first.map(recordSequence) ?? 0
+        return try encode(records: records, chains: chains, entryChain: entryChain, strings: strings, table: table, formatVersion: formatVersion) {
+            (index, record) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
+            let eventBody: EventBody
+            if let bodies { eventBody = bodies[index] } else {
+                do throws(EventCodecError) { eventBody = try EventCodec.decode(record).body } catch {
+                    throw ArchiveError(.corrupt, file: "", sequence: firstSequence + UInt64(index), "a record to seal does not decode: \(error.reason)")
+                }
+            }
+            var candidates: [FieldLifting.StringCandidate] = []
+            if lifting {
+                SegmentDictionary.forEachString(in: eventBody) { string in
+                    // The table's own bytes: a string equal to an entry only by Unicode equivalence stays put.
+                    if let index = tableIndex[string], !candidates.contains(where: { $0.index == index }) {
+                        candidates.append(FieldLifting.StringCandidate(utf8: Array(table[index].utf8), index: index))
+                    }
+                }
+            }
+            return (FieldLifting.digests(of: eventBody), candidates)
+        }
+    }
+
+    /// The bytes of a segment in the current format, with what each record offers to lift taken from
+    /// `hints` (gathered as the records were read, with `strings` counting their strings) rather than from
+    /// decoded bodies. As above, each candidate string is the table's own bytes: Swift's `String` equality
+    /// is Unicode equivalence, and a record whose string only equals a table entry that way keeps its own
+    /// bytes in its residue (lifting it would give the entry's bytes back).
+    static func encode(
+        records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary, hints: SegmentLiftHints
+    ) throws(ArchiveError) -> [UInt8] {
+        precondition(hints.count == records.count, "one set of hints per record")
+        let tableIDs = strings.tableIDs()
+        var tableIndexOfID = [Int](repeating: -1, count: strings.count)
+        for (index, id) in tableIDs.enumerated() { tableIndexOfID[Int(id)] = index }
+        let table = tableIDs.map { strings.string($0) }
+        let tableUTF8 = table.map { Array($0.utf8) }
+        return try encode(records: records, chains: chains, entryChain: entryChain, strings: strings, table: table, formatVersion: SegmentHeader.formatVersion) {
+            (index, _) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
+            var candidates: [FieldLifting.StringCandidate] = []
+            for id in hints.stringIDs(of: index) {
+                let tableIndex = tableIndexOfID[Int(id)]
+                if tableIndex >= 0 { candidates.append(FieldLifting.StringCandidate(utf8: tableUTF8[tableIndex], index: tableIndex)) }
+            }
+            return (hints.digests(of: index), candidates)
+        }
+    }
+
+    /// The encoding itself: `liftable(index, record)` gives the digests and table strings worth lifting
+    /// from each record, `table` is the string table (empty before format 2).
+    private static func encode(
+        records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary, table: [String], formatVersion: UInt16,
+        liftable: (Int, [UInt8]) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate])
+    ) throws(ArchiveError) -> [UInt8] {
         precondition(!records.isEmpty && records.count == chains.count, "a segment holds at least one event, each with its chain")
         precondition(entryChain.count == 32 && chains.allSatisfy { $0.count == 32 }, "chain values are 32 bytes")
-        precondition(bodies == nil || bodies!.count == records.count, "one body per record")
         precondition(SegmentHeader.readableVersions.contains(formatVersion), "a segment format this code writes")
         let exitChain = chains[chains.count - 1]
         let firstSequence = recordSequence(records[0])
         let firstTimestamp = recordTimestamp(records[0])
         let lifting = formatVersion >= 2
-        let table = lifting ? strings.table() : []
-        let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { ($1, $0) })
         var head = ByteWriter(capacity: table.reduce(8) { $0 + 2 + $1.utf8.count })
         if lifting {
             head.writeVarint(UInt64(table.count))
@@ -52,22 +106,8 @@ public enum SegmentCodec {
             let timestamp = recordTimestamp(record)
             precondition(timestamp >= previous, "timestamps never go backwards in the log")
             let body = record[EventCodec.headerLength...]
-            let eventBody: EventBody
-            if let bodies { eventBody = bodies[index] } else {
-                do { eventBody = try EventCodec.decode(record).body } catch {
-                    throw ArchiveError(.corrupt, file: "", sequence: firstSequence + UInt64(index), "a record to seal does not decode: \(error.reason)")
-                }
-            }
-            var candidates: [FieldLifting.StringCandidate] = []
-            if lifting {
-                SegmentDictionary.forEachString(in: eventBody) { string in
-                    if let index = tableIndex[string], !candidates.contains(where: { $0.index == index }) {
-                        candidates.append(FieldLifting.StringCandidate(utf8: Array(string.utf8), index: index))
-                    }
-                }
-            }
-            let lifts = FieldLifting.lifts(
-                in: body, digests: FieldLifting.digests(of: eventBody), strings: candidates, timestamp: timestamp)
+            let offered = try liftable(index, record)
+            let lifts = FieldLifting.lifts(in: body, digests: offered.digests, strings: offered.strings, timestamp: timestamp)
             columns.writeU8(record[1])
             columns.writeVarint(UInt64(bitPattern: timestamp &- previous))
             columns.writeVarint(UInt64(body.count))

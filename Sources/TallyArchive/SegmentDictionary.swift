@@ -10,22 +10,45 @@ import TallyCore
 /// rarest. Any table or dictionary decodes correctly: both are stored in the segment, so choosing them is
 /// only a matter of size.
 public struct SegmentDictionary {
-    private var counts: [String: Int] = [:]
+    /// Each counted string's id: its place in `strings` and `counts`.
+    private var ids: [String: Int32] = [:]
+    private var strings: [String] = []
+    private var counts: [Int] = []
 
     public init() {}
 
     public mutating func add(_ body: EventBody) {
-        Self.forEachString(in: body) { note($0) }
+        Self.forEachString(in: body) { _ = note($0) }
+    }
+
+    /// Counts `body`'s strings like `add` and appends the ids of the counted ones to `ids`, each once, in
+    /// the order they first occur in the body (the sealer keeps these instead of the body).
+    mutating func add(_ body: EventBody, ids: inout [Int32]) {
+        let start = ids.count
+        Self.forEachString(in: body) { string in
+            if let id = note(string), !ids[start...].contains(id) { ids.append(id) }
+        }
     }
 
     /// The strings worth a table entry, most frequent first (so the commonest get one-byte indexes), ties
     /// in byte order so that one segment has one table.
     public func table() -> [String] {
-        counts.filter { $0.value > 1 }
-            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            .prefix(ArchiveLimits.stringTableCountMax)
-            .map(\.key)
+        tableIDs().map { strings[Int($0)] }
     }
+
+    /// The ids of `table()`'s strings, in its order.
+    func tableIDs() -> [Int32] {
+        counts.indices.filter { counts[$0] > 1 }
+            .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : strings[$0].utf8.lexicographicallyPrecedes(strings[$1].utf8) }
+            .prefix(ArchiveLimits.stringTableCountMax)
+            .map { Int32($0) }
+    }
+
+    /// The string counted under `id`.
+    func string(_ id: Int32) -> String { strings[Int(id)] }
+
+    /// How many distinct strings were counted (ids are `0..<count`).
+    var count: Int { strings.count }
 
     /// Calls `visit` with every string of `body` that segments count (each occurrence).
     static func forEachString(in body: EventBody, _ visit: (String) -> Void) {
@@ -71,10 +94,10 @@ public struct SegmentDictionary {
 
     /// The dictionary bytes: at most `ArchiveLimits.dictionaryBytesMax`, most frequent strings last.
     public func bytes() -> [UInt8] {
-        let ranked = counts.filter { $0.value > 1 }.sorted { ($0.value, $0.key) > ($1.value, $1.key) }
+        let ranked = counts.indices.filter { counts[$0] > 1 }.sorted { (counts[$0], strings[$0]) > (counts[$1], strings[$1]) }
         var chosen: [String] = []
         var total = 0
-        for (string, _) in ranked {
+        for string in ranked.map({ strings[$0] }) {
             let size = 4 + string.utf8.count
             guard total + size <= ArchiveLimits.dictionaryBytesMax else { continue }
             chosen.append(string)
@@ -88,8 +111,18 @@ public struct SegmentDictionary {
         return writer.bytes
     }
 
-    private mutating func note(_ string: String) {
-        guard !string.isEmpty, string.utf8.count <= 1024 else { return }
-        counts[string, default: 0] += 1
+    /// Counts one occurrence of `string` and returns its id, or nil for strings no table holds (empty, or
+    /// longer than 1,024 bytes).
+    private mutating func note(_ string: String) -> Int32? {
+        guard !string.isEmpty, string.utf8.count <= 1024 else { return nil }
+        if let id = ids[string] {
+            counts[Int(id)] += 1
+            return id
+        }
+        let id = Int32(strings.count)
+        ids[string] = id
+        strings.append(string)
+        counts.append(1)
+        return id
     }
 }

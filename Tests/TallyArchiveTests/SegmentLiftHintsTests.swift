@@ -1,0 +1,79 @@
+import Testing
+@testable import TallyArchive
+import TallyCore
+import TallyStore
+
+/// The sealer no longer keeps every decoded body of a segment until it encodes it: it keeps, per record,
+/// the digests and the dictionary ids of the strings its body offers to lift (`SegmentLiftHints`). A segment
+/// encoded from those hints must be the segment the bodies give, byte for byte.
+@Suite struct SegmentLiftHintsTests {
+    @Test func hintsEncodeTheSegmentTheBodiesEncode() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 23)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 900)
+        let events = try store.events(from: 1, limit: Int.max)
+        var counted = SegmentDictionary()
+        for stored in events { counted.add(stored.event.body) }
+        var hinted = SegmentDictionary()
+        var hints = SegmentLiftHints(capacity: events.count)
+        for stored in events { hints.append(stored.event.body, counting: &hinted) }
+
+        #expect(hints.count == events.count)
+        #expect(hinted.table() == counted.table() && hinted.table().count > 10)
+        #expect(hinted.bytes() == counted.bytes())
+        for (index, stored) in events.enumerated() {
+            #expect(hints.digests(of: index) == FieldLifting.digests(of: stored.event.body))
+            var strings: [String] = []
+            SegmentDictionary.forEachString(in: stored.event.body) { if !strings.contains($0) { strings.append($0) } }
+            #expect(hints.stringIDs(of: index).map { hinted.string($0) } == strings, "event \(index + 1)")
+        }
+
+        let records = events.map(\.record), chains = events.map(\.chain)
+        let fromBodies = try SegmentCodec.encode(
+            records: records, chains: chains, entryChain: EventChain.genesis, strings: counted, bodies: events.map(\.event.body))
+        let fromHints = try SegmentCodec.encode(records: records, chains: chains, entryChain: EventChain.genesis, strings: hinted, hints: hints)
+        #expect(fromHints == fromBodies)
+        #expect(Array(try SegmentCodec.decode(fromHints, file: "memory").records) == records)
+        store.close()
+    }
+
+    /// Swift compares strings by Unicode equivalence, so "café" spelt with a combining accent counts as the
+    /// table's precomposed "café". Lifting it as that entry would give back the other spelling's bytes (the
+    /// sealer did, and its check of the new segment then refused it on every pass); the record keeps its own
+    /// bytes in the residue instead, and the segment holds every record exactly.
+    @Test func aStringEqualToATableEntryOnlyByUnicodeEquivalenceKeepsItsOwnBytes() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        try Workload(seed: 5).setup(store)
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        for (step, name) in [composed, decomposed, composed, decomposed].enumerated() {
+            fixture.clock.advance(10)
+            let reply = try store.executeBlocking(.reserve(ReserveCommand(
+                tenant: "acme", caller: .tenant(id: "acme", keyID: "k0"), reservationID: "r-\(step)",
+                idempotency: IdempotencyStamp(key: "unicode-\(step)", payloadHash: Digest256(words: (1, 2, 3, UInt64(step)))),
+                subject: Subject(workspace: "w0", agent: "a0"), action: Action(kind: "llm.completion", name: name),
+                estimate: Quantity(.usdMicrocents, Amount(100)), ttlMilliseconds: 60_000)))
+            guard case .success = reply else { Issue.record("reserve \(step): \(reply)"); return }
+        }
+        let events = try store.events(from: 1, limit: Int.max)
+        var dictionary = SegmentDictionary()
+        var hints = SegmentLiftHints(capacity: events.count)
+        for stored in events { hints.append(stored.event.body, counting: &dictionary) }
+        #expect(dictionary.table().contains(composed))
+
+        let bytes = try SegmentCodec.encode(
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: dictionary, hints: hints)
+        let decoded = try SegmentCodec.decode(bytes, file: "memory")
+        #expect(Array(decoded.records) == events.map(\.record))
+        #expect(throws: Never.self) { try SegmentCodec.verify(bytes, holds: events.map(\.record)) }
+        // Encoding from the bodies (tests and format 1) takes the table's bytes too.
+        let fromBodies = try SegmentCodec.encode(
+            records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: dictionary,
+            bodies: events.map(\.event.body))
+        #expect(fromBodies == bytes)
+        store.close()
+    }
+}
