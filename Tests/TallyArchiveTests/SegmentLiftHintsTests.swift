@@ -74,6 +74,14 @@ import TallyStore
             records: events.map(\.record), chains: events.map(\.chain), entryChain: EventChain.genesis, strings: dictionary,
             bodies: events.map(\.event.body))
         #expect(fromBodies == bytes)
+
+        // And the sealer itself seals them (before, its check of the new segment refused it on every pass).
+        let sealer = fixture.sealer(store, everyEvents: 1_000)
+        let outcome = try sealer.sealPending(nowMilliseconds: fixture.now, force: true)
+        #expect(outcome.sealed.count == 1)
+        let (segments, _) = try fixture.archive.list()
+        let sealed = try SegmentCodec.decode(try fixture.archive.read(try #require(segments.first).name), file: "sealed")
+        #expect(Array(sealed.records) == events.map(\.record))
         store.close()
     }
 }
