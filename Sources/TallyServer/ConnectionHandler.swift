@@ -10,9 +10,12 @@ import TallyWire
 /// state (principal, requests in flight, subscriptions) on its event loop and hands work to the router,
 /// the store's writer or a read transaction. A malformed frame gets an error frame and a close; other
 /// connections and the ledger are untouched.
+///
+/// Answers are framed straight into one buffer per event loop tick, which is written and flushed once
+/// (no frame encoder in the pipeline, one write per batch of answers rather than one per answer).
 final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
-    typealias OutboundOut = Frame
+    typealias OutboundOut = ByteBuffer
 
     private enum Phase {
         case awaitingHello
@@ -31,6 +34,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var subscriptions: [UInt32: Subscription] = [:]
     private var pollTask: RepeatedTask?
     private var flushScheduled = false
+    /// Framed answers waiting for this tick's flush (empty when `flushScheduled` is false).
+    private var pending = ByteBuffer()
 
     init(context: ServerContext) {
         self.context = context
@@ -170,18 +175,28 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes a response; flushes once per event loop tick so a batch of answers shares one syscall.
+    /// Frames a response into this tick's buffer; the buffer is written and flushed once per event loop
+    /// tick, so a batch of answers shares one write and one syscall.
     private func write(_ response: Response, requestID: UInt32, _ channelContext: ChannelHandlerContext) {
         guard channelContext.channel.isActive else { return }
-        channelContext.write(wrapOutboundOut(WireCodec.encodeResponse(response, requestID: requestID)), promise: nil)
+        if pending.capacity == 0 { pending = channelContext.channel.allocator.buffer(capacity: 1_024) }
+        pending.writeFrame(WireCodec.encodeResponse(response, requestID: requestID))
         guard !flushScheduled else { return }
         flushScheduled = true
         let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
         channelContext.eventLoop.execute {
             let (handler, channelContext) = loopBound.value
-            handler.flushScheduled = false
-            channelContext.flush()
+            handler.flushPending(channelContext)
         }
+    }
+
+    /// Writes and flushes the framed answers of this tick, if any.
+    private func flushPending(_ channelContext: ChannelHandlerContext) {
+        flushScheduled = false
+        guard pending.readableBytes > 0 else { return }
+        let answers = pending
+        pending = ByteBuffer()
+        channelContext.writeAndFlush(wrapOutboundOut(answers), promise: nil)
     }
 
     /// Answers with an error frame, then closes: used for malformed frames and failed authentication.
@@ -190,9 +205,13 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         phase = .closing
         let wireError = (error as? WireError) ?? WireError(code: .malformedFrame, message: "\(error)")
         context.logger.debug("closing a connection", metadata: ["error": "\(wireError)"])
-        let frame = WireCodec.encodeResponse(.error(wireError), requestID: requestID)
+        // Answers framed earlier in this tick go first, in order.
+        var frames = pending
+        pending = ByteBuffer()
+        if frames.capacity == 0 { frames = channelContext.channel.allocator.buffer(capacity: 256) }
+        frames.writeFrame(WireCodec.encodeResponse(.error(wireError), requestID: requestID))
         let loopBound = NIOLoopBound(channelContext, eventLoop: channelContext.eventLoop)
-        channelContext.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+        channelContext.writeAndFlush(wrapOutboundOut(frames)).whenComplete { _ in
             loopBound.value.close(promise: nil)
         }
     }

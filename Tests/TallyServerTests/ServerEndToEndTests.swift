@@ -186,6 +186,36 @@ import TallyWire
         #expect(error.code == .unauthorized && answer.requestID == 7)
     }
 
+    /// Answers framed in the same event loop tick as a malformed frame still go out, in order, before its
+    /// error frame and the close (the server frames a tick's answers into one buffer).
+    @Test func answersBeforeAMalformedFrameArriveInOrderBeforeItsError() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let raw = try RawConnection(port: server.port)
+        let hello = WireCodec.encodeRequest(.hello(Hello(credential: .adminKey(ServerProcess.adminKey), clientName: "raw")), requestID: 1)
+        let list = WireCodec.encodeRequest(.listTenants(status: nil), requestID: 2)
+        let unknownKind: [UInt8] = [0, 0, 0, 8, 1, 0x7e, 0, 0, 0, 0, 0, 3]
+        raw.send(hello.serialized + list.serialized + list.serialized + unknownKind)
+        var bytes = raw.readUntilClosed()[...]
+        var frames: [Frame] = []
+        while bytes.count >= 4 {
+            let length = Int(bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) })
+            guard bytes.count >= 4 + length else { break }
+            frames.append(try Frame.parse(Array(bytes.prefix(4 + length))))
+            bytes = bytes.dropFirst(4 + length)
+        }
+        #expect(bytes.isEmpty, "whole frames only")
+        #expect(frames.map(\.requestID) == [1, 2, 2, 3])
+        let responses = try frames.map { try WireCodec.decodeResponse($0) }
+        guard responses.count == 4 else { return }
+        guard case .welcome = responses[0], case .tenants = responses[1], case .tenants = responses[2],
+              case .error(let error) = responses[3] else {
+            Issue.record("expected welcome, tenants, tenants, error: \(responses)")
+            return
+        }
+        #expect(error.code == .malformedFrame)
+    }
+
     @Test func malformedFramesCloseOnlyTheirOwnConnection() async throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
