@@ -121,14 +121,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             inFlight += 1
             let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+            // The answer is built on the event loop, not on the store's thread that completes the command
+            // (the flusher's, between the log's fsync and the projections: the batch's critical path).
             context.store.submit(command) { outcome in
-                let response: Response = switch outcome {
-                case .success(.success(let decision)): answer(decision)
-                case .success(.failure(let refusal)): .error(WireError(refusal))
-                case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
-                }
                 loopBound.eventLoop.execute {
                     let (handler, channelContext) = loopBound.value
+                    let response: Response = switch outcome {
+                    case .success(.success(let decision)): answer(decision)
+                    case .success(.failure(let refusal)): .error(WireError(refusal))
+                    case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
+                    }
                     handler.inFlight -= 1
                     handler.write(response, requestID: requestID, channelContext)
                 }
