@@ -62,6 +62,9 @@ struct BinaryBenchLoop {
         var consumed = 0
         var output = BenchOutput()
         var frameBytesMax = WireLimits.frameBytesMaxDefault
+        /// The scopes a reserve of this connection's subject is held on (from its first reserved reply, decoded
+        /// whole): the same for every reserve of the subject, so later replies are read for their id only.
+        var reservedScopes: [String]?
     }
 
     private let plan: Plan
@@ -175,12 +178,21 @@ struct BinaryBenchLoop {
         guard connections[index].lanes.indices.contains(lane), let waiting = connections[index].lanes[lane].waiting else {
             return drop(index, "the server answered request \(frame.requestID), which is not in flight")
         }
-        let response: Response? = if case .commit = waiting { nil } else { try? WireCodec.decodeResponse(frame) }
         // A commit's answer is only counted, not decoded: a `reply` frame (0x82) whose reply tag is
-        // `committed` (3), protocol/wire.md 6.2. The reserve's answer is decoded for its id and scopes.
+        // `committed` (3), protocol/wire.md 6.2. A reserve's answer is read for its reservation id alone once
+        // the connection knows the scopes (`reservedScopes`); the first is decoded whole.
+        var reservedID: String?
+        if case .reserve = waiting, connections[index].reservedScopes != nil { reservedID = Self.reservedID(frame) }
+        let response: Response? = switch waiting {
+        case .commit: nil
+        case .reserve where reservedID != nil: nil
+        default: try? WireCodec.decodeResponse(frame)
+        }
         let success: Bool
         if case .commit = waiting {
             success = frame.kind == 0x82 && frame.body.first == 3
+        } else if reservedID != nil {
+            success = true
         } else if let response, case .error = response {
             success = false
         } else {
@@ -193,11 +205,19 @@ struct BinaryBenchLoop {
         }
         switch waiting {
         case .reserve(let estimate):
-            guard case .reply(.reserved(let reply, _))? = response else { return next(index, lane, now: now) }
+            let id: String, scopes: [String]
+            if let reservedID, let known = connections[index].reservedScopes {
+                (id, scopes) = (reservedID, known)
+            } else if case .reply(.reserved(let reply, _))? = response {
+                (id, scopes) = (reply.reservationID, reply.balances.map(\.scope.rawValue))
+                connections[index].reservedScopes = scopes
+            } else {
+                return next(index, lane, now: now)
+            }
             let actual = estimate - 10
-            connections[index].lanes[lane].waiting = .commit(actual: actual, scopes: reply.balances.map(\.scope.rawValue))
+            connections[index].lanes[lane].waiting = .commit(actual: actual, scopes: scopes)
             send(index, lane, .commit(CommitRequest(
-                reservationID: reply.reservationID, idempotencyKey: connections[index].lanes[lane].key,
+                reservationID: id, idempotencyKey: connections[index].lanes[lane].key,
                 actual: Quantity(.usdMicrocents, Amount(actual)))))
         case .commit(let actual, let scopes):
             if success {
@@ -207,6 +227,16 @@ struct BinaryBenchLoop {
         case .balances:
             next(index, lane, now: now)
         }
+    }
+
+    /// The reservation id of a `reserved` reply frame (kind 0x82, reply tag 1, decision byte, then the id as
+    /// a u32 length and UTF-8: protocol/wire.md 6.2), or nil for any other frame.
+    static func reservedID(_ frame: Frame) -> String? {
+        let body = frame.body
+        guard frame.kind == 0x82, body.count >= 6, body[0] == 1 else { return nil }
+        let length = body[2..<6].reduce(0) { $0 << 8 | Int($1) }
+        guard length > 0, length <= EventCodec.FieldLimit.reservationIDBytesMax, body.count >= 6 + length else { return nil }
+        return String(validating: body[6..<(6 + length)], as: UTF8.self)
     }
 
     /// The lane's next step (a reserve, or a balance read every fifth step of the mix shape), or its end once

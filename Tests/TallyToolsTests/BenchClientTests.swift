@@ -8,6 +8,26 @@ import TallyWire
 /// The pieces of `tally bench`'s measuring clients that read and write bytes, and what they do when the
 /// server goes away (the whole clients run against a real server in `BenchCommandTests`).
 @Suite struct BenchClientTests {
+    /// Once a connection knows its scopes, the bench reads a reserved reply for its reservation id alone; on
+    /// every response vector of protocol/vectors that read must agree with the full decode (and find no id
+    /// in anything but a reserved reply).
+    @Test func aReservedReplysIDIsReadAsTheFullDecodeReadsIt() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let vectors = root.appendingPathComponent("protocol/vectors")
+        var checked = 0, reserved = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: vectors.path).sorted() where name.hasSuffix("-response.hex") {
+            let text = try String(contentsOf: vectors.appendingPathComponent(name), encoding: .utf8)
+            let hex = Array(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined().utf8)
+            let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+            let frame = try Frame.parse(bytes)
+            let expected: String? = if case .reply(.reserved(let reply, _)) = try WireCodec.decodeResponse(frame) { reply.reservationID } else { nil }
+            #expect(BinaryBenchLoop.reservedID(frame) == expected, "\(name)")
+            checked += 1
+            if expected != nil { reserved += 1 }
+        }
+        #expect(checked > 10 && reserved == 1)
+    }
+
     private static func head(_ text: String) throws -> HTTPBenchAnswer.Head? {
         try Array(text.utf8).withUnsafeBytes { try HTTPBenchAnswer.head(in: $0) }
     }
