@@ -181,8 +181,8 @@ struct BinaryBenchLoop {
         // A commit's answer is only counted, not decoded: a `reply` frame (0x82) whose reply tag is
         // `committed` (3), protocol/wire.md 6.2. A reserve's answer is read for its reservation id alone once
         // the connection knows the scopes (`reservedScopes`); the first is decoded whole.
-        var reservedID: String?
-        if case .reserve = waiting, connections[index].reservedScopes != nil { reservedID = Self.reservedID(frame) }
+        let knownScopes: [String]? = if case .reserve = waiting { connections[index].reservedScopes } else { nil }
+        let reservedID = knownScopes == nil ? nil : Self.reservedID(frame)
         let response: Response? = switch waiting {
         case .commit: nil
         case .reserve where reservedID != nil: nil
@@ -206,8 +206,8 @@ struct BinaryBenchLoop {
         switch waiting {
         case .reserve(let estimate):
             let id: String, scopes: [String]
-            if let reservedID, let known = connections[index].reservedScopes {
-                (id, scopes) = (reservedID, known)
+            if let reservedID, let knownScopes {
+                (id, scopes) = (reservedID, knownScopes)
             } else if case .reply(.reserved(let reply, _))? = response {
                 (id, scopes) = (reply.reservationID, reply.balances.map(\.scope.rawValue))
                 connections[index].reservedScopes = scopes
@@ -232,11 +232,13 @@ struct BinaryBenchLoop {
     /// The reservation id of a `reserved` reply frame (kind 0x82, reply tag 1, decision byte, then the id as
     /// a u32 length and UTF-8: protocol/wire.md 6.2), or nil for any other frame.
     static func reservedID(_ frame: Frame) -> String? {
-        let body = frame.body
-        guard frame.kind == 0x82, body.count >= 6, body[0] == 1 else { return nil }
-        let length = body[2..<6].reduce(0) { $0 << 8 | Int($1) }
-        guard length > 0, length <= EventCodec.FieldLimit.reservationIDBytesMax, body.count >= 6 + length else { return nil }
-        return String(validating: body[6..<(6 + length)], as: UTF8.self)
+        guard frame.kind == 0x82, frame.body.first == 1 else { return nil }
+        var reader = ByteReader(frame.body)
+        return try? { () throws(EventCodecError) -> String in
+            _ = try reader.readU8("reply tag")
+            _ = try reader.readU8("reserved.decision")
+            return try reader.readString("reservation_id", bytesMax: EventCodec.FieldLimit.reservationIDBytesMax)
+        }()
     }
 
     /// The lane's next step (a reserve, or a balance read every fifth step of the mix shape), or its end once
