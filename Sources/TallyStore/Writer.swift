@@ -397,15 +397,18 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
         var next = position
-        // Through the buffer: each pending command is then borrowed in place, where iterating the array would copy
-        // every command (a retain and a release of each string in it).
+        // Through the buffer: iterating the array would copy every pending command and its completion.
         try batch.withUnsafeBufferPointer { batch in try projections.environment.read { txn in
             for index in batch.indices {
-                try projections.hydrate(for: batch[index].command, into: &state, adding: &hydrated, from: txn)
+                // One copy of the command for the three calls below: handed `batch[index].command` each of them
+                // gets a copy of its own (a retain and a release of every string in it), the compiler unable to
+                // tell that the calls leave the buffer alone.
+                let command = batch[index].command
+                try projections.hydrate(for: command, into: &state, adding: &hydrated, from: txn)
                 // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
-                switch Ledger.draft(state, batch[index].command, now: now) {
+                switch Ledger.draft(state, command, now: now) {
                 case .failure(let refusal):
                     result = .failure(refusal)
                 case .success(.replay(let decision)):
@@ -424,7 +427,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                         append(body, at: now, to: &next, &writes)
                     }
                     let reply = Ledger.reply(
-                        to: batch[index].command, events: events, after: state, base: state, now: now)
+                        to: command, events: events, after: state, base: state, now: now)
                     result = .success(Decision(events: events, reply: reply))
                 }
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
@@ -482,7 +485,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             state.idempotency.removeAll(keepingCapacity: true)
             return
         }
-        for id in keys.reservations where !keeping.contains(where: { $0.reservations.contains(id) }) { evictIfTerminal(id) }
+        // Terminal first: most of a batch's reservations are still ACTIVE (just reserved) or already gone, and
+        // then the later batches' sets need not be searched at all.
+        for id in keys.reservations {
+            guard let index = state.reservations.index(forKey: id), state.peekReservation(at: index, { $0.status.isTerminal }),
+                  !keeping.contains(where: { $0.reservations.contains(id) }) else { continue }
+            state.reservations.remove(at: index)
+        }
         for key in keys.idempotency where !keeping.contains(where: { $0.idempotency.contains(key) }) { state.idempotency[key] = nil }
     }
 
