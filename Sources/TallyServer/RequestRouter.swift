@@ -34,8 +34,10 @@ struct RequestRouter: Sendable {
 
     private func routeThrowing(_ request: Request, _ principal: Principal) throws -> Route {
         // Only commands carry an idempotency key; reads never pay for the SHA-256.
+        // Hashes `request` itself: only a reserve has a default to fill in first (`withDefaults`), and a copy of
+        // the request for every other kind would cost a retain and a release of each of its strings.
         func stamp(_ key: String) -> IdempotencyStamp {
-            IdempotencyStamp(key: key, payloadHash: RequestFingerprint.digest(Self.withDefaults(request)))
+            IdempotencyStamp(key: key, payloadHash: RequestFingerprint.digest(request))
         }
         let reply: @Sendable (Decision) -> Response = { .reply($0.reply) }
         switch request {
@@ -44,7 +46,8 @@ struct RequestRouter: Sendable {
         case .reserve(let r):
             let (tenant, caller) = try tenantCaller(principal, .reservationsCreate, "reserve")
             return .command(.reserve(ReserveCommand(
-                tenant: tenant, caller: caller, reservationID: Self.newID(), idempotency: stamp(r.idempotencyKey), subject: r.subject,
+                tenant: tenant, caller: caller, reservationID: Self.newID(),
+                idempotency: IdempotencyStamp(key: r.idempotencyKey, payloadHash: Self.fingerprint(r)), subject: r.subject,
                 action: r.action, estimate: r.estimate, ttlMilliseconds: r.ttlMilliseconds, graceMilliseconds: r.graceMilliseconds,
                 overagePolicy: r.overagePolicy, dryRun: r.dryRun, metadata: r.metadata)), answer: reply)
         case .decide(let r):
@@ -137,13 +140,11 @@ struct RequestRouter: Sendable {
         }
     }
 
-    /// The request as it is fingerprinted: defaults that do not depend on the tenant are filled in, so an
+    /// A reserve's fingerprint: defaults that do not depend on the tenant are filled in first, so an
     /// omitted `grace_period_ms` and an explicit 5000 are the same payload (as the reference hashes its
     /// parsed request with defaults). TTL and overage policy stay as sent: their defaults are the tenant's.
-    static func withDefaults(_ request: Request) -> Request {
-        guard case .reserve(var reserve) = request, reserve.graceMilliseconds == nil else { return request }
-        reserve.graceMilliseconds = Limits.graceMillisecondsDefault
-        return .reserve(reserve)
+    static func fingerprint(_ reserve: ReserveRequest) -> Digest256 {
+        RequestFingerprint.digest(reserve: reserve, graceMilliseconds: reserve.graceMilliseconds ?? Limits.graceMillisecondsDefault)
     }
 
     // MARK: Tenancy and permissions

@@ -14,6 +14,19 @@ public enum RequestFingerprint {
         var writer = ByteWriter()
         writer.writeU8(request.kind)
         writer.writeBody(of: request)
+        return hash(writer)
+    }
+
+    /// The digest of `.reserve(reserve)` with its grace period set to `graceMilliseconds` (a default filled in),
+    /// without building that request: a copy of it would retain and release every string it holds.
+    public static func digest(reserve: ReserveRequest, graceMilliseconds: Int64?) -> Digest256 {
+        var writer = ByteWriter()
+        writer.writeU8(RequestKind.reserve.rawValue)
+        writer.write(reserve, graceMilliseconds: graceMilliseconds)
+        return hash(writer)
+    }
+
+    private static func hash(_ writer: ByteWriter) -> Digest256 {
         guard let digest = SHA256.hash(data: writer.bytes).withUnsafeBytes({ Digest256(bytes: $0) }) else {
             preconditionFailure("SHA-256 produces 32 bytes")
         }

@@ -109,12 +109,17 @@ extension ByteWriter {
     }
 
     private mutating func write(_ reserve: ReserveRequest) {
+        write(reserve, graceMilliseconds: reserve.graceMilliseconds)
+    }
+
+    /// A reserve's body with `graceMilliseconds` in place of its own (`RequestFingerprint` fills in a default).
+    mutating func write(_ reserve: ReserveRequest, graceMilliseconds: Int64?) {
         writeIdempotencyKey(reserve.idempotencyKey)
         write(reserve.subject)
         write(reserve.action)
         write(reserve.estimate)
         writeOptionalI64(reserve.ttlMilliseconds)
-        writeOptionalI64(reserve.graceMilliseconds)
+        writeOptionalI64(graceMilliseconds)
         writeOptional(reserve.overagePolicy) { $0.writeU8($1.rawValue) }
         writeBool(reserve.dryRun)
         writeOptional(reserve.metadata, field: "reserve.metadata")

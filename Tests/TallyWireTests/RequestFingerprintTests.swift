@@ -32,6 +32,21 @@ import TallyWire
         #expect(RequestFingerprint.digest(.reserve(one)) == RequestFingerprint.digest(.reserve(two)))
     }
 
+    /// The router hashes a reserve with its grace period filled in without building the filled-in request:
+    /// the digest must be exactly that request's.
+    @Test func aReservesDigestWithAGracePeriodFilledInIsTheFilledInRequests() {
+        for sent in [nil, Int64(0), 5_000, 60_000] as [Int64?] {
+            var request = Self.reserve
+            request.graceMilliseconds = sent
+            for filled in [nil, Int64(0), 5_000, 123_456] as [Int64?] {
+                var expected = request
+                expected.graceMilliseconds = filled
+                #expect(RequestFingerprint.digest(reserve: request, graceMilliseconds: filled)
+                    == RequestFingerprint.digest(.reserve(expected)), "sent \(String(describing: sent)), filled \(String(describing: filled))")
+            }
+        }
+    }
+
     @Test func everyFieldChangesTheDigest() {
         let base = Self.reserve
         var variants: [ReserveRequest] = []
