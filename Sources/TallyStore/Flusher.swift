@@ -195,9 +195,10 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     /// Writes, flushes and answers one batch on the calling thread (the one doing the writer's work), for a
     /// batch that nothing else is waiting behind: handing it to the flusher thread would only add a thread
     /// wake-up to the latency of a lone request. Precondition: no batch is in flight.
-    func flushInline(_ next: Job) -> Result<Void, StoreError> {
-        let result = durableWrite([next])
-        answer([next], result)
+    func flushInline(_ next: consuming Job) -> Result<Void, StoreError> {
+        var jobs = [next]
+        let result = durableWrite(jobs)
+        answer(&jobs, result)
         allocation.withLock { $0.keepAhead(of: log) }
         return result
     }
@@ -206,15 +207,15 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     /// the callers as soon as it is durable, then writes the batches' projections (reads that begin meanwhile
     /// wait for them, `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer
     /// keeps in memory what a batch changed until its projections hold it.
-    private func write(_ jobs: [Job], failing failure: StoreError?) {
+    private func write(_ jobs: consuming [Job], failing failure: StoreError?) {
         var result = failure.map { .failure($0) } ?? logWrite(jobs)
         if case .success = result {
             let ticket = barrier.answering()
-            answer(jobs, result)
+            answer(&jobs, result)
             result = injectedProjectionsFailure.withLock({ $0?() }).map { .failure($0) } ?? projectionsWrite(jobs)
             if case .success = result { barrier.written(ticket) }
         } else {
-            answer(jobs, result)
+            answer(&jobs, result)
         }
         condition.lock()
         progress.through = jobs[jobs.count - 1].number
@@ -262,13 +263,18 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         commitGrowing(projections, jobs, \.projectionWrites, doing: "writing a batch's projections")
     }
 
-    private func answer(_ jobs: [Job], _ result: Result<Void, StoreError>) {
-        for job in jobs {
-            switch result {
-            case .success:
-                for answer in job.answers { answer.completion?(.success(answer.result)) }
-            case .failure(let error):
-                for answer in job.answers { answer.completion?(.failure(error)) }
+    /// Answers the jobs' callers in order, moving each answer out of its job: iterating the answers would copy
+    /// each one (a retain and a release of its completion and of everything in its decision).
+    private func answer(_ jobs: inout [Job], _ result: Result<Void, StoreError>) {
+        for index in jobs.indices {
+            var answers: [Answer] = []
+            swap(&answers, &jobs[index].answers)
+            answers.reverse()  // in place; `popLast` then hands them out first to last
+            while let answer = answers.popLast() {
+                switch result {
+                case .success: answer.completion?(.success(answer.result))
+                case .failure(let error): answer.completion?(.failure(error))
+                }
             }
         }
     }

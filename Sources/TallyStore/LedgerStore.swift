@@ -113,7 +113,7 @@ public final class LedgerStore: Sendable {
     /// batch), or, when requests come one at a time and the writer is idle, on the calling thread before
     /// `submit` returns (`Writer.submit`); keep it short and never wait for the store in it, nor read from it (on
     /// the flusher thread a read would wait for projections that thread writes after the completions).
-    public func submit(_ command: Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
+    public func submit(_ command: consuming Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
         writer.submit(command, completion: completion)
     }
 

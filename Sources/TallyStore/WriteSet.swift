@@ -61,12 +61,15 @@ struct WriteSet: Sendable {
 
     /// Appends an event to the log as it is stored: its chain value (`SHA-256(previous || record)`) then
     /// its record, both written in place. Returns the new chain value.
-    mutating func appendEvent(_ database: LMDBDatabase, _ key: [UInt8], _ event: Event, chainingFrom previous: [UInt8]) -> [UInt8] {
+    mutating func appendEvent(
+        _ database: LMDBDatabase, _ key: [UInt8], sequence: UInt64, timestampMilliseconds: Int64, body: EventBody,
+        chainingFrom previous: [UInt8]
+    ) -> [UInt8] {
         let keyStart = bytes.count
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
         bytes.append(contentsOf: EventChain.genesis)  // 32 bytes, overwritten below
-        appendEncoded { EventCodec.encode(event, into: &$0) }
+        appendEncoded { EventCodec.encode(sequence: sequence, timestampMilliseconds: timestampMilliseconds, body: body, into: &$0) }
         let chain = bytes.withUnsafeBytes { buffer in
             EventChain.link(previous, UnsafeRawBufferPointer(rebasing: buffer[(valueStart + 32)...]))
         }

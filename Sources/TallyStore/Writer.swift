@@ -99,7 +99,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     }
 
     /// Queues a command, or, when `mayRunHere` and the writer is idle, processes it on the calling thread.
-    func submit(_ command: Command, mayRunHere: Bool = true, completion: @escaping Completion) {
+    func submit(_ command: consuming Command, mayRunHere: Bool = true, completion: @escaping Completion) {
         condition.lock()
         guard !stopping else {
             condition.unlock()
@@ -472,8 +472,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         position.lastSequence += 1
         position.lastTimestamp = now
         position.chainHead = writes.appendEvent(
-            events, StoreLayout.sequenceKey(position.lastSequence),
-            Event(sequence: position.lastSequence, timestampMilliseconds: now, body: body), chainingFrom: position.chainHead)
+            events, StoreLayout.sequenceKey(position.lastSequence), sequence: position.lastSequence, timestampMilliseconds: now,
+            body: body, chainingFrom: position.chainHead)
     }
 
     /// Keeps memory to the working set: terminal reservations and idempotency records are durable in the

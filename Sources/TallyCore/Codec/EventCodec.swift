@@ -29,14 +29,19 @@ public enum EventCodec {
 
     /// Appends the record bytes of `event`, for callers that frame several records in one buffer.
     public static func encode(_ event: Event, into writer: inout ByteWriter) {
+        encode(sequence: event.sequence, timestampMilliseconds: event.timestampMilliseconds, body: event.body, into: &writer)
+    }
+
+    /// The same from the event's parts, for a writer that has the body but no `Event` (building one copies it).
+    public static func encode(sequence: UInt64, timestampMilliseconds: Int64, body: EventBody, into writer: inout ByteWriter) {
         writer.writeU8(formatVersion)
-        writer.writeU8(event.body.typeCode)
-        writer.writeU64(event.sequence)
-        writer.writeI64(event.timestampMilliseconds)
+        writer.writeU8(body.typeCode)
+        writer.writeU64(sequence)
+        writer.writeI64(timestampMilliseconds)
         let lengthOffset = writer.count
         writer.writeU32(0)
         let bodyStart = writer.count
-        writeBody(event.body, into: &writer)
+        writeBody(body, into: &writer)
         guard let bodyLength = UInt32(exactly: writer.count - bodyStart) else {
             preconditionFailure("an event body cannot exceed 4 GiB; the field limits keep it far smaller")
         }
