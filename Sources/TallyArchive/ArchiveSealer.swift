@@ -20,7 +20,8 @@ public final class ArchiveSealer {
     private let log: any EventLog
     private let trim: ((UInt64, [UInt8]) throws -> LogBase)?
     private var sealedState: (sequence: UInt64, timestamp: Int64, chain: [UInt8], state: LedgerState)?
-    static let readChunkEvents = 8_192
+    /// How many events one read of the live log takes (tests make it small to cross many read boundaries).
+    var readChunkEvents = 8_192
 
     /// `trim`, when given, removes events up to a sequence from the live log after checking the chain
     /// value after it (`LedgerStore.trimLogBlocking`); without it, `retainLiveEvents` is ignored.
@@ -108,11 +109,14 @@ public final class ArchiveSealer {
     private func seal(
         from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState
     ) throws(ArchiveError) -> SegmentHeader {
-        var records: [[UInt8]] = []
-        var chains: [[UInt8]] = []
+        // The records and their stored chain values back to back, one buffer each for the whole segment: an
+        // array per event (two, with the chain) cost an allocation each and, freed together at the end, most
+        // of the archiver's time in the allocator.
+        var records = RecordBlock(reservingBytes: Int(count) * Self.recordBytesGuess, records: Int(count))
+        var storedChains: [UInt8] = []
+        storedChains.reserveCapacity(32 * Int(count))
+        var linked: [UInt8] = []
         var hints = SegmentLiftHints(capacity: Int(count))
-        records.reserveCapacity(Int(count))
-        chains.reserveCapacity(Int(count))
         var dictionary = SegmentDictionary()
         var chain = start.chain
         var next = start.sequence + 1
@@ -121,31 +125,50 @@ public final class ArchiveSealer {
         // Checkpoints inside the segment are written after it, so none ever points past the archive's end.
         var inner: [Checkpoint] = []
         while next <= last {
-            let events: [StoredEvent]
-            do { events = try log.events(from: next, limit: min(Self.readChunkEvents, Int(last - next + 1))) } catch {
+            // Copied out of the log in one short read, then checked and folded outside it.
+            let first = records.count
+            do {
+                try log.visitRawEvents(from: next, limit: min(readChunkEvents, Int(last - next + 1))) { sequence, chainValue, record in
+                    guard sequence == next + UInt64(records.count - first) else { throw Gap(sequence: next + UInt64(records.count - first)) }
+                    records.append(record)
+                    storedChains.append(contentsOf: chainValue)
+                }
+            } catch let gap as Gap {
+                throw ArchiveError(.discontinuous, file: "live log", sequence: gap.sequence, "event \(gap.sequence) is missing")
+            } catch {
                 throw ArchiveError(.io, file: "live log", sequence: next, "\(error)")
             }
-            guard !events.isEmpty else { throw ArchiveError(.discontinuous, file: "live log", sequence: next, "event \(next) is missing") }
-            for stored in events {
-                guard stored.event.sequence == next, EventChain.link(chain, stored.record) == stored.chain else {
+            guard records.count > first else { throw ArchiveError(.discontinuous, file: "live log", sequence: next, "event \(next) is missing") }
+            let read = records.count - first
+            records.bytes.withUnsafeBytes { bytes in
+                EventChain.links(from: chain, records: bytes, count: read, range: { records.range(first + $0) }, into: &linked)
+            }
+            for offset in 0..<read {
+                let index = first + offset
+                guard linked[(32 * offset)..<(32 * offset + 32)] == storedChains[(32 * index)..<(32 * index + 32)] else {
                     throw ArchiveError(.discontinuous, file: "live log", sequence: next,
                                        "the live log's chain is broken at event \(next); nothing was sealed")
                 }
-                do { try Ledger.apply(stored.event.body, to: &state, keepingHistory: false) } catch {
+                let event: Event
+                do throws(EventCodecError) { event = try EventCodec.decode(records.bytes[records.range(index)]) } catch {
+                    throw ArchiveError(.io, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
+                }
+                guard event.sequence == next else {
+                    throw ArchiveError(.io, file: "live log", sequence: next, "the log entry at key \(next) holds event \(event.sequence)")
+                }
+                do { try Ledger.apply(event.body, to: &state, keepingHistory: false) } catch {
                     throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
                 }
-                hints.append(stored.event.body, counting: &dictionary)
-                records.append(stored.record)
-                chains.append(stored.chain)
-                chain = stored.chain
+                hints.append(event.body, counting: &dictionary)
                 if (next - start.sequence) % every == 0 && next != last {
-                    inner.append(Checkpoint(sequence: next, timestampMilliseconds: stored.event.timestampMilliseconds, chain: chain, state: state))
+                    chain = Array(linked[(32 * offset)..<(32 * offset + 32)])
+                    inner.append(Checkpoint(sequence: next, timestampMilliseconds: event.timestampMilliseconds, chain: chain, state: state))
                 }
                 next += 1
             }
+            chain = Array(linked[(linked.count - 32)...])
         }
-        let bytes = try SegmentCodec.encode(
-            records: records, chains: chains, entryChain: start.chain, strings: dictionary, hints: hints)
+        let bytes = try SegmentCodec.encode(records: records, chains: storedChains, entryChain: start.chain, strings: dictionary, hints: hints)
         try SegmentCodec.verify(bytes, holds: records)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
@@ -153,6 +176,15 @@ public final class ArchiveSealer {
         try writeCheckpoint(Checkpoint(sequence: last, timestampMilliseconds: header.lastTimestampMilliseconds, chain: chain, state: state))
         return header
     }
+
+    /// The log skipped a sequence while it was read.
+    private struct Gap: Error {
+        var sequence: UInt64
+    }
+
+    /// Room reserved per event for the segment's records (lifecycle records are 300-600 bytes; the block grows
+    /// past it if need be).
+    private static let recordBytesGuess = 512
 
     private func writeCheckpoint(_ checkpoint: Checkpoint) throws(ArchiveError) {
         try directory.writeAtomically(ArchiveDirectory.checkpointName(sequence: checkpoint.sequence), try CheckpointCodec.encode(checkpoint))

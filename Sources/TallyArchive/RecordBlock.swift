@@ -11,6 +11,26 @@ public struct RecordBlock: Sendable, RandomAccessCollection {
         self.starts = starts
     }
 
+    /// An empty block that records are appended to, with room for about `bytes` bytes of `records` records.
+    init(reservingBytes bytes: Int, records: Int) {
+        self.bytes = []
+        self.bytes.reserveCapacity(bytes)
+        starts = [0]
+        starts.reserveCapacity(records + 1)
+    }
+
+    /// The records given, back to back.
+    init(_ records: [[UInt8]]) {
+        self.init(reservingBytes: records.reduce(0) { $0 + $1.count }, records: records.count)
+        for record in records { record.withUnsafeBytes { append($0) } }
+    }
+
+    /// Adds a record after the last one.
+    mutating func append(_ record: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: record)
+        starts.append(bytes.count)
+    }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { starts.count - 1 }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TallyCore
 
 /// Encodes a run of event records into segment bytes and back (`protocol/archive.md`, section 2).
@@ -29,8 +34,11 @@ public enum SegmentCodec {
         let lifting = formatVersion >= 2
         let table = lifting ? strings.table() : []
         let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { ($1, $0) })
-        let firstSequence = records.first.map(recordSequence) ?? 0
-        return try encode(records: records, chains: chains, entryChain: entryChain, strings: strings, table: table, formatVersion: formatVersion) {
+        let firstSequence = records.first.map { recordSequence($0[...]) } ?? 0
+        return try encode(
+            records: RecordBlock(records), chains: chains.flatMap { $0 }, entryChain: entryChain, strings: strings, table: table,
+            formatVersion: formatVersion
+        ) {
             (index, record) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
             let eventBody: EventBody
             if let bodies { eventBody = bodies[index] } else {
@@ -59,6 +67,14 @@ public enum SegmentCodec {
     static func encode(
         records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary, hints: SegmentLiftHints
     ) throws(ArchiveError) -> [UInt8] {
+        try encode(records: RecordBlock(records), chains: chains.flatMap { $0 }, entryChain: entryChain, strings: strings, hints: hints)
+    }
+
+    /// The same for records back to back in one block and their chain values back to back, 32 bytes each
+    /// (the sealer's form: two buffers for a whole segment instead of two arrays per event).
+    static func encode(
+        records: RecordBlock, chains: [UInt8], entryChain: [UInt8], strings: SegmentDictionary, hints: SegmentLiftHints
+    ) throws(ArchiveError) -> [UInt8] {
         precondition(hints.count == records.count, "one set of hints per record")
         let tableIDs = strings.tableIDs()
         var tableIndexOfID = [Int](repeating: -1, count: strings.count)
@@ -79,15 +95,15 @@ public enum SegmentCodec {
     /// The encoding itself: `liftable(index, record)` gives the digests and table strings worth lifting
     /// from each record, `table` is the string table (empty before format 2).
     private static func encode(
-        records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary, table: [String], formatVersion: UInt16,
-        liftable: (Int, [UInt8]) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate])
+        records: RecordBlock, chains: [UInt8], entryChain: [UInt8], strings: SegmentDictionary, table: [String], formatVersion: UInt16,
+        liftable: (Int, ArraySlice<UInt8>) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate])
     ) throws(ArchiveError) -> [UInt8] {
-        precondition(!records.isEmpty && records.count == chains.count, "a segment holds at least one event, each with its chain")
-        precondition(entryChain.count == 32 && chains.allSatisfy { $0.count == 32 }, "chain values are 32 bytes")
+        precondition(!records.isEmpty && 32 * records.count == chains.count, "a segment holds at least one event, each with its chain")
+        precondition(entryChain.count == 32, "chain values are 32 bytes")
         precondition(SegmentHeader.readableVersions.contains(formatVersion), "a segment format this code writes")
-        let exitChain = chains[chains.count - 1]
-        let firstSequence = recordSequence(records[0])
-        let firstTimestamp = recordTimestamp(records[0])
+        let exitChain = Array(chains[(chains.count - 32)...])
+        let firstSequence = recordSequence(records.bytes[records.range(0)])
+        let firstTimestamp = recordTimestamp(records.bytes[records.range(0)])
         let lifting = formatVersion >= 2
         var head = ByteWriter(capacity: table.reduce(8) { $0 + 2 + $1.utf8.count })
         if lifting {
@@ -98,20 +114,21 @@ public enum SegmentCodec {
             }
         }
         var columns = ByteWriter(capacity: records.count * 12)
-        var residue = ByteWriter(capacity: records.reduce(0) { $0 + $1.count })
+        var residue = ByteWriter(capacity: records.bytes.count)
         var digests = ByteWriter(capacity: records.count * 32)
         var previous = firstTimestamp
-        for (index, record) in records.enumerated() {
+        for index in records.indices {
+            let record = records.bytes[records.range(index)]
             precondition(recordSequence(record) == firstSequence + UInt64(index), "records must have consecutive sequences")
             let timestamp = recordTimestamp(record)
             precondition(timestamp >= previous, "timestamps never go backwards in the log")
-            let body = record[EventCodec.headerLength...]
+            let body = record[(record.startIndex + EventCodec.headerLength)...]
             let offered = try liftable(index, record)
             let lifts = FieldLifting.lifts(in: body, digests: offered.digests, strings: offered.strings, timestamp: timestamp)
-            columns.writeU8(record[1])
+            columns.writeU8(record[record.startIndex + 1])
             columns.writeVarint(UInt64(bitPattern: timestamp &- previous))
             columns.writeVarint(UInt64(body.count))
-            columns.writeBytes(chains[index][0..<4])
+            columns.writeBytes(chains[(32 * index)..<(32 * index + 4)])
             columns.writeVarint(UInt64(lifts.count))
             var position = body.startIndex
             for lift in lifts {
@@ -130,7 +147,7 @@ public enum SegmentCodec {
             // The section lengths, so that a reader rebuilds the records in one pass over the columns.
             head.writeVarint(UInt64(columns.count))
             head.writeVarint(UInt64(residue.count))
-            head.writeVarint(UInt64(records.reduce(0) { $0 + $1.count }))
+            head.writeVarint(UInt64(records.bytes.count))
         }
         let payload = head.bytes + columns.bytes + residue.bytes + digests.bytes
         guard payload.count <= ArchiveLimits.segmentPayloadBytesMax else {
@@ -197,9 +214,14 @@ public enum SegmentCodec {
     /// the live log is trimmed, the segment is the only copy of its events, so a segment that would not
     /// give them back byte for byte (a bug in lifting, a zlib fault) must never be written.
     static func verify(_ bytes: [UInt8], holds records: [[UInt8]]) throws(ArchiveError) {
+        try verify(bytes, holds: RecordBlock(records))
+    }
+
+    /// The same for records back to back in one block (the sealer's form).
+    static func verify(_ bytes: [UInt8], holds records: RecordBlock) throws(ArchiveError) {
         let decoded = try decode(bytes, file: "new segment")
         let block = decoded.records
-        for index in records.indices where index >= block.count || !block.bytes[block.range(index)].elementsEqual(records[index]) {
+        for index in records.indices where index >= block.count || !Self.equal(block, index, records, index) {
             throw ArchiveError(.corrupt, file: "new segment", sequence: decoded.header.firstSequence + UInt64(index),
                                "the segment does not give back this event as the log holds it; nothing was sealed")
         }
@@ -549,12 +571,24 @@ public enum SegmentCodec {
         chain.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    static func recordSequence(_ record: [UInt8]) -> UInt64 {
-        record[2..<10].reduce(0) { $0 << 8 | UInt64($1) }
+    static func recordSequence(_ record: ArraySlice<UInt8>) -> UInt64 {
+        record[(record.startIndex + 2)..<(record.startIndex + 10)].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    static func recordTimestamp(_ record: [UInt8]) -> Int64 {
-        Int64(bitPattern: record[10..<18].reduce(0) { $0 << 8 | UInt64($1) })
+    static func recordTimestamp(_ record: ArraySlice<UInt8>) -> Int64 {
+        Int64(bitPattern: record[(record.startIndex + 10)..<(record.startIndex + 18)].reduce(0) { $0 << 8 | UInt64($1) })
+    }
+
+    /// Whether record `index` of `one` and record `other` of `two` hold the same bytes.
+    static func equal(_ one: RecordBlock, _ index: Int, _ two: RecordBlock, _ other: Int) -> Bool {
+        let first = one.range(index)
+        let second = two.range(other)
+        guard first.count == second.count else { return false }
+        return one.bytes.withUnsafeBytes { a in
+            two.bytes.withUnsafeBytes { b in
+                first.isEmpty || memcmp(a.baseAddress! + first.lowerBound, b.baseAddress! + second.lowerBound, first.count) == 0
+            }
+        }
     }
 }
 

@@ -111,6 +111,13 @@ extension LedgerStore {
         try environment.readRawEvents(from: sequence, limit: limit)
     }
 
+    /// Log entries from `sequence` on, in place (`EventLog.visitRawEvents`).
+    public func visitRawEvents(
+        from sequence: UInt64, limit: Int, _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try environment.visitRawEvents(from: sequence, limit: limit, visit)
+    }
+
     /// The last durable sequence (0 for an empty log).
     public func lastSequence() throws -> UInt64 {
         try environment.read { txn in try LogPosition.current(events: environment.database(StoreLayout.events), meta: environment.database(StoreLayout.meta), txn).lastSequence }

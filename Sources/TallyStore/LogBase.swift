@@ -87,12 +87,25 @@ public protocol EventLog: Sendable {
     func events(from sequence: UInt64, limit: Int) throws -> [StoredEvent]
     /// The same entries undecoded: for checks of the chain alone, which need only the record bytes.
     func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent]
+    /// The same entries in place, in one read: `visit` gets each one's sequence, chain value (32 bytes) and
+    /// record, in memory valid only until it returns (copy what it keeps; do little else, the read is open).
+    func visitRawEvents(
+        from sequence: UInt64, limit: Int, _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws
     func bounds() throws -> LogBounds
 }
 
 extension EventLog {
     public func rawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
         try events(from: sequence, limit: limit).map { RawStoredEvent(sequence: $0.event.sequence, chain: $0.chain, record: $0.record) }
+    }
+
+    public func visitRawEvents(
+        from sequence: UInt64, limit: Int, _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        for event in try rawEvents(from: sequence, limit: limit) {
+            try event.chain.withUnsafeBytes { chain in try event.record.withUnsafeBytes { record in try visit(event.sequence, chain, record) } }
+        }
     }
 }
 

@@ -77,6 +77,12 @@ public final class LogReader: EventLog {
         try environment.readRawEvents(from: sequence, limit: limit)
     }
 
+    public func visitRawEvents(
+        from sequence: UInt64, limit: Int, _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try environment.visitRawEvents(from: sequence, limit: limit, visit)
+    }
+
     public func bounds() throws -> LogBounds {
         try environment.readBounds()
     }
@@ -147,6 +153,23 @@ extension LMDBEnvironment {
             }
         }
         return result
+    }
+
+    func visitRawEvents(
+        from sequence: UInt64, limit: Int, _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var visited = 0
+        let events = database(StoreLayout.events)
+        try read { txn in
+            try txn.scanInPlace(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
+                guard visited < limit else { return false }
+                guard key.count == 8, value.count > 32 else { throw StoreError(.corrupt, "a log entry is malformed") }
+                let sequence = key.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                try visit(sequence, UnsafeRawBufferPointer(rebasing: value[..<32]), UnsafeRawBufferPointer(rebasing: value[32...]))
+                visited += 1
+                return true
+            }
+        }
     }
 
     func readRawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {

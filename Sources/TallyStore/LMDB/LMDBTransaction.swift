@@ -14,6 +14,13 @@ public struct LMDBReadTransaction: ~Copyable {
         try lmdbScan(txn, database, from: start, reverse: false, visit)
     }
 
+    /// `scan` without copies: `visit` gets the key and value in LMDB's own memory, valid only until it returns.
+    public func scanInPlace(
+        _ database: LMDBDatabase, from start: [UInt8]? = nil, _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try lmdbScanInPlace(txn, database, from: start, reverse: false, visit)
+    }
+
     /// The last entry of a table, if any.
     public func last(_ database: LMDBDatabase) throws -> (key: [UInt8], value: [UInt8])? {
         var result: ([UInt8], [UInt8])?
@@ -102,6 +109,10 @@ private func mdbValue(_ bytes: UnsafeRawBufferPointer) -> MDB_val {
     MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
 }
 
+private func inPlace(_ value: MDB_val) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: value.mv_size > 0 ? value.mv_data : nil, count: value.mv_data == nil ? 0 : value.mv_size)
+}
+
 private func copy(_ value: MDB_val) -> [UInt8] {
     guard value.mv_size > 0, let data = value.mv_data else { return [] }
     return Array(UnsafeRawBufferPointer(start: data, count: value.mv_size))
@@ -122,6 +133,13 @@ private func lmdbScan(
     _ txn: OpaquePointer, _ database: LMDBDatabase, from start: [UInt8]?, reverse: Bool,
     _ visit: ([UInt8], [UInt8]) throws -> Bool
 ) throws {
+    try lmdbScanInPlace(txn, database, from: start, reverse: reverse) { key, value in try visit(Array(key), Array(value)) }
+}
+
+private func lmdbScanInPlace(
+    _ txn: OpaquePointer, _ database: LMDBDatabase, from start: [UInt8]?, reverse: Bool,
+    _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+) throws {
     var cursor: OpaquePointer?
     try check(mdb_cursor_open(txn, database.handle, &cursor), "opening a cursor on \(database.name)")
     defer { mdb_cursor_close(cursor) }
@@ -136,7 +154,7 @@ private func lmdbScan(
         return mdb_cursor_get(cursor, &key, &value, reverse ? MDB_LAST : MDB_FIRST)
     }
     while code == MDB_SUCCESS {
-        guard try visit(copy(key), copy(value)) else { return }
+        guard try visit(inPlace(key), inPlace(value)) else { return }
         code = mdb_cursor_get(cursor, &key, &value, reverse ? MDB_PREV : MDB_NEXT)
     }
     if code != MDB_NOTFOUND { try check(code, "walking \(database.name)") }

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import TallyArchive
+import TallyCore
+import TallyStore
+
+/// The sealer reads the live log in chunks, in place, and checks every event's chain value before anything is
+/// written: a segment must never hold an event the log does not, and never skip one.
+@Suite struct SealerLiveLogTests {
+    /// A live log that hands out a store's events with one of them changed or left out on the way.
+    struct AlteredLog: EventLog {
+        let store: LedgerStore
+        let sequence: UInt64
+        let alter: @Sendable (inout [StoredEvent], Int) -> Void
+
+        func events(from first: UInt64, limit: Int) throws -> [StoredEvent] {
+            var events = try store.events(from: first, limit: limit)
+            if let index = events.firstIndex(where: { $0.event.sequence == sequence }) { alter(&events, index) }
+            return events
+        }
+
+        func bounds() throws -> LogBounds { try store.bounds() }
+    }
+
+    private static func history(seed: UInt64, events: Int) throws -> (ArchiveFixture, LedgerStore) {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: seed)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: events)
+        return (fixture, store)
+    }
+
+    @Test func sealingInSmallReadsWritesTheSameFilesAsInOneRead() throws {
+        let (fixture, store) = try Self.history(seed: 41, events: 400)
+        defer { store.close() }
+        var whole = fixture.configuration(everyEvents: 150, checkpointEvery: 40)
+        whole.directory = fixture.root + "/whole"
+        var small = whole
+        small.directory = fixture.root + "/small"
+        _ = try ArchiveSealer(log: store, configuration: whole).sealPending(nowMilliseconds: fixture.now)
+        let sealer = ArchiveSealer(log: store, configuration: small)
+        sealer.readChunkEvents = 7  // reads and inner checkpoints fall at different events
+        _ = try sealer.sealPending(nowMilliseconds: fixture.now)
+        let names = try FileManager.default.contentsOfDirectory(atPath: whole.directory).filter { !$0.hasSuffix(".lock") }.sorted()
+        #expect(names.filter { $0.hasPrefix("segment-") }.count >= 2 && names.filter { $0.hasPrefix("checkpoint-") }.count >= 6, "\(names)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small.directory).filter { !$0.hasSuffix(".lock") }.sorted() == names)
+        for name in names {
+            #expect(try ArchiveDirectory(path: small.directory).read(name) == ArchiveDirectory(path: whole.directory).read(name), "\(name)")
+        }
+        #expect(try Auditor(archive: ArchiveDirectory(path: small.directory), log: nil, stored: nil).run().isClean)
+    }
+
+    @Test func aRecordThatNoLongerMatchesItsChainValueIsRefusedAndNothingIsSealed() throws {
+        let (fixture, store) = try Self.history(seed: 42, events: 300)
+        defer { store.close() }
+        let log = AlteredLog(store: store, sequence: 123) { events, index in
+            events[index].record[events[index].record.count - 1] ^= 0x01
+        }
+        let sealer = ArchiveSealer(log: log, configuration: fixture.configuration(everyEvents: 100))
+        sealer.readChunkEvents = 16
+        #expect {
+            _ = try sealer.sealPending(nowMilliseconds: fixture.now)
+        } throws: { error in
+            (error as? ArchiveError)?.kind == .discontinuous && "\(error)".contains("chain is broken at event 123")
+        }
+        // The segment before the damage is sealed; nothing from the one holding it.
+        #expect(try fixture.archive.list().segments.map(\.lastSequence) == [100])
+    }
+
+    @Test func aMissingEventIsRefusedAndNothingIsSealed() throws {
+        let (fixture, store) = try Self.history(seed: 43, events: 300)
+        defer { store.close() }
+        let log = AlteredLog(store: store, sequence: 57) { events, index in events.remove(at: index) }
+        let sealer = ArchiveSealer(log: log, configuration: fixture.configuration(everyEvents: 100))
+        sealer.readChunkEvents = 16
+        #expect {
+            _ = try sealer.sealPending(nowMilliseconds: fixture.now)
+        } throws: { error in
+            (error as? ArchiveError)?.kind == .discontinuous && "\(error)".contains("event 57 is missing")
+        }
+        #expect(try fixture.archive.list().segments.isEmpty)
+    }
+
+    @Test func theLogsInPlaceReadGivesWhatItsCopyingReadGives() throws {
+        let (_, store) = try Self.history(seed: 44, events: 200)
+        defer { store.close() }
+        let copied = try store.rawEvents(from: 20, limit: 150)
+        var visited: [RawStoredEvent] = []
+        try store.visitRawEvents(from: 20, limit: 150) { sequence, chain, record in
+            visited.append(RawStoredEvent(sequence: sequence, chain: Array(chain), record: Array(record)))
+        }
+        #expect(copied.count == 150 && copied.first?.sequence == 20)
+        #expect(visited == copied)
+    }
+}
