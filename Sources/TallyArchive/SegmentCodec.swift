@@ -149,7 +149,10 @@ public enum SegmentCodec {
             head.writeVarint(UInt64(residue.count))
             head.writeVarint(UInt64(records.bytes.count))
         }
-        let payload = head.bytes + columns.bytes + residue.bytes + digests.bytes
+        // One buffer of the final size: `a + b + c + d` would build two more arrays of nearly a segment's size.
+        var payload: [UInt8] = []
+        payload.reserveCapacity(head.count + columns.count + residue.count + digests.count)
+        for section in [head, columns, residue, digests] { payload.append(contentsOf: section.bytes) }
         guard payload.count <= ArchiveLimits.segmentPayloadBytesMax else {
             throw ArchiveError(.limitExceeded, file: "", "a segment of \(records.count) events is \(payload.count) bytes, over the limit")
         }
