@@ -110,8 +110,8 @@ public final class ArchiveSealer {
         from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, state: inout LedgerState
     ) throws(ArchiveError) -> SegmentHeader {
         // The records and their stored chain values back to back, one buffer each for the whole segment: an
-        // array per event (two, with the chain) cost an allocation each and, freed together at the end, most
-        // of the archiver's time in the allocator.
+        // array per event (two, with the chain) cost an allocation each and, freed together at the end, put a
+        // third of the archiver's time in the allocator.
         var records = RecordBlock(reservingBytes: Int(count) * Self.recordBytesGuess, records: Int(count))
         var storedChains: [UInt8] = []
         storedChains.reserveCapacity(32 * Int(count))

@@ -34,8 +34,8 @@ struct RequestRouter: Sendable {
 
     private func routeThrowing(_ request: Request, _ principal: Principal) throws -> Route {
         // Only commands carry an idempotency key; reads never pay for the SHA-256.
-        // Hashes `request` itself: only a reserve has a default to fill in first (`withDefaults`), and a copy of
-        // the request for every other kind would cost a retain and a release of each of its strings.
+        // Hashes `request` itself, without a copy (a retain and a release of each of its strings): only a reserve
+        // has a default to fill in first, and `fingerprint(_:)` writes it in place.
         func stamp(_ key: String) -> IdempotencyStamp {
             IdempotencyStamp(key: key, payloadHash: RequestFingerprint.digest(request))
         }
