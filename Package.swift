@@ -31,9 +31,10 @@ let package = Package(
         ),
         // zlib from Debian's zlib1g-dev; only TallyArchive imports it.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .target(
             name: "TallyArchive",
-            dependencies: ["CZlib", "TallyCore", "TallyStore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CZlib", "CLibdeflate", "TallyCore", "TallyStore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "TallyWire",

@@ -7,7 +7,9 @@ enum Zlib {
     struct Failure: Error, CustomStringConvertible {
         var code: Int32
         var context: String
-        var description: String { "zlib error \(code) while \(context)" }
+        /// The library that failed (`Libdeflate` reports its failures as these too).
+        var library = "zlib"
+        var description: String { "\(library) error \(code) while \(context)" }
     }
 
     static func check(_ code: Int32, _ context: @autoclosure () -> String) throws(Failure) {
