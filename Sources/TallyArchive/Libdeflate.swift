@@ -17,16 +17,16 @@ enum Libdeflate {
             throw Zlib.Failure(code: -1, context: "allocating a compressor at level \(level)", library: "libdeflate")
         }
         defer { libdeflate_free_compressor(compressor) }
-        let bound = libdeflate_deflate_compress_bound(compressor, input.count)
-        var output = [UInt8](repeating: 0, count: max(1, bound))
-        let written = input.withUnsafeBytes { source in
-            output.withUnsafeMutableBytes { target in
+        // Room for the worst case, left uninitialized: only the pages the stream is written to are touched
+        // (a segment's payload compresses to an eighth of it).
+        let bound = max(1, libdeflate_deflate_compress_bound(compressor, input.count))
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { target, written in
+            written = input.withUnsafeBytes { source in
                 libdeflate_deflate_compress(compressor, source.baseAddress, source.count, target.baseAddress, target.count)
             }
         }
         // The bound is the worst case for any input, so this happens only on a libdeflate fault.
-        guard written > 0 || input.isEmpty else { throw Zlib.Failure(code: -1, context: "compressing \(input.count) bytes", library: "libdeflate") }
-        output.removeLast(output.count - written)
+        guard !output.isEmpty || input.isEmpty else { throw Zlib.Failure(code: -1, context: "compressing \(input.count) bytes", library: "libdeflate") }
         return output
     }
 
