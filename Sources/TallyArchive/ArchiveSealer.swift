@@ -129,7 +129,8 @@ public final class ArchiveSealer {
             let first = records.count
             do {
                 try log.visitRawEvents(from: next, limit: min(readChunkEvents, Int(last - next + 1))) { sequence, chainValue, record in
-                    guard sequence == next + UInt64(records.count - first) else { throw Gap(sequence: next + UInt64(records.count - first)) }
+                    let expected = next + UInt64(records.count - first)
+                    guard sequence == expected else { throw Gap(sequence: expected) }
                     records.append(record)
                     storedChains.append(contentsOf: chainValue)
                 }

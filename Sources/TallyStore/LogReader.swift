@@ -163,8 +163,9 @@ extension LMDBEnvironment {
         try read { txn in
             try txn.scanInPlace(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
                 guard visited < limit else { return false }
-                guard key.count == 8, value.count > 32 else { throw StoreError(.corrupt, "a log entry is malformed") }
-                let sequence = key.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                guard let sequence = StoreLayout.sequence(fromKey: key), value.count > 32 else {
+                    throw StoreError(.corrupt, "a log entry is malformed")
+                }
                 try visit(sequence, UnsafeRawBufferPointer(rebasing: value[..<32]), UnsafeRawBufferPointer(rebasing: value[32...]))
                 visited += 1
                 return true
@@ -172,18 +173,11 @@ extension LMDBEnvironment {
         }
     }
 
+    /// `visitRawEvents`, each entry copied out.
     func readRawEvents(from sequence: UInt64, limit: Int) throws -> [RawStoredEvent] {
         var result: [RawStoredEvent] = []
-        let events = database(StoreLayout.events)
-        try read { txn in
-            try txn.scan(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
-                guard result.count < limit else { return false }
-                guard let sequence = StoreLayout.sequence(fromKey: key), let (chain, record) = EventChain.split(value) else {
-                    throw StoreError(.corrupt, "a log entry is malformed")
-                }
-                result.append(RawStoredEvent(sequence: sequence, chain: chain, record: record))
-                return true
-            }
+        try visitRawEvents(from: sequence, limit: limit) { sequence, chain, record in
+            result.append(RawStoredEvent(sequence: sequence, chain: Array(chain), record: Array(record)))
         }
         return result
     }
