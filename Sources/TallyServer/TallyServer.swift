@@ -124,8 +124,7 @@ public final class TallyServer: Service, Sendable {
             .childChannelInitializer { channel in
                 guard registry.admit(channel, max: connectionsMax) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: frameBytesMax)))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(context: context))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(context: context, frameBytesMax: frameBytesMax))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

@@ -196,15 +196,7 @@ import TallyWire
         let list = WireCodec.encodeRequest(.listTenants(status: nil), requestID: 2)
         let unknownKind: [UInt8] = [0, 0, 0, 8, 1, 0x7e, 0, 0, 0, 0, 0, 3]
         raw.send(hello.serialized + list.serialized + list.serialized + unknownKind)
-        var bytes = raw.readUntilClosed()[...]
-        var frames: [Frame] = []
-        while bytes.count >= 4 {
-            let length = Int(bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) })
-            guard bytes.count >= 4 + length else { break }
-            frames.append(try Frame.parse(Array(bytes.prefix(4 + length))))
-            bytes = bytes.dropFirst(4 + length)
-        }
-        #expect(bytes.isEmpty, "whole frames only")
+        let frames = try Self.frames(raw.readUntilClosed())
         #expect(frames.map(\.requestID) == [1, 2, 2, 3])
         let responses = try frames.map { try WireCodec.decodeResponse($0) }
         guard responses.count == 4 else { return }
@@ -214,6 +206,52 @@ import TallyWire
             return
         }
         #expect(error.code == .malformedFrame)
+    }
+
+    /// Splits what a server sent into its frames; a partial frame at the end is a test failure.
+    static func frames(_ received: [UInt8]) throws -> [Frame] {
+        var bytes = received[...]
+        var frames: [Frame] = []
+        while bytes.count >= 4 {
+            let length = Int(bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) })
+            guard bytes.count >= 4 + length else { break }
+            frames.append(try Frame.parse(Array(bytes.prefix(4 + length))))
+            bytes = bytes.dropFirst(4 + length)
+        }
+        #expect(bytes.isEmpty, "whole frames only")
+        return frames
+    }
+
+    /// The server frames what it reads itself: frames cut anywhere across reads, and several in one read,
+    /// are each answered once and in order, and an oversized length that arrives in pieces after them is
+    /// refused (`PAYLOAD_TOO_LARGE`) after its four bytes.
+    @Test func framesCutAnywhereAcrossReadsAreAnsweredInOrder() throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let raw = try RawConnection(port: server.port)
+        let hello = WireCodec.encodeRequest(.hello(Hello(credential: .adminKey(ServerProcess.adminKey), clientName: "raw")), requestID: 1)
+        var stream = hello.serialized
+        for id in UInt32(2)...6 { stream += WireCodec.encodeRequest(.listTenants(status: nil), requestID: id).serialized }
+        stream += [0x7f, 0xff, 0xff, 0xff]  // a length far over the limit; no body follows
+        // Pieces of 1 to 9 bytes with a pause between them, so that most arrive in reads of their own.
+        var offset = 0
+        var piece = 1
+        while offset < stream.count {
+            let end = min(stream.count, offset + piece)
+            raw.send(Array(stream[offset..<end]))
+            offset = end
+            piece = piece % 9 + 1
+            usleep(1_000)
+        }
+        let frames = try Self.frames(raw.readUntilClosed())
+        #expect(frames.map(\.requestID) == [1, 2, 3, 4, 5, 6, 0])
+        let responses = try frames.map { try WireCodec.decodeResponse($0) }
+        guard responses.count == 7, case .welcome = responses[0], case .error(let error) = responses[6] else {
+            Issue.record("expected a welcome, five tenant lists and an error: \(responses)")
+            return
+        }
+        #expect(responses[1..<6].allSatisfy { if case .tenants = $0 { true } else { false } })
+        #expect(error.code == .payloadTooLarge)
     }
 
     @Test func malformedFramesCloseOnlyTheirOwnConnection() async throws {
