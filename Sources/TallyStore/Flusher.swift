@@ -28,7 +28,8 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
 
     struct Answer: Sendable {
         var completion: Writer.Completion?
-        var result: Result<Decision, Refusal>
+        /// Optional only so that `answer` can move it out (`take()`); always set until then.
+        var result: Result<Decision, Refusal>?
     }
 
     /// How far the flusher has got with the batches handed over.
@@ -263,17 +264,19 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         commitGrowing(projections, jobs, \.projectionWrites, doing: "writing a batch's projections")
     }
 
-    /// Answers the jobs' callers in order, moving each answer out of its job: iterating the answers would copy
-    /// each one (a retain and a release of its completion and of everything in its decision).
+    /// Answers the jobs' callers in order, moving each completion and decision out of its job (`take()`):
+    /// iterating the answers would copy each one (a retain and a release of its completion and of everything
+    /// in its decision), and reversing them to pop them in order moved every answer twice more.
     private func answer(_ jobs: inout [Job], _ result: Result<Void, StoreError>) {
         for index in jobs.indices {
             var answers: [Answer] = []
             swap(&answers, &jobs[index].answers)
-            answers.reverse()  // in place; `popLast` then hands them out first to last
-            while let answer = answers.popLast() {
+            for position in answers.indices {
+                guard let completion = answers[position].completion.take(),
+                      let decided = answers[position].result.take() else { continue }
                 switch result {
-                case .success: answer.completion?(.success(answer.result))
-                case .failure(let error): answer.completion?(.failure(error))
+                case .success: completion(.success(decided))
+                case .failure(let error): completion(.failure(error))
                 }
             }
         }
