@@ -32,10 +32,21 @@ public struct ByteReader: Sendable {
         _ width: Int, _ field: @autoclosure () -> String
     ) throws(EventCodecError) -> UInt64 {
         try require(width, field())
-        var value: UInt64 = 0
-        for index in offset..<(offset + width) { value = value << 8 | UInt64(bytes[index]) }
+        // One load of the bytes in place, checked above: a loop of subscripts checks every byte's index again.
+        let start = offset
         offset += width
-        return value
+        return bytes.withUnsafeBytes { buffer in
+            switch width {
+            case 8: return UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: start, as: UInt64.self))
+            case 4: return UInt64(UInt32(bigEndian: buffer.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+            case 2: return UInt64(UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: start, as: UInt16.self)))
+            case 1: return UInt64(buffer[start])
+            default:
+                var value: UInt64 = 0
+                for index in start..<(start + width) { value = value << 8 | UInt64(buffer[index]) }
+                return value
+            }
+        }
     }
 
     public mutating func readU8(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt8 {
