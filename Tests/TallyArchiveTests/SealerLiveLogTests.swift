@@ -51,6 +51,42 @@ import TallyStore
         #expect(try Auditor(archive: ArchiveDirectory(path: small.directory), log: nil, stored: nil).run().isClean)
     }
 
+    /// The sealer folds records in place (`WorkingSetFold`); its checkpoints must hold exactly what applying
+    /// the decoded events reaches (`Ledger.apply(keepingHistory: false)`), both where it folded every event
+    /// itself and where a fresh sealer went on from the archive's newest checkpoint.
+    @Test func checkpointsHoldWhatApplyingTheEventsReaches() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        defer { store.close() }
+        var workload = Workload(seed: 43)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 260)
+        let configuration = fixture.configuration(everyEvents: 110, checkpointEvery: 45)
+        _ = try ArchiveSealer(log: store, configuration: configuration).sealPending(nowMilliseconds: fixture.now)
+        try workload.run(store, fixture: fixture, count: 240)
+        _ = try ArchiveSealer(log: store, configuration: configuration).sealPending(nowMilliseconds: fixture.now, force: true)
+
+        let archive = ArchiveDirectory(path: configuration.directory)
+        let checkpoints = try archive.list().checkpoints
+        let last = try store.bounds().lastSequence
+        #expect(checkpoints.count >= 8 && checkpoints.last?.sequence == last, "\(checkpoints.map(\.sequence))")
+        var state = LedgerState()
+        var next: UInt64 = 1
+        var withHolds = 0
+        for entry in checkpoints {
+            while next <= entry.sequence {
+                for stored in try store.events(from: next, limit: Int(entry.sequence - next + 1)) {
+                    try Ledger.apply(stored.event.body, to: &state, keepingHistory: false)
+                    next = stored.event.sequence + 1
+                }
+            }
+            let checkpoint = try CheckpointCodec.decode(try archive.read(entry.name), file: entry.name)
+            #expect(checkpoint.state == state, "checkpoint \(entry.sequence)")
+            if state.reservations.values.contains(where: { $0.status == .active }) { withHolds += 1 }
+        }
+        #expect(withHolds >= 2, "checkpoints taken while reservations were open: \(withHolds)")
+    }
+
     @Test func aRecordThatNoLongerMatchesItsChainValueIsRefusedAndNothingIsSealed() throws {
         let (fixture, store) = try Self.history(seed: 42, events: 300)
         defer { store.close() }
