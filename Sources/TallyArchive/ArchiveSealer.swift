@@ -130,6 +130,7 @@ public final class ArchiveSealer {
         let every = max(1, configuration.checkpointEveryEvents)
         // Checkpoints inside the segment are written after it, so none ever points past the archive's end.
         var inner: [Checkpoint] = []
+        let scopePaths = ScopePathCache()
         while next <= last {
             // Copied out of the log in one short read, then checked and folded outside it.
             let first = records.count
@@ -157,7 +158,7 @@ public final class ArchiveSealer {
                                        "the live log's chain is broken at event \(next); nothing was sealed")
                 }
                 let event: Event
-                do throws(EventCodecError) { event = try EventCodec.decode(records.bytes[records.range(index)]) } catch {
+                do throws(EventCodecError) { event = try EventCodec.decode(records.bytes[records.range(index)], scopePaths: scopePaths) } catch {
                     throw ArchiveError(.io, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
                 }
                 guard event.sequence == next else {

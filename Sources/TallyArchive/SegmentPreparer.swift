@@ -87,8 +87,11 @@ final class SegmentPreparer: Sendable {
         swap(&prepared.chains, &chains)
         if decoding {
             prepared.events.reserveCapacity(records.count)
+            let scopePaths = ScopePathCache()
             for index in records.indices {
-                prepared.events.append(Result { () throws(EventCodecError) in try EventCodec.decode(records.bytes[records.range(index)]) })
+                prepared.events.append(Result { () throws(EventCodecError) in
+                    try EventCodec.decode(records.bytes[records.range(index)], scopePaths: scopePaths)
+                })
             }
         }
         return prepared

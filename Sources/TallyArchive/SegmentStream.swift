@@ -91,13 +91,14 @@ final class SegmentStream: Sendable {
             let skip = Int(min(UInt64(count), sequence - min(sequence, first)))
             let end = last.map { Int(min(UInt64(count), $0 >= first ? $0 - first + 1 : 0)) } ?? count
             var start = skip
+            let scopePaths = ScopePathCache()
             repeat {
                 let stop = decoding ? min(end, start + Self.chunkEvents) : end
                 var events: [Event] = []
                 if decoding {
                     events.reserveCapacity(stop - start)
                     for index in start..<max(start, stop) {
-                        do { events.append(try EventCodec.decode(segment.records.bytes[segment.records.range(index)])) } catch {
+                        do { events.append(try EventCodec.decode(segment.records.bytes[segment.records.range(index)], scopePaths: scopePaths)) } catch {
                             throw ArchiveError(.corrupt, file: file, sequence: first + UInt64(index), "event record: \(error.reason)")
                         }
                     }

@@ -392,6 +392,60 @@ private func expectCanonicalOrRefused(
         }
     }
 
+    /// A decoder that keeps scope paths (`ScopePathCache`, one for the whole run, so slots are shared by
+    /// thousands of different paths) decodes and refuses exactly what one without does: valid records,
+    /// records with a few bytes overwritten, and records read out of the middle of a larger buffer.
+    @Test(arguments: seeds)
+    func aScopePathCacheChangesNothingDecoded(seed: UInt64) {
+        var generator = EventGenerator(seed: seed)
+        var random = CodecPRNG(state: seed ^ 0xCAC4E)
+        let cache = ScopePathCache()
+        var decoded = 0
+        var refused = 0
+        for index in 0..<2_000 {
+            var bytes = EventCodec.encode(generator.event(typeCode: typeCodes.lowerBound + UInt8(index % typeCodes.count)))
+            if index % 3 == 2 {
+                for _ in 0..<random.inRange(1...3) { bytes[random.below(bytes.count)] = random.byte() }
+            }
+            let padded = [0x5a, 0x5a] + bytes + [0x5a]
+            let plain = outcome(bytes)
+            let cached = Result { () throws(EventCodecError) -> Event in try EventCodec.decode(padded[2..<(padded.count - 1)], scopePaths: cache) }
+            switch (plain, cached) {
+            case (.success(let left), .success(let right)):
+                if left != right { Issue.record("seed \(seed) record \(index): decoded differently with the cache") }
+                decoded += 1
+            case (.failure(let left), .failure(let right)):
+                if left.kind != right.kind || left.offset != right.offset {
+                    Issue.record("seed \(seed) record \(index): refused as \(left) without the cache, \(right) with it")
+                }
+                refused += 1
+            default:
+                Issue.record("seed \(seed) record \(index): \(plain) without the cache, \(cached) with it")
+            }
+        }
+        #expect(decoded > 1_000 && refused > 50, "decoded \(decoded), refused \(refused)")
+    }
+
+    /// A cached path is handed out only for its own bytes: a path that shares its slot (the same length and
+    /// last bytes) but is not canonical is still refused, and a different valid one is read as itself.
+    @Test func aScopePathCacheHandsOutAPathOnlyForItsOwnBytes() throws {
+        let cache = ScopePathCache()
+        func read(_ text: String) throws(EventCodecError) -> ScopePath {
+            var writer = ByteWriter()
+            writer.writeString(text, bytesMax: 1_024, field: "path")
+            var reader = ByteReader(writer.bytes)
+            reader.scopePaths = cache
+            return try reader.readScopePath("path")
+        }
+        let path = "tenant:acme/workspace:production"
+        #expect(try read(path).rawValue == path)
+        #expect(try read(path).rawValue == path)  // from the cache
+        #expect(throws: EventCodecError.self) { try read("tenant:aCme/workspace:production") }
+        #expect(throws: EventCodecError.self) { try read("tenant:a/me/workspace:production") }
+        #expect(try read("tenant:acmf/workspace:production").rawValue == "tenant:acmf/workspace:production")
+        #expect(try read(path).rawValue == path)
+    }
+
     @Test func typeCodesAreDistinctAndMatchTheHeaderByte() {
         var generator = EventGenerator(seed: 7)
         var names: Set<String> = []

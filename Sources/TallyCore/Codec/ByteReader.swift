@@ -5,12 +5,21 @@
 /// read from the input can make the reader allocate more than the field's limit allows. Field names are
 /// autoclosures so that the text of an error is only built when there is an error: a record has dozens of
 /// fields, and decoding one must not allocate a string per field.
-public struct ByteReader: Sendable {
-    private let bytes: [UInt8]
+public struct ByteReader {
+    /// The input, read in place (a record decoded out of a larger buffer is not copied first).
+    private let bytes: ArraySlice<UInt8>
     /// Where the next read starts, counted from the first byte of the input.
     public private(set) var offset: Int
+    /// Scope paths read before by this thread's decoder, if it keeps them (`ScopePathCache`).
+    public var scopePaths: ScopePathCache?
 
     public init(_ bytes: [UInt8]) {
+        self.bytes = bytes[...]
+        offset = 0
+    }
+
+    /// Reads part of a larger buffer; offsets (and those in errors) count from the slice's first byte.
+    public init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         offset = 0
     }
@@ -97,7 +106,24 @@ public struct ByteReader: Sendable {
         precondition(count >= 0, "a byte count comes from a checked length, never straight from input")
         try require(count, field())
         defer { offset += count }
-        return bytes[offset..<(offset + count)]
+        return bytes[(bytes.startIndex + offset)..<(bytes.startIndex + offset + count)]
+    }
+
+    /// A scope path (u32 length, UTF-8) that `cache` holds, read past; nil (nothing read) when it holds
+    /// none with these bytes, or they are not a well-formed string field at all (the full read reports that).
+    mutating func cachedScopePath(_ cache: ScopePathCache) -> ScopePath? {
+        guard remainingCount >= 4 else { return nil }
+        let length = bytes.withUnsafeBytes { Int(UInt32(bigEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+        guard length <= remainingCount - 4 else { return nil }
+        let start = offset + 4
+        guard let path = bytes.withUnsafeBytes({ cache.path(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }) else { return nil }
+        offset = start + length
+        return path
+    }
+
+    /// Calls `body` with the input's bytes `start..<end` (offsets from the first byte of the input).
+    func rawBytes(from start: Int, to end: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
     }
 
     /// A u32 byte length, then that many bytes of well-formed UTF-8, kept byte for byte.
@@ -119,7 +145,8 @@ public struct ByteReader: Sendable {
         // Almost every string in the log is ASCII, which is valid UTF-8 as it is: one cheap pass decides,
         // and only other text pays for the scalar-by-scalar check.
         let isASCII = utf8.withUnsafeBufferPointer { bytes in bytes.allSatisfy { $0 < 0x80 } }
-        if !isASCII, let bad = ByteReader.firstInvalidUTF8Index(utf8) {
+        if !isASCII, let invalid = ByteReader.firstInvalidUTF8Index(utf8) {
+            let bad = invalid - bytes.startIndex
             throw EventCodecError(.invalidUTF8, offset: bad, reason: "\(field()) has invalid UTF-8 at offset \(bad)")
         }
         return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }

@@ -84,9 +84,12 @@ extension ByteReader {
     /// Revalidates through `ScopePath(decoding:)`: a path that `decide` could not have built is damage.
     public mutating func readScopePath(_ field: @autoclosure () -> String) throws(EventCodecError) -> ScopePath {
         let start = offset
+        if let scopePaths, let cached = cachedScopePath(scopePaths) { return cached }
         let text = try readString(field(), bytesMax: Limit.scopePathBytesMax)
         do {
-            return try ScopePath(decoding: text)
+            let path = try ScopePath(decoding: text)
+            if let scopePaths { rawBytes(from: start + 4, to: offset) { scopePaths.insert(path, readFrom: $0) } }
+            return path
         } catch {
             throw EventCodecError(
                 .invalidScopePath, offset: start, reason: "\(field()) at offset \(start) is not a valid scope path")

@@ -50,7 +50,14 @@ public enum EventCodec {
 
     /// The event stored in `bytes`, which must be exactly one record.
     public static func decode(_ bytes: [UInt8]) throws(EventCodecError) -> Event {
+        try decode(bytes[...])
+    }
+
+    /// Decodes a record held in part of a larger buffer, in place; offsets in errors count from the slice's
+    /// start. A decoder that reads many records on one thread can keep their scope paths in `scopePaths`.
+    public static func decode(_ bytes: ArraySlice<UInt8>, scopePaths: ScopePathCache? = nil) throws(EventCodecError) -> Event {
         var reader = ByteReader(bytes)
+        reader.scopePaths = scopePaths
         let version = try reader.readU8("format version")
         guard version == formatVersion else {
             throw EventCodecError(
@@ -77,11 +84,6 @@ public enum EventCodec {
         let body = try readBody(typeCode: typeCode, from: &reader)
         try reader.expectEnd("the last field of \(body.typeName)")
         return Event(sequence: sequence, timestampMilliseconds: timestamp, body: body)
-    }
-
-    /// Decodes a record held in part of a larger buffer; offsets in errors count from the slice's start.
-    public static func decode(_ bytes: ArraySlice<UInt8>) throws(EventCodecError) -> Event {
-        try decode(Array(bytes))
     }
 
     /// Decodes a record in memory the caller owns (an LMDB value, an mmapped archive), copying it first
