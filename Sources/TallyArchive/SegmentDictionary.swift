@@ -12,6 +12,9 @@ import TallyCore
 public struct SegmentDictionary {
     /// Each counted string's id: its place in `strings` and `counts`.
     private var ids: [String: Int32] = [:]
+    /// The ids of scope paths counted, by path: a path keeps its hash (and decoders share the path values of
+    /// one segment, `ScopePathCache`), so a lookup here does not hash the path's text again.
+    private var pathIDs: [ScopePath: Int32] = [:]
     private var strings: [String] = []
     private var counts: [Int] = []
 
@@ -27,6 +30,8 @@ public struct SegmentDictionary {
         let start = ids.count
         Self.forEachString(in: body) { string in
             if let id = note(string), !ids[start...].contains(id) { ids.append(id) }
+        } path: { path in
+            if let id = note(path), !ids[start...].contains(id) { ids.append(id) }
         }
     }
 
@@ -50,13 +55,22 @@ public struct SegmentDictionary {
     /// How many distinct strings were counted (ids are `0..<count`).
     var count: Int { strings.count }
 
-    /// Calls `visit` with every string of `body` that segments count (each occurrence).
+    /// Calls `visit` with every string of `body` that segments count (each occurrence), in order.
     static func forEachString(in body: EventBody, _ visit: (String) -> Void) {
+        forEachString(in: body, visit, path: { visit($0.rawValue) })
+    }
+
+    /// `forEachString(in:_:)` with the scope paths among the strings given to `visitPath` instead, as paths.
+    static func forEachString(in body: EventBody, _ visit: (String) -> Void, path visitPath: (ScopePath) -> Void) {
         func subject(_ subject: Subject) {
-            for value in [subject.tenant, subject.workspace, subject.app, subject.workflow, subject.agent, subject.toolset] {
-                if let value { visit(value) }
-            }
+            if let value = subject.tenant { visit(value) }
+            if let value = subject.workspace { visit(value) }
+            if let value = subject.app { visit(value) }
+            if let value = subject.workflow { visit(value) }
+            if let value = subject.agent { visit(value) }
+            if let value = subject.toolset { visit(value) }
         }
+        func path(_ path: ScopePath) { visitPath(path) }
         func caller(_ caller: Caller) {
             if case .tenant(let id, let keyID) = caller {
                 visit(id)
@@ -69,25 +83,25 @@ public struct SegmentDictionary {
             subject(reserved.subject)
             visit(reserved.action.kind)
             visit(reserved.action.name)
-            visit(reserved.scopePath.rawValue)
-            for scope in reserved.affectedScopes { visit(scope.rawValue) }
+            path(reserved.scopePath)
+            for scope in reserved.affectedScopes { path(scope) }
             caller(reserved.caller)
         case .committed(let committed):
-            for delta in committed.deltas { visit(delta.scope.rawValue) }
+            for delta in committed.deltas { path(delta.scope) }
             caller(committed.caller)
         case .debitRecorded(let debit):
             visit(debit.tenant)
             subject(debit.subject)
             visit(debit.action.kind)
             visit(debit.action.name)
-            visit(debit.scopePath.rawValue)
-            for delta in debit.deltas { visit(delta.scope.rawValue) }
+            path(debit.scopePath)
+            for delta in debit.deltas { path(delta.scope) }
             caller(debit.caller)
         case .released(let released): caller(released.caller)
         case .extended(let extended):
             visit(extended.tenant)
             caller(extended.caller)
-        case .budgetCreated(let budget): visit(budget.scope.rawValue)
+        case .budgetCreated(let budget): path(budget.scope)
         default: break
         }
     }
@@ -109,6 +123,17 @@ public struct SegmentDictionary {
             writer.writeBytes(string.utf8)
         }
         return writer.bytes
+    }
+
+    /// `note(path.rawValue)`, found by the path.
+    private mutating func note(_ path: ScopePath) -> Int32? {
+        if let id = pathIDs[path] {
+            counts[Int(id)] += 1
+            return id
+        }
+        let id = note(path.rawValue)
+        if let id { pathIDs[path] = id }
+        return id
     }
 
     /// Counts one occurrence of `string` and returns its id, or nil for strings no table holds (empty, or
