@@ -71,18 +71,32 @@ enum FieldLifting {
     static func lifts(in body: ArraySlice<UInt8>, digests: [[UInt8]], strings: [StringCandidate] = [], timestamp: Int64) -> [Lift] {
         var pending = digests
         var lifts: [Lift] = []
+        lifts.reserveCapacity(body.count / 16)  // lifecycle records lift one field per 20-30 bytes: one allocation
         let base = body.startIndex
         // Which string lengths (modulo 64) any candidate has: most offsets are rejected on their length alone.
         var lengths: UInt64 = 0
         for candidate in strings { lengths |= 1 << UInt64(candidate.utf8.count & 63) }
+        // Most offsets start no field at all, and are passed over on their first byte: a string's u32 length
+        // (at most 1,024) starts with a zero byte, and so does every time in the window when the whole window
+        // lies in [0, 2^56); a digest starts with one of the pending digests' first bytes.
+        let timesStartWithZero = timestamp >= timeWindowMilliseconds && timestamp < (1 << 56) - timeWindowMilliseconds
+        var digestFirsts = ByteSet()
+        for digest in pending where !digest.isEmpty { digestFirsts.insert(digest[0]) }
         body.withUnsafeBufferPointer { bytes in
             var position = 0
             var lastEnd = 0
             while position < bytes.count {
+                let first = bytes[position]
+                if timesStartWithZero && first != 0 && !digestFirsts.contains(first) {
+                    position += 1
+                    continue
+                }
                 let remaining = bytes.count - position
                 if remaining >= 32, let index = digest(in: bytes, at: position, pending) {
                     lifts.append(Lift(gap: position - lastEnd, kind: digestKind, digest: body[(base + position)..<(base + position + 32)]))
                     pending.remove(at: index)
+                    digestFirsts = ByteSet()
+                    for digest in pending where !digest.isEmpty { digestFirsts.insert(digest[0]) }
                     position += 32
                     lastEnd = position
                 } else if !strings.isEmpty, let string = string(in: bytes, at: position, strings, lengths) {
@@ -99,6 +113,31 @@ enum FieldLifting {
             }
         }
         return lifts
+    }
+
+    /// A set of byte values, one bit each.
+    private struct ByteSet {
+        private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+        mutating func insert(_ byte: UInt8) {
+            let bit = UInt64(1) << UInt64(byte & 63)
+            switch byte >> 6 {
+            case 0: words.0 |= bit
+            case 1: words.1 |= bit
+            case 2: words.2 |= bit
+            default: words.3 |= bit
+            }
+        }
+
+        func contains(_ byte: UInt8) -> Bool {
+            let word = switch byte >> 6 {
+            case 0: words.0
+            case 1: words.1
+            case 2: words.2
+            default: words.3
+            }
+            return word >> UInt64(byte & 63) & 1 != 0
+        }
     }
 
     /// The index of the first pending digest (32 bytes each) that starts at `position`, if any.
