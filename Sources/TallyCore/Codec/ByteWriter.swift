@@ -5,54 +5,65 @@
 /// is better than writing a record that no reader will accept (STYLE principle 5). Field names are
 /// autoclosures because they are only needed in that crash message.
 public struct ByteWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+    /// What has been written. (Stored under another name so that the small writes below can be inlinable:
+    /// codecs in other modules, the wire's and the archive's, then append in place instead of calling here
+    /// for every byte and integer.)
+    public var bytes: [UInt8] { written }
+    @usableFromInline var written: [UInt8]
 
     public init(capacity: Int = 256) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        written = []
+        written.reserveCapacity(capacity)
     }
 
     /// Appends to `bytes` (taken over, not copied when nothing else holds them): lets a caller encode
     /// straight into a buffer it keeps, then take it back with `takeBytes()`.
     public init(appendingTo bytes: consuming [UInt8]) {
-        self.bytes = bytes
+        written = bytes
     }
 
     /// Hands the buffer back, leaving this writer empty.
     public mutating func takeBytes() -> [UInt8] {
         var taken: [UInt8] = []
-        swap(&taken, &bytes)
+        swap(&taken, &written)
         return taken
     }
 
-    public var count: Int { bytes.count }
+    public var count: Int { written.count }
 
-    public mutating func writeU8(_ value: UInt8) { bytes.append(value) }
+    @inlinable
+    public mutating func writeU8(_ value: UInt8) { written.append(value) }
 
     // Wider integers are appended as one block of their big-endian bytes: one capacity check and one copy
     // instead of one per byte (these are the hottest calls of every codec).
+    @inlinable
     public mutating func writeU16(_ value: UInt16) { appendBigEndian(value) }
 
+    @inlinable
     public mutating func writeU32(_ value: UInt32) { appendBigEndian(value) }
 
+    @inlinable
     public mutating func writeU64(_ value: UInt64) { appendBigEndian(value) }
 
-    private mutating func appendBigEndian<Value: FixedWidthInteger>(_ value: Value) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    @inlinable
+    mutating func appendBigEndian<Value: FixedWidthInteger>(_ value: Value) {
+        withUnsafeBytes(of: value.bigEndian) { written.append(contentsOf: $0) }
     }
 
     /// Two's complement, so `Int64.min` and `Int64.max` need no special case.
+    @inlinable
     public mutating func writeI64(_ value: Int64) { writeU64(UInt64(bitPattern: value)) }
 
-    public mutating func writeBool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    @inlinable
+    public mutating func writeBool(_ value: Bool) { written.append(value ? 1 : 0) }
 
-    public mutating func writeBytes(_ raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
+    public mutating func writeBytes(_ raw: some Sequence<UInt8>) { written.append(contentsOf: raw) }
 
     /// Overwrites four bytes written earlier; used to fill in a length once the body is known.
     public mutating func overwriteU32(_ value: UInt32, at offset: Int) {
-        precondition(offset >= 0 && offset + 4 <= bytes.count, "overwriteU32 outside the written bytes")
+        precondition(offset >= 0 && offset + 4 <= written.count, "overwriteU32 outside the written bytes")
         for index in 0..<4 {
-            bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index))
+            written[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index))
         }
     }
 
@@ -64,9 +75,9 @@ public struct ByteWriter: Sendable {
         // Through the contiguous UTF-8, borrowed (native strings have it): appending the `utf8` view goes
         // element by element through the generic sequence path, and `withUTF8` needs a mutable copy (a
         // retain and a release of the string per call).
-        if value.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) != nil { return }
+        if value.utf8.withContiguousStorageIfAvailable({ written.append(contentsOf: $0) }) != nil { return }
         var text = value
-        text.withUTF8 { bytes.append(contentsOf: $0) }
+        text.withUTF8 { written.append(contentsOf: $0) }
     }
 
     /// A u16 element count; every caller then writes that many elements.
