@@ -81,7 +81,8 @@ extension ByteReader {
         }
     }
 
-    /// Revalidates through `ScopePath(decoding:)`: a path that `decide` could not have built is damage.
+    /// Revalidates through `ScopePath(decoding:)`: a path that `decide` could not have built is damage. With a
+    /// `ScopePathCache` (`scopePaths`), bytes equal to a path validated before give that path again.
     public mutating func readScopePath(_ field: @autoclosure () -> String) throws(EventCodecError) -> ScopePath {
         let start = offset
         if let scopePaths, let cached = cachedScopePath(scopePaths) { return cached }
