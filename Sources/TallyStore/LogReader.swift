@@ -163,10 +163,10 @@ extension LMDBEnvironment {
         try read { txn in
             try txn.scanInPlace(events, from: StoreLayout.sequenceKey(sequence)) { key, value in
                 guard visited < limit else { return false }
-                guard let sequence = StoreLayout.sequence(fromKey: key), value.count > 32 else {
+                guard let sequence = StoreLayout.sequence(fromKey: key), let (chain, record) = EventChain.split(value) else {
                     throw StoreError(.corrupt, "a log entry is malformed")
                 }
-                try visit(sequence, UnsafeRawBufferPointer(rebasing: value[..<32]), UnsafeRawBufferPointer(rebasing: value[32...]))
+                try visit(sequence, chain, record)
                 visited += 1
                 return true
             }

@@ -131,8 +131,14 @@ public enum EventChain {
         }
     }
 
+    /// A stored log entry's chain value (its first 32 bytes) and record (the rest, never empty), copied out.
     static func split(_ stored: [UInt8]) -> (chain: [UInt8], record: [UInt8])? {
+        stored.withUnsafeBytes { bytes in split(bytes).map { (Array($0.chain), Array($0.record)) } }
+    }
+
+    /// `split` in place, for entries read in LMDB's memory.
+    static func split(_ stored: UnsafeRawBufferPointer) -> (chain: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer)? {
         guard stored.count > 32 else { return nil }
-        return (Array(stored.prefix(32)), Array(stored.dropFirst(32)))
+        return (UnsafeRawBufferPointer(rebasing: stored[..<32]), UnsafeRawBufferPointer(rebasing: stored[32...]))
     }
 }

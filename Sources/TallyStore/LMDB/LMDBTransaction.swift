@@ -110,13 +110,11 @@ private func mdbValue(_ bytes: UnsafeRawBufferPointer) -> MDB_val {
 }
 
 private func inPlace(_ value: MDB_val) -> UnsafeRawBufferPointer {
-    UnsafeRawBufferPointer(start: value.mv_size > 0 ? value.mv_data : nil, count: value.mv_data == nil ? 0 : value.mv_size)
+    guard value.mv_size > 0, let data = value.mv_data else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+    return UnsafeRawBufferPointer(start: data, count: value.mv_size)
 }
 
-private func copy(_ value: MDB_val) -> [UInt8] {
-    guard value.mv_size > 0, let data = value.mv_data else { return [] }
-    return Array(UnsafeRawBufferPointer(start: data, count: value.mv_size))
-}
+private func copy(_ value: MDB_val) -> [UInt8] { Array(inPlace(value)) }
 
 private func lmdbGet(_ txn: OpaquePointer, _ database: LMDBDatabase, _ key: [UInt8]) throws(LMDBError) -> [UInt8]? {
     var found = MDB_val()
