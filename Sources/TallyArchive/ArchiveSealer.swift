@@ -159,10 +159,10 @@ public final class ArchiveSealer {
                 }
                 let event: Event
                 do throws(EventCodecError) { event = try EventCodec.decode(records.bytes[records.range(index)], scopePaths: scopePaths) } catch {
-                    throw ArchiveError(.io, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
+                    throw ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
                 }
                 guard event.sequence == next else {
-                    throw ArchiveError(.io, file: "live log", sequence: next, "the log entry at key \(next) holds event \(event.sequence)")
+                    throw ArchiveError(.corrupt, file: "live log", sequence: next, "the log entry at key \(next) holds event \(event.sequence)")
                 }
                 let failure: WorkingSetFold.Failure? = records.bytes.withUnsafeBytes { bytes in
                     do throws(WorkingSetFold.Failure) {
@@ -175,7 +175,7 @@ public final class ArchiveSealer {
                 if let failure {
                     switch failure {
                     case .undecodable(let error):
-                        throw ArchiveError(.io, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
+                        throw ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
                     case .inconsistent(let error):
                         throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
                     }

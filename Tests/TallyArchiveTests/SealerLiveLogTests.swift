@@ -104,6 +104,46 @@ import TallyStore
         #expect(try fixture.archive.list().segments.map(\.lastSequence) == [100])
     }
 
+    /// A log whose event at `sequence` holds `record` instead, with a chain value that matches it: the damage
+    /// the chain cannot show (written that way), which decoding must catch.
+    private static func relinked(_ store: LedgerStore, at sequence: UInt64, record: @escaping @Sendable ([UInt8]) -> [UInt8]) throws -> AlteredLog {
+        let previous = try #require(store.events(from: sequence - 1, limit: 1).first).chain
+        return AlteredLog(store: store, sequence: sequence) { events, index in
+            events[index].record = record(events[index].record)
+            events[index].chain = EventChain.link(previous, events[index].record)
+        }
+    }
+
+    @Test func aRecordThatDoesNotDecodeIsReportedAsCorruptAndNothingIsSealed() throws {
+        let (fixture, store) = try Self.history(seed: 44, events: 300)
+        defer { store.close() }
+        let log = try Self.relinked(store, at: 150) { Array($0.prefix(5)) }
+        let sealer = ArchiveSealer(log: log, configuration: fixture.configuration(everyEvents: 100))
+        sealer.readChunkEvents = 16
+        #expect {
+            _ = try sealer.sealPending(nowMilliseconds: fixture.now)
+        } throws: { error in
+            let error = error as? ArchiveError
+            return error?.kind == .corrupt && error?.sequence == 150 && "\(error!)".contains("does not decode")
+        }
+        #expect(try fixture.archive.list().segments.map(\.lastSequence) == [100])
+    }
+
+    @Test func aRecordOfAnotherSequenceIsReportedAsCorrupt() throws {
+        let (fixture, store) = try Self.history(seed: 45, events: 300)
+        defer { store.close() }
+        let other = try #require(store.events(from: 160, limit: 1).first).record
+        let log = try Self.relinked(store, at: 150) { _ in other }
+        let sealer = ArchiveSealer(log: log, configuration: fixture.configuration(everyEvents: 100))
+        #expect {
+            _ = try sealer.sealPending(nowMilliseconds: fixture.now)
+        } throws: { error in
+            let error = error as? ArchiveError
+            return error?.kind == .corrupt && "\(error!)".contains("holds event 160")
+        }
+        #expect(try fixture.archive.list().segments.map(\.lastSequence) == [100])
+    }
+
     @Test func aMissingEventIsRefusedAndNothingIsSealed() throws {
         let (fixture, store) = try Self.history(seed: 43, events: 300)
         defer { store.close() }
