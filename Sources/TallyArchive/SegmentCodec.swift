@@ -33,7 +33,9 @@ public enum SegmentCodec {
         precondition(bodies == nil || bodies!.count == records.count, "one body per record")
         let lifting = formatVersion >= 2
         let table = lifting ? strings.table() : []
-        let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { ($1, $0) })
+        // By bytes, as the dictionary counts them: two spellings of one text (Unicode equivalents, equal as
+        // `String`s) are two entries.
+        let tableIndex = Dictionary(uniqueKeysWithValues: table.enumerated().map { (Array($1.utf8), $0) })
         let firstSequence = records.first.map { recordSequence($0[...]) } ?? 0
         return try encode(
             records: RecordBlock(records), chains: chains.flatMap { $0 }, entryChain: entryChain, strings: strings, table: table,
@@ -49,8 +51,8 @@ public enum SegmentCodec {
             var candidates: [FieldLifting.StringCandidate] = []
             if lifting {
                 SegmentDictionary.forEachString(in: eventBody) { string in
-                    // The table's own bytes: a string equal to an entry only by Unicode equivalence stays put.
-                    if let index = tableIndex[string], !candidates.contains(where: { $0.index == index }) {
+                    // The table's own bytes: a string is lifted only as the entry with exactly its bytes.
+                    if let index = tableIndex[Array(string.utf8)], !candidates.contains(where: { $0.index == index }) {
                         candidates.append(FieldLifting.StringCandidate(utf8: Array(table[index].utf8), index: index))
                     }
                 }
@@ -61,9 +63,9 @@ public enum SegmentCodec {
 
     /// The bytes of a segment in the current format, with what each record offers to lift taken from
     /// `hints` (gathered as the records were read, with `strings` counting their strings) rather than from
-    /// decoded bodies. As above, each candidate string is the table's own bytes: Swift's `String` equality
-    /// is Unicode equivalence, and a record whose string only equals a table entry that way keeps its own
-    /// bytes in its residue (lifting it would give the entry's bytes back).
+    /// decoded bodies. As above, each candidate string is the table's own bytes: the dictionary counts strings
+    /// by their bytes, so a record's string is lifted only as the entry with exactly those bytes (Swift's
+    /// `String` equality is Unicode equivalence: lifting by it would give another spelling's bytes back).
     static func encode(
         records: [[UInt8]], chains: [[UInt8]], entryChain: [UInt8], strings: SegmentDictionary, hints: SegmentLiftHints
     ) throws(ArchiveError) -> [UInt8] {
@@ -83,8 +85,10 @@ public enum SegmentCodec {
         let tableUTF8 = table.map { Array($0.utf8) }
         return try encode(records: records, chains: chains, entryChain: entryChain, strings: strings, table: table, formatVersion: SegmentHeader.formatVersion) {
             (index, _) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
+            let ids = hints.stringIDs(of: index)
             var candidates: [FieldLifting.StringCandidate] = []
-            for id in hints.stringIDs(of: index) {
+            candidates.reserveCapacity(ids.count)  // one allocation, not one per doubling
+            for id in ids {
                 let tableIndex = tableIndexOfID[Int(id)]
                 if tableIndex >= 0 { candidates.append(FieldLifting.StringCandidate(utf8: tableUTF8[tableIndex], index: tableIndex)) }
             }

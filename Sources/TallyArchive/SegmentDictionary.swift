@@ -10,8 +10,10 @@ import TallyCore
 /// rarest. Any table or dictionary decodes correctly: both are stored in the segment, so choosing them is
 /// only a matter of size.
 public struct SegmentDictionary {
-    /// Each counted string's id: its place in `strings` and `counts`.
-    private var ids: [String: Int32] = [:]
+    /// Each counted string's id (its place in `strings` and `counts`), found by its UTF-8 bytes: a lookup
+    /// hashes a few words (`ByteKeyTable`) where a `String` key would run SipHash over every byte, and two
+    /// spellings of one text (Unicode equivalents) are two entries, as lifting needs (it matches bytes).
+    private var ids = InternedStrings()
     /// The ids of scope paths counted, by path: a path keeps its hash (and decoders share the path values of
     /// one segment, `ScopePathCache`), so a lookup here does not hash the path's text again.
     private var pathIDs: [ScopePath: Int32] = [:]
@@ -139,15 +141,17 @@ public struct SegmentDictionary {
     /// Counts one occurrence of `string` and returns its id, or nil for strings no table holds (empty, or
     /// longer than 1,024 bytes).
     private mutating func note(_ string: String) -> Int32? {
-        guard !string.isEmpty, string.utf8.count <= 1024 else { return nil }
-        if let id = ids[string] {
-            counts[Int(id)] += 1
-            return id
+        var utf8 = string
+        let id: Int32? = utf8.withUTF8 { bytes in
+            bytes.isEmpty || bytes.count > 1024 ? nil : ids.intern(UnsafeRawBufferPointer(bytes))
         }
-        let id = Int32(strings.count)
-        ids[string] = id
-        strings.append(string)
-        counts.append(1)
+        guard let id else { return nil }
+        if Int(id) == strings.count {
+            strings.append(string)
+            counts.append(1)
+        } else {
+            counts[Int(id)] += 1
+        }
         return id
     }
 }

@@ -79,13 +79,17 @@ extension ByteReader {
     /// each dictionary has one encoding. Keys that differ in bytes but are equal as Swift strings
     /// (canonically equivalent Unicode) cannot both live in a dictionary and are refused too.
     public mutating func readSubject() throws(EventCodecError) -> Subject {
-        var values: [String?] = []
-        for level in ScopeLevel.allCases {
-            values.append(try readOptionalString("subject.\(level.name)", bytesMax: Limit.subjectValueBytesMax))
-        }
+        // The levels in `ScopeLevel.allCases` order, as `write(_ subject:)` writes them, read into locals: an
+        // array of the six would be allocated (and grown) for every subject read, on every request and event.
+        let tenant = try readOptionalString("subject.tenant", bytesMax: Limit.subjectValueBytesMax)
+        let workspace = try readOptionalString("subject.workspace", bytesMax: Limit.subjectValueBytesMax)
+        let app = try readOptionalString("subject.app", bytesMax: Limit.subjectValueBytesMax)
+        let workflow = try readOptionalString("subject.workflow", bytesMax: Limit.subjectValueBytesMax)
+        let agent = try readOptionalString("subject.agent", bytesMax: Limit.subjectValueBytesMax)
+        let toolset = try readOptionalString("subject.toolset", bytesMax: Limit.subjectValueBytesMax)
         let count = try readCount("subject.dimensions", countMax: Limit.dimensionsCountMax)
         var dimensions: [String: String] = [:]
-        dimensions.reserveCapacity(count)
+        if count > 0 { dimensions.reserveCapacity(count) }  // reserving 0 still costs about a thousand instructions
         var previousKey: String?
         for _ in 0..<count {
             let start = offset
@@ -100,8 +104,8 @@ extension ByteReader {
             previousKey = key
         }
         return Subject(
-            tenant: values[0], workspace: values[1], app: values[2], workflow: values[3], agent: values[4],
-            toolset: values[5], dimensions: dimensions)
+            tenant: tenant, workspace: workspace, app: app, workflow: workflow, agent: agent, toolset: toolset,
+            dimensions: dimensions)
     }
 
     public mutating func readAction() throws(EventCodecError) -> Action {
