@@ -74,11 +74,12 @@ import Testing
             }
             var body: [UInt8] = random.bytes(Int(random.next() % 16))
             for _ in 0..<Int(random.next() % 12) {
-                switch random.next() % 5 {
+                switch random.next() % 6 {
                 case 0 where !digests.isEmpty: body += digests[Int(random.next() % UInt64(digests.count))]
                 case 1: body += Self.encoded(texts[Int(random.next() % UInt64(texts.count))])
                 case 2: body += withUnsafeBytes(of: (timestamp + Int64(random.next() % 100_000) - 50_000).bigEndian, Array.init)
                 case 3: body += Self.encoded(Array("scope-pat".utf8))  // a near miss
+                case 4: body += [UInt8](repeating: 0, count: Int(random.next() % 10)) + [UInt8(random.next() % 3)]  // zero runs
                 default: body += random.bytes(Int(random.next() % 24))
                 }
             }
