@@ -14,9 +14,6 @@ public struct SegmentDictionary {
     /// hashes a few words (`ByteKeyTable`) where a `String` key would run SipHash over every byte, and two
     /// spellings of one text (Unicode equivalents) are two entries, as lifting needs (it matches bytes).
     private var ids = InternedStrings()
-    /// The ids of scope paths counted, by path: a path keeps its hash (and decoders share the path values of
-    /// one segment, `ScopePathCache`), so a lookup here does not hash the path's text again.
-    private var pathIDs: [ScopePath: Int32] = [:]
     private var strings: [String] = []
     private var counts: [Int] = []
 
@@ -32,8 +29,6 @@ public struct SegmentDictionary {
         let start = ids.count
         Self.forEachString(in: body) { string in
             if let id = note(string), !ids[start...].contains(id) { ids.append(id) }
-        } path: { path in
-            if let id = note(path), !ids[start...].contains(id) { ids.append(id) }
         }
     }
 
@@ -59,11 +54,6 @@ public struct SegmentDictionary {
 
     /// Calls `visit` with every string of `body` that segments count (each occurrence), in order.
     static func forEachString(in body: EventBody, _ visit: (String) -> Void) {
-        forEachString(in: body, visit, path: { visit($0.rawValue) })
-    }
-
-    /// `forEachString(in:_:)` with the scope paths among the strings given to `visitPath` instead, as paths.
-    static func forEachString(in body: EventBody, _ visit: (String) -> Void, path visitPath: (ScopePath) -> Void) {
         func subject(_ subject: Subject) {
             if let value = subject.tenant { visit(value) }
             if let value = subject.workspace { visit(value) }
@@ -72,7 +62,7 @@ public struct SegmentDictionary {
             if let value = subject.agent { visit(value) }
             if let value = subject.toolset { visit(value) }
         }
-        func path(_ path: ScopePath) { visitPath(path) }
+        func path(_ path: ScopePath) { visit(path.rawValue) }
         func caller(_ caller: Caller) {
             if case .tenant(let id, let keyID) = caller {
                 visit(id)
@@ -125,17 +115,6 @@ public struct SegmentDictionary {
             writer.writeBytes(string.utf8)
         }
         return writer.bytes
-    }
-
-    /// `note(path.rawValue)`, found by the path.
-    private mutating func note(_ path: ScopePath) -> Int32? {
-        if let id = pathIDs[path] {
-            counts[Int(id)] += 1
-            return id
-        }
-        let id = note(path.rawValue)
-        if let id { pathIDs[path] = id }
-        return id
     }
 
     /// Counts one occurrence of `string` and returns its id, or nil for strings no table holds (empty, or

@@ -21,9 +21,7 @@ public final class ScopePathCache {
     func path(_ utf8: UnsafeRawBufferPointer) -> ScopePath? {
         guard let cached = slots[Self.slot(utf8)] else { return nil }
         // Scope paths are native strings (decoded or built here), so their UTF-8 is contiguous.
-        let equal = cached.rawValue.utf8.withContiguousStorageIfAvailable { stored in
-            stored.count == utf8.count && (utf8.count == 0 || Self.equal(UnsafeRawPointer(stored.baseAddress!), utf8.baseAddress!, utf8.count))
-        }
+        let equal = cached.rawValue.utf8.withContiguousStorageIfAvailable { ByteKeyTable.equal(UnsafeRawBufferPointer($0), utf8) }
         return equal == true ? cached : nil
     }
 
@@ -43,22 +41,5 @@ public final class ScopePathCache {
             for byte in utf8 { mix = (mix ^ UInt64(byte)) &* 0x100_0000_01B3 }
         }
         return Int(truncatingIfNeeded: (mix ^ mix >> 29) & UInt64(slotCount - 1))
-    }
-
-    /// Whether `count` bytes at `left` and `right` are equal, eight at a time (the core uses the standard
-    /// library only, so no `memcmp`; comparing a byte sequence generically costs several times this).
-    private static func equal(_ left: UnsafeRawPointer, _ right: UnsafeRawPointer, _ count: Int) -> Bool {
-        var index = 0
-        while index + 8 <= count {
-            guard left.loadUnaligned(fromByteOffset: index, as: UInt64.self) == right.loadUnaligned(fromByteOffset: index, as: UInt64.self) else {
-                return false
-            }
-            index += 8
-        }
-        while index < count {
-            guard left.load(fromByteOffset: index, as: UInt8.self) == right.load(fromByteOffset: index, as: UInt8.self) else { return false }
-            index += 1
-        }
-        return true
     }
 }
