@@ -2,15 +2,8 @@ import Foundation
 import Synchronization
 import TallyCore
 
-/// The second half of group commit: makes decided batches durable (one log transaction, one flush of the
-/// log's file), answers their callers, then writes their projections, on a thread of its own.
-///
-/// A commit flushes its pages and writes, without flushing, the meta page that makes them the log's state; the
-/// next commit's flush carries that page to the disk (`run`). A batch is answered once that flush has
-/// returned, or a flush of the log on its own when nothing follows at once: two flushes per batch when
-/// requests come one at a time, as LMDB's own durable commit takes, and one per transaction under load. Should
-/// that lone flush fail, the batch's callers get the error though its events may be in the log, like callers
-/// whose connection dropped: a retry with the same idempotency key answers from the log either way.
+/// The second half of group commit: makes decided batches durable (one log transaction, one fsync),
+/// answers their callers, then writes their projections, on a thread of its own.
 ///
 /// The writer decides and applies the next batches in memory while the flusher writes and flushes earlier
 /// ones (pipelined group commit), so neither the fsync nor the B-tree work stalls the writer, and the
@@ -74,8 +67,6 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     let barrier = ProjectionsBarrier()
     /// Tells the writer that a transaction failed (set once, before `start`).
     var onFailure: (@Sendable () -> Void)?
-    /// Tests only: asked before each flush of the log on its own (`syncLog`); an error it returns fails it.
-    private let injectedSyncFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
     /// Tests only: asked after a batch is answered; an error it returns fails its projections' transaction.
     private let injectedProjectionsFailure = Mutex<(@Sendable () -> StoreError?)?>(nil)
 
@@ -156,12 +147,6 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         injectedFailure.withLock { $0 = failure }
     }
 
-    /// Fails the flushes of the log on its own (after a commit nothing followed at once) for which `failure`
-    /// returns an error (tests only; nil stops it).
-    func injectSyncFailures(_ failure: (@Sendable () -> StoreError?)?) {
-        injectedSyncFailure.withLock { $0 = failure }
-    }
-
     /// Runs `step` between answering a batch and writing its projections; an error it returns fails that
     /// transaction (tests only; nil stops it).
     func injectProjectionsFailures(_ step: (@Sendable () -> StoreError?)?) {
@@ -177,52 +162,17 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         finished.wait()
     }
 
-    /// Commits each transaction with one flush (`LMDBEnvironment.writeDeferringMetaSync`): a batch committed so
-    /// is `pending` until the next commit, whose flush carries its meta page to the disk too, has returned; only
-    /// then is it answered. When no next transaction can start at once, the log is flushed for it instead
-    /// (`sync()`), so a batch waits for at most two flushes either way, and under load each transaction costs one
-    /// flush instead of two (the data pages, then the meta page).
     private func run() {
-        var pending: [Job] = []
-        while true {
+        var done = false
+        while !done {
             condition.lock()
-            while (queue.isEmpty || permits == 0) && !stopping && pending.isEmpty { condition.wait() }
-            let taken = queue.isEmpty || permits == 0 ? [] : takeJobs()
+            while (queue.isEmpty || permits == 0) && !stopping { condition.wait() }
+            let taken = takeJobs()
             if !taken.isEmpty, let left = permits { permits = left - 1 }
             let failure = progress.failure?.error
+            done = taken.isEmpty
             condition.unlock()
-            if taken.isEmpty {
-                guard !pending.isEmpty else { return }  // stopping, and nothing is left
-                conclude(&pending, syncLog())
-                pending = []
-                continue
-            }
-            // After a failure nothing is pending: every batch before the failed one was concluded.
-            if let failure { var failed = taken; conclude(&failed, .failure(failure)); continue }
-            let result = logWrite(taken)
-            if !pending.isEmpty {
-                // The commit that just returned flushed the pending batch's meta page; should it have failed,
-                // flush it on its own.
-                if case .success = result { conclude(&pending, .success(())) } else { conclude(&pending, syncLog()) }
-                pending = []
-            }
-            if case .failure = result {
-                var failed = taken
-                conclude(&failed, result)
-            } else {
-                pending = taken
-            }
-        }
-    }
-
-    /// Flushes the log, making its last commit durable.
-    private func syncLog() -> Result<Void, StoreError> {
-        if let failure = injectedSyncFailure.withLock({ $0?() }) { return .failure(failure) }
-        do {
-            try log.sync()
-            return .success(())
-        } catch {
-            return .failure(StoreError(error, doing: "flushing the log"))
+            if !taken.isEmpty { write(taken, failing: failure) }
         }
     }
 
@@ -254,12 +204,12 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         return result
     }
 
-    /// Ends batches whose log transaction is durable (`outcome` success) or failed: answers the callers, then
-    /// (when durable) writes the batches' projections (reads that begin meanwhile wait for them,
-    /// `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer keeps in memory
-    /// what a batch changed until its projections hold it.
-    private func conclude(_ jobs: inout [Job], _ outcome: Result<Void, StoreError>) {
-        var result = outcome
+    /// Writes and flushes batches in one log transaction (or fails them after an earlier failure), answers
+    /// the callers as soon as it is durable, then writes the batches' projections (reads that begin meanwhile
+    /// wait for them, `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer
+    /// keeps in memory what a batch changed until its projections hold it.
+    private func write(_ jobs: consuming [Job], failing failure: StoreError?) {
+        var result = failure.map { .failure($0) } ?? logWrite(jobs)
         if case .success = result {
             let ticket = barrier.answering()
             answer(&jobs, result)
@@ -281,18 +231,16 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         allocation.withLock { $0.keepAhead(of: log) }
     }
 
-    /// The log's write transaction and a flush of the log, then the projections' transaction: for the lone batch
+    /// The log's write transaction and its fsync, then the projections' transaction: for the lone batch
     /// flushed on the caller's thread, which answers only after both (a completion run there may go on to
     /// read on the same thread, which must not wait for projections only it can write).
     private func durableWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
-        var result = logWrite(jobs)
-        if case .success = result { result = syncLog() }
+        let result = logWrite(jobs)
         guard case .success = result else { return result }
         return projectionsWrite(jobs)
     }
 
-    /// The log's write transaction, flushed except for its meta page (see `run`), retried once after growing
-    /// a full map.
+    /// The log's write transaction and its fsync, retried once after growing a full map.
     private func logWrite(_ jobs: [Job]) -> Result<Void, StoreError> {
         if let failure = injectedFailure.withLock({ $0?() }) { return .failure(failure) }
         let result = commitGrowing(log, jobs, \.logWrites, doing: "writing a batch to the log")
@@ -345,8 +293,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
 
     private func commit(_ environment: LMDBEnvironment, _ jobs: [Job], _ writes: KeyPath<Job, WriteSet>, doing: String) -> Result<Void, StoreError> {
         do {
-            // The projections' environment flushes nothing (`StoreFiles`), and there this is a plain commit.
-            try environment.writeDeferringMetaSync { txn in
+            try environment.write { txn in
                 for job in jobs { try job[keyPath: writes].apply(txn) }
             }
             return .success(())

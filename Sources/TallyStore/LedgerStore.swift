@@ -102,11 +102,6 @@ public final class LedgerStore: Sendable {
         writer.flusherForTests.injectFailures(failure)
     }
 
-    /// Makes the flushes of the log that follow a commit nothing else followed at once fail (tests only).
-    func injectSyncFailures(_ failure: (@Sendable () -> StoreError?)?) {
-        writer.flusherForTests.injectSyncFailures(failure)
-    }
-
     /// Runs `step` after each batch the flusher thread answers, before its projections are written; an error
     /// it returns fails the projections' transaction (tests only).
     func injectProjectionsFailures(_ step: (@Sendable () -> StoreError?)?) {

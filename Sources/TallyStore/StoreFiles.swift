@@ -40,7 +40,7 @@ struct StoreFiles {
         do {
             return try LMDBEnvironment(
                 directory: directory, mapSizeBytes: mapSizeBytes, databaseNames: StoreLayout.logTables, readOnly: readOnly,
-                extraDatabases: StoreLayout.projections.count, deferrableMetaSync: true)
+                extraDatabases: StoreLayout.projections.count)
         } catch {
             throw StoreError(error, doing: "opening \(directory)")
         }

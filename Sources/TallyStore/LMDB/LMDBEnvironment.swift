@@ -17,10 +17,6 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
     let mapLock = ReadWriteLock()
     public private(set) var mapSizeBytes: Int
     public let isReadOnly: Bool
-    /// Opened with `MDB_NOMETASYNC`: a commit flushes its pages but writes the meta page that makes them the
-    /// database's new state without waiting for it; `write` then flushes the file once more itself, and only
-    /// `writeDeferringMetaSync` leaves that to the next commit (see there).
-    public let defersMetaSync: Bool
     private var databases: [String: LMDBDatabase] = [:]
     /// Set once by `close()`, under the exclusive map lock; every transaction checks it under the shared lock.
     private var isClosed = false
@@ -28,23 +24,18 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
     /// Opens (creating when allowed) the environment in `directory` and its named databases, and clears
     /// reader slots left behind by dead processes. `extraDatabases` raises the table limit for tables
     /// opened later with `openDatabases` (the upgrade of an old layout).
-    /// `deferrableMetaSync` (writable environments only) lets `writeDeferringMetaSync` commit with one flush.
-    public init(
-        directory: String, mapSizeBytes: Int, databaseNames: [String], readOnly: Bool = false, extraDatabases: Int = 0,
-        deferrableMetaSync: Bool = false
-    ) throws(LMDBError) {
+    public init(directory: String, mapSizeBytes: Int, databaseNames: [String], readOnly: Bool = false, extraDatabases: Int = 0) throws(LMDBError) {
         var pointer: OpaquePointer?
         try check(mdb_env_create(&pointer), "creating an LMDB environment")
         guard let pointer else { throw LMDBError(code: ENOMEM, context: "creating an LMDB environment") }
         env = pointer
         isReadOnly = readOnly
-        defersMetaSync = deferrableMetaSync && !readOnly
         self.mapSizeBytes = mapSizeBytes
         do throws(LMDBError) {
             try check(mdb_env_set_maxdbs(env, MDB_dbi(databaseNames.count + extraDatabases + 1)), "setting the number of databases")
             try check(mdb_env_set_mapsize(env, mapSizeBytes), "setting the map size to \(mapSizeBytes) bytes")
             try check(mdb_env_set_maxreaders(env, 512), "setting the reader table size")
-            let flags = UInt32(MDB_NOTLS) | (readOnly ? UInt32(MDB_RDONLY) : 0) | (defersMetaSync ? UInt32(MDB_NOMETASYNC) : 0)
+            let flags = UInt32(MDB_NOTLS) | (readOnly ? UInt32(MDB_RDONLY) : 0)
             try check(mdb_env_open(env, directory, flags, 0o640), "opening the LMDB environment in \(directory)")
             var dead: Int32 = 0
             try check(mdb_reader_check(env, &dead), "clearing stale LMDB readers")
@@ -104,7 +95,6 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
             databases[name] = LMDBDatabase(handle: dbi, name: name)
         }
         try check(mdb_txn_commit(txn), "committing the table definitions")
-        if defersMetaSync { try check(mdb_env_sync(env, 1), "flushing the table definitions") }
     }
 
     public func database(_ name: String) -> LMDBDatabase {
@@ -129,22 +119,6 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
     /// any thrown error aborts it and leaves the file untouched. Only the writer thread calls this.
     @available(*, noasync, message: "write transactions run on the writer thread, never in async code")
     public func write<T>(_ body: (borrowing LMDBWriteTransaction) throws -> T) throws -> T {
-        try write(syncingMeta: true, body)
-    }
-
-    /// Like `write`, but in an environment opened with `deferrableMetaSync` the commit returns once its pages
-    /// are on the disk and its meta page is written, not yet flushed: a crash of the machine may then undo
-    /// this transaction (never an earlier one, and never partly; LMDB keeps its previous meta page and does
-    /// not reuse the previous transaction's pages). It becomes durable with the next commit in this
-    /// environment, whose flush of the file carries the meta page too, or with `sync()`. The flusher commits
-    /// batch after batch this way, one flush each, and answers a batch only once the next commit or a
-    /// `sync()` has returned.
-    @available(*, noasync, message: "write transactions run on the writer thread, never in async code")
-    public func writeDeferringMetaSync<T>(_ body: (borrowing LMDBWriteTransaction) throws -> T) throws -> T {
-        try write(syncingMeta: false, body)
-    }
-
-    private func write<T>(syncingMeta: Bool, _ body: (borrowing LMDBWriteTransaction) throws -> T) throws -> T {
         try mapLock.withShared { () throws -> T in
             try requireOpen()
             var txn: OpaquePointer?
@@ -158,7 +132,6 @@ public final class LMDBEnvironment: @unchecked Sendable {  // Safe: see the comm
                 throw error
             }
             try check(mdb_txn_commit(txn), "flushing a write transaction")
-            if syncingMeta && defersMetaSync { try check(mdb_env_sync(env, 1), "flushing a write transaction's meta page") }
             return result
         }
     }
