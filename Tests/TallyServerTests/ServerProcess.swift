@@ -15,6 +15,10 @@ final class ServerProcess: @unchecked Sendable {  // Safe: set once in init; out
     private let output = Locked(Data())
 
     static func executable(_ name: String) throws -> URL {
+        // `TALLY_TEST_EXECUTABLES` names another directory (tools/test points it at the release build in CI).
+        if let other = ProcessInfo.processInfo.environment["TALLY_TEST_EXECUTABLES"] {
+            return URL(fileURLWithPath: other).appendingPathComponent(name)
+        }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent(name)

@@ -9,6 +9,10 @@ import Testing
 @Suite struct CrashRecoveryTests {
     /// The `tally` executable built next to the test bundle.
     static func tallyExecutable() throws -> URL {
+        // `TALLY_TEST_EXECUTABLES` names another directory (tools/test points it at the release build in CI).
+        if let other = ProcessInfo.processInfo.environment["TALLY_TEST_EXECUTABLES"] {
+            return URL(fileURLWithPath: other).appendingPathComponent("tally")
+        }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent("tally")
