@@ -79,14 +79,16 @@ let package = Package(
             path: "tools/tally"
         ),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
-        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),
+        // Finding the built executables, for the suites that start real processes.
+        .target(name: "TallyTestSupport", path: "Tests/TallyTestSupport"),
+        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore", "TallyTestSupport"]),
         .testTarget(
             name: "TallyWireTests",
             dependencies: ["TallyWire", "TallyCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
         ),
         .testTarget(name: "TallyToolsTests", dependencies: ["TallyTools", "TallyClient", "TallyWire", "TallyCore"]),
-        .testTarget(name: "TallyArchiveTests", dependencies: ["TallyArchive", "TallyStore", "TallyCore"]),
-        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "TallyClient", "TallyWire", "TallyCore", "TallyStore"]),
+        .testTarget(name: "TallyArchiveTests", dependencies: ["TallyArchive", "TallyStore", "TallyCore", "TallyTestSupport"]),
+        .testTarget(name: "TallyServerTests", dependencies: ["TallyServer", "TallyClient", "TallyWire", "TallyCore", "TallyStore", "TallyTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@ import Testing
 import TallyArchive
 import TallyCore
 import TallyStore
+import TallyTestSupport
 
 /// What a crash in the middle of sealing leaves behind is never taken for a complete segment.
 @Suite struct SealingCrashTests {
@@ -78,20 +79,6 @@ import TallyStore
 /// A real `tally archive seal` process killed with SIGKILL at random moments, again and again: whatever
 /// it left, every file under a final name is whole, and the next pass completes the archive.
 @Suite struct SealingKillTests {
-    static func tallyExecutable() throws -> URL {
-        // `TALLY_TEST_EXECUTABLES` names another directory (tools/test points it at the release build in CI).
-        if let other = ProcessInfo.processInfo.environment["TALLY_TEST_EXECUTABLES"] {
-            return URL(fileURLWithPath: other).appendingPathComponent("tally")
-        }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("tally")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        throw ArchiveError(.io, file: CommandLine.arguments[0], "the tally executable was not built next to the tests")
-    }
-
     @Test func killedSealsNeverLeaveAHalfSegment() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
         var random = SystemRandomNumberGenerator()
@@ -101,7 +88,7 @@ import TallyStore
         try workload.setup(store)
         try workload.run(store, fixture: fixture, count: 1_500)
         store.close()
-        let executable = try Self.tallyExecutable()
+        let executable = try BuiltExecutable.url("tally")
         for _ in 0..<8 {
             let child = Process()
             child.executableURL = executable
@@ -133,7 +120,7 @@ import TallyStore
 @Suite struct CommandExitCodeTests {
     static func run(_ arguments: [String]) throws -> Int32 {
         let child = Process()
-        child.executableURL = try SealingKillTests.tallyExecutable()
+        child.executableURL = try BuiltExecutable.url("tally")
         child.arguments = arguments
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice

@@ -3,6 +3,7 @@ import Testing
 import TallyClient
 import TallyCore
 import TallyWire
+import TallyTestSupport
 
 /// The Cycles HTTP/JSON gateway of a real `tallyd`: both planes on loopback, driven with raw HTTP/1.1.
 @Suite struct HTTPGatewayTests {
@@ -708,7 +709,7 @@ import TallyWire
         defer { first.stop(); first.removeData() }
         // The second server's runtime plane asks for the first one's port: it must exit, not run without it.
         let process = Process()
-        process.executableURL = try ServerProcess.executable("tallyd")
+        process.executableURL = try BuiltExecutable.url("tallyd")
         let directory = NSTemporaryDirectory() + "tallyd-test-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
         process.arguments = [

@@ -3,13 +3,14 @@ import Testing
 import TallyClient
 import TallyCore
 import TallyWire
+import TallyTestSupport
 
 /// `tallyd` (archiving by default): the background archiver seals what the server writes, and the offline tools read it.
 @Suite struct ServerArchiverTests {
     /// Runs `tally` with `arguments`; answers the exit status and standard output.
     static func tally(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = try ServerProcess.executable("tally")
+        process.executableURL = try BuiltExecutable.url("tally")
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -63,7 +64,7 @@ import TallyWire
         }
         #expect(try HTTPTestClient(port: server.adminHTTPPort).admin("POST", "/v1/admin/tenants", #"{"tenant_id": "acme-corp", "name": "Acme"}"#).status == 201)
         let process = Process()
-        process.executableURL = try ServerProcess.executable("tally")
+        process.executableURL = try BuiltExecutable.url("tally")
         process.arguments = ["tail", "--address", "127.0.0.1:\(server.port)", "--admin-key", ServerProcess.adminKey]
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TallyTestSupport
 import TallyWire
 
 /// A real `tallyd` process on a loopback port chosen by the kernel, over a temporary data directory.
@@ -14,24 +15,10 @@ final class ServerProcess: @unchecked Sendable {  // Safe: set once in init; out
     let adminHTTPPort: Int
     private let output = Locked(Data())
 
-    static func executable(_ name: String) throws -> URL {
-        // `TALLY_TEST_EXECUTABLES` names another directory (tools/test points it at the release build in CI).
-        if let other = ProcessInfo.processInfo.environment["TALLY_TEST_EXECUTABLES"] {
-            return URL(fileURLWithPath: other).appendingPathComponent(name)
-        }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        throw ServerProcessError("\(name) was not built next to the tests; run `swift build --build-tests` first")
-    }
-
     /// Starts tallyd and waits (at most 20 s) until it prints its listening line.
     init(dataDirectory: String? = nil, arguments extra: [String] = []) throws {
         self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "tallyd-test-" + UUID().uuidString
-        process.executableURL = try Self.executable("tallyd")
+        process.executableURL = try BuiltExecutable.url("tallyd")
         process.arguments = ["--data-directory", self.dataDirectory, "--port", "0", "--http-port", "0", "--admin-http-port", "0", "--admin-key", Self.adminKey, "--log-level", "warning"] + extra
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -3,29 +3,15 @@ import Synchronization
 import Testing
 @testable import TallyCore
 @testable import TallyStore
+import TallyTestSupport
 
 /// A real process writes to a store and is killed with SIGKILL at a random moment; everything it had
 /// acknowledged must be there after reopening, with an unbroken chain and projections equal to a replay.
 @Suite struct CrashRecoveryTests {
-    /// The `tally` executable built next to the test bundle.
-    static func tallyExecutable() throws -> URL {
-        // `TALLY_TEST_EXECUTABLES` names another directory (tools/test points it at the release build in CI).
-        if let other = ProcessInfo.processInfo.environment["TALLY_TEST_EXECUTABLES"] {
-            return URL(fileURLWithPath: other).appendingPathComponent("tally")
-        }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("tally")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        throw StoreError(.io, "the tally executable was not built next to \(CommandLine.arguments[0]); run `swift build --build-tests` first")
-    }
-
     /// Runs the torture child for about `milliseconds`, kills it with SIGKILL, and returns its complete lines.
     static func runAndKill(directory: String, seed: UInt64, milliseconds: Int) throws -> [String] {
         let child = Process()
-        child.executableURL = try tallyExecutable()
+        child.executableURL = try BuiltExecutable.url("tally")
         child.arguments = ["torture-writer", "--data-directory", directory, "--seed", String(seed), "--threads", "4"]
         let pipe = Pipe()
         child.standardOutput = pipe
