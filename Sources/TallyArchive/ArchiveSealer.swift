@@ -22,6 +22,8 @@ public final class ArchiveSealer {
     private let log: any EventLog
     private let trim: ((UInt64, [UInt8]) throws -> LogBase)?
     private var sealedState: (sequence: UInt64, timestamp: Int64, chain: [UInt8], fold: WorkingSetFold)?
+    /// The log's last sequence and the time at the previous pass, to tell a busy ledger from a quiet one.
+    private var previousPass: (lastSequence: UInt64, milliseconds: Int64)?
     /// How many events one read of the live log takes (tests make it small to cross many read boundaries).
     var readChunkEvents = 8_192
 
@@ -48,10 +50,13 @@ public final class ArchiveSealer {
                                "the live log was trimmed through \(bounds.base.sequence) but the archive ends at \(sealed.sequence)")
         }
         var pending = bounds.lastSequence - sealed.sequence
+        let busy = !force && isBusy(lastSequence: bounds.lastSequence, now: nowMilliseconds)
         while pending > 0 {
             let count: UInt64
             let oldEnough = force ? true : try isOldEnough(sealed.sequence + 1, now: nowMilliseconds)
             if pending >= configuration.everyEvents {
+                // A burst's segments wait for a quieter pass, up to the backlog (`busyBacklogEvents`).
+                if busy && pending < configuration.busyBacklogEvents && !oldEnough { break }
                 count = configuration.everyEvents
             } else if oldEnough {
                 count = pending
@@ -99,6 +104,20 @@ public final class ArchiveSealer {
         } catch {
             throw ArchiveError(.corrupt, file: directory.path, sequence: lastSealed, "the archive's working set is inconsistent: \(error)")
         }
+    }
+
+    /// Whether events arrived at `busyEventsPerSecond` or faster since the previous pass (never on the first).
+    private func isBusy(lastSequence: UInt64, now: Int64) -> Bool {
+        defer { previousPass = (lastSequence, now) }
+        guard let previous = previousPass, lastSequence > previous.lastSequence else { return false }
+        let (delta, deltaOverflow) = now.subtractingReportingOverflow(previous.milliseconds)
+        guard !deltaOverflow else { return false }
+        let elapsed = UInt64(max(1, delta))
+        let arrived = lastSequence - previous.lastSequence
+        // arrived / (elapsed / 1000) >= rate, without dividing; a count this large is busy whatever the time.
+        let (scaled, overflow) = arrived.multipliedReportingOverflow(by: 1_000)
+        let (threshold, thresholdOverflow) = ArchiverConfiguration.busyEventsPerSecond.multipliedReportingOverflow(by: elapsed)
+        return !thresholdOverflow && (overflow || scaled >= threshold)
     }
 
     private func isOldEnough(_ sequence: UInt64, now: Int64) throws(ArchiveError) -> Bool {

@@ -12,6 +12,15 @@ public struct ArchiverConfiguration: Sendable {
     /// Events older than this are sealed even if fewer than `everyEvents` are pending, so a quiet ledger
     /// is still archived; nil seals by count only.
     public var everySeconds: Int64? = 3_600
+    /// While the ledger is busy (events arrived at `busyEventsPerSecond` or faster since the previous pass),
+    /// full segments wait until this many events are pending, and sealing then keeps the backlog there, one
+    /// segment per pass; once the ledger is quieter everything due is sealed. Sealing takes a core for about a
+    /// second per 100,000 events: done in a burst it takes that core from the requests (the 8 x 16 benchmark's
+    /// p99 rises from about 7 to 11-12 ms, BENCHMARKS.md), done after it, nothing. A value of `everyEvents` or
+    /// less seals every full segment at once, busy or not. Events older than `everySeconds` are sealed either way.
+    public var busyBacklogEvents: UInt64 = 1_000_000
+    /// The arrival rate above which the ledger counts as busy (see `busyBacklogEvents`).
+    public static let busyEventsPerSecond: UInt64 = 1_000
     /// When set, the live log is trimmed below the newest sealed segment (and its checkpoint), keeping at
     /// least this many of the newest events live; nil never trims.
     public var retainLiveEvents: UInt64?

@@ -51,6 +51,9 @@ struct Tallyd: AsyncParsableCommand {
     @Option(help: "Seal pending events older than this many seconds even below --archive-every-events (0: by count only).")
     var archiveEverySeconds: Int64 = 3_600
 
+    @Option(help: "While events arrive at 1,000 a second or faster, full segments wait until this many events are pending (sealing then keeps the backlog there), so that sealing does not take a core from a burst of requests; --archive-every-events or less seals at once.")
+    var archiveBusyBacklogEvents: UInt64 = 1_000_000
+
     @Option(help: "Trim the live log below the newest sealed segment and checkpoint, keeping at least this many newest events live (off when not given).")
     var retainLiveEvents: UInt64?
 
@@ -90,6 +93,7 @@ struct Tallyd: AsyncParsableCommand {
             settings.everyEvents = archiveEveryEvents
             settings.everySeconds = archiveEverySeconds == 0 ? nil : archiveEverySeconds
             settings.retainLiveEvents = retainLiveEvents
+            settings.busyBacklogEvents = archiveBusyBacklogEvents
             configuration.archive = settings
         } else if retainLiveEvents != nil || archiveDirectory != nil {
             throw ValidationError("--retain-live-events and --archive-directory have no effect with --no-archive")
