@@ -13,8 +13,8 @@ public struct ArchiverConfiguration: Sendable {
     /// is still archived; nil seals by count only.
     public var everySeconds: Int64? = 3_600
     /// While the ledger is busy (events arrived at `busyEventsPerSecond` or faster since the previous pass),
-    /// full segments wait until this many events are pending, and sealing then keeps the backlog there, one
-    /// segment per pass; once the ledger is quieter everything due is sealed. Sealing takes a core for about a
+    /// full segments wait until this many events are pending, and each pass then seals what brings the backlog
+    /// back under it; once the ledger is quieter everything due is sealed. Sealing takes a core for about a
     /// second per 100,000 events: done in a burst it takes that core from the requests (the 8 x 16 benchmark's
     /// p99 rises from about 7 to 11-12 ms, BENCHMARKS.md), done after it, nothing. A value of `everyEvents` or
     /// less seals every full segment at once, busy or not. Events older than `everySeconds` are sealed either way.
