@@ -3,9 +3,9 @@ import TallyArchive
 import TallyCore
 import TallyStore
 
-/// While events arrive fast, full segments wait for a quieter pass, up to `busyBacklogEvents` pending; then
-/// one segment per pass keeps the backlog there. A quiet pass, old events, `force` and a backlog no larger
-/// than a segment seal at once.
+/// While events arrive fast, full segments wait for a quieter pass, up to `busyBacklogEvents` pending; from
+/// there a pass seals what brings the backlog back under it. A quiet pass, old events, `force` and a backlog no
+/// larger than a segment seal at once.
 @Suite struct BusyDeferralTests {
     /// Appends `count` events (one tenant each) without moving the clock.
     static func append(_ count: Int, to store: LedgerStore, from first: Int) throws {
