@@ -41,7 +41,7 @@ struct Projections {
         for id in touched.reservations {
             // One copy of the reservation: each `values[index]` read would copy it out again.
             guard let reservation = state.reservations[id] else { continue }
-            writes.put(reservations, StoreLayout.reservationKey(id)) { ProjectionCodec.encode(reservation, into: &$0) }
+            writes.put(reservations, StoreLayout.reservationKey(id)) { ProjectionCodec.encodeReusingHead(reservation, into: &$0) }
             if let old = oldDeadlines[id] { writes.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
             if reservation.status == .active {
                 let deadline = reservation.settleDeadlineMilliseconds

@@ -63,6 +63,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private let finished = DispatchSemaphore(value: 0)
 
     private var state: LedgerState
+    /// The subjects' scope paths derived so far (belongs, like `state`, to whoever runs the writer's work).
+    private let derivations = ScopeDerivations()
     /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
     /// Batches handed to the flusher that have not ended, oldest first.
@@ -408,7 +410,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
-                switch Ledger.draft(state, command, now: now) {
+                switch Ledger.draft(state, command, now: now, derivations: derivations) {
                 case .failure(let refusal):
                     result = .failure(refusal)
                 case .success(.replay(let decision)):

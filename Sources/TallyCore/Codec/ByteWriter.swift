@@ -67,6 +67,14 @@ public struct ByteWriter: Sendable {
         }
     }
 
+    /// Overwrites eight bytes written earlier (big-endian, as `writeU64`).
+    public mutating func overwriteU64(_ value: UInt64, at offset: Int) {
+        precondition(offset >= 0 && offset + 8 <= written.count, "overwriteU64 outside the written bytes")
+        for index in 0..<8 {
+            written[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * index))
+        }
+    }
+
     /// A u32 byte length, then the UTF-8 bytes.
     public mutating func writeString(_ value: String, bytesMax: Int, field: @autoclosure () -> String) {
         let length = value.utf8.count

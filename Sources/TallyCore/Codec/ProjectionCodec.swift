@@ -23,6 +23,15 @@ public enum ProjectionCodec {
     public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) { versioned(&writer) { $0.write(reservation) } }
     public static func encode(_ record: IdempotencyRecord, into writer: inout ByteWriter) { versioned(&writer) { $0.write(record) } }
 
+    /// `encode(_:into:)` for the store's writer, which encodes a reservation when it is made and again each
+    /// time it changes: the bytes before the settlement are kept with an ACTIVE reservation the first time
+    /// (`Reservation.encodedHead`) and copied afterwards, with the three fields that may have changed since
+    /// written over. The same bytes as `encode(_:into:)`, at the cost of a copy where strings, subject and
+    /// scope lists were encoded field by field. Writer thread only (it sets the reservation's shared cache).
+    package static func encodeReusingHead(_ reservation: Reservation, into writer: inout ByteWriter) {
+        versioned(&writer) { $0.writeReusingHead(reservation) }
+    }
+
     private static func versioned(_ writer: inout ByteWriter, _ body: (inout ByteWriter) -> Void) {
         writer.writeU8(formatVersion)
         body(&writer)
@@ -73,6 +82,33 @@ public enum ProjectionCodec {
 
 extension ByteWriter {
     public mutating func write(_ reservation: Reservation) {
+        _ = writeHead(reservation)
+        writeSettlement(reservation.settlement)
+    }
+
+    /// `write(_ reservation:)`, copying the head kept with the reservation when there is one, and keeping
+    /// it when there is none and the reservation is ACTIVE (it will be encoded again when it changes).
+    mutating func writeReusingHead(_ reservation: Reservation) {
+        let start = count
+        if let head = reservation.encodedHead {
+            written.append(contentsOf: head.bytes)
+            overwriteU64(UInt64(bitPattern: reservation.expiresAtMilliseconds), at: start + head.expiresAtOffset)
+            overwriteU64(UInt64(bitPattern: Int64(reservation.extensionCount)), at: start + head.extensionCountOffset)
+            written[start + head.statusOffset] = reservation.status.rawValue
+        } else {
+            let head = writeHead(reservation)
+            if reservation.status == .active {
+                reservation.rememberEncodedHead(Reservation.EncodedHead(
+                    bytes: Array(written[start...]), expiresAtOffset: head.expiresAt - start,
+                    extensionCountOffset: head.extensionCount - start, statusOffset: head.status - start))
+            }
+        }
+        writeSettlement(reservation.settlement)
+    }
+
+    /// Every field before the settlement; returns where the three fields that change while a reservation is
+    /// ACTIVE were written.
+    private mutating func writeHead(_ reservation: Reservation) -> (expiresAt: Int, extensionCount: Int, status: Int) {
         writeString(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         writeString(reservation.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reservation.tenant")
         write(reservation.subject)
@@ -83,17 +119,24 @@ extension ByteWriter {
         write(scopes: reservation.affectedScopes, field: "reservation.affected_scopes")
         write(scopes: reservation.budgetedScopes, field: "reservation.budgeted_scopes")
         writeI64(reservation.createdAtMilliseconds)
+        let expiresAt = count
         writeI64(reservation.expiresAtMilliseconds)
         writeI64(reservation.graceMilliseconds)
         writeU8(reservation.overagePolicy.rawValue)
         writeI64(Int64(reservation.maxExtensions))
+        let extensionCount = count
         writeI64(Int64(reservation.extensionCount))
+        let status = count
         writeU8(reservation.status.rawValue)
         writeString(reservation.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "reservation.idempotency_key")
         writeOptional(reservation.caps)
         writeOptional(reservation.metadata, field: "reservation.metadata")
         write(reservation.createdBy)
-        writeOptional(reservation.settlement) { writer, settlement in
+        return (expiresAt, extensionCount, status)
+    }
+
+    private mutating func writeSettlement(_ settlement: Reservation.Settlement?) {
+        writeOptional(settlement) { writer, settlement in
             switch settlement {
             case .committed(let commit):
                 writer.writeU8(1)

@@ -26,12 +26,15 @@ extension Ledger {
     /// Closed tenant (409, never a DENY), then per scope in canonical order: FROZEN, CLOSED, and under
     /// REJECT insufficient remaining; then the unit probe; then the policy spreads the whole amount. Debt
     /// and over-limit do not block a debit: the work already happened.
-    static func decideDebit(_ command: DebitCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
+    static func decideDebit(
+        _ command: DebitCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
+    ) throws(Refusal) -> [EventBody] {
         try requireTenantNotClosed(command.tenant, state)
         let unit = command.actual.unit
         let actual = command.actual.amount
         let policy = command.overagePolicy ?? state.tenants[command.tenant]?.defaultOveragePolicy ?? .allowIfAvailable
-        let resolution = ScopeResolution(subject: command.subject, tenant: command.tenant, unit: unit, state: state)
+        let resolution = ScopeResolution(
+            subject: command.subject, tenant: command.tenant, unit: unit, state: state, derivations: derivations)
         for budget in resolution.budgets {
             if budget.status == .frozen { throw DenyReason.budgetFrozen.refusal(at: budget.scope, unit: unit) }
             if budget.status == .closed { throw DenyReason.budgetClosed.refusal(at: budget.scope, unit: unit) }

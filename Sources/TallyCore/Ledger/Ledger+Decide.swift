@@ -27,23 +27,30 @@ extension Ledger {
     /// `decide` without building the reply of a fresh success, for a caller that applies the events to its
     /// own state anyway (the store's writer, `execute`): it then reads the reply from that state with
     /// `reply(to:events:after:base:now:)` and skips the scratch copy that `decide` needs to stay pure.
-    package static func draft(_ state: LedgerState, _ command: Command, now: Int64) -> Result<Draft, Refusal> {
+    /// `derivations`, when given, remembers the subjects' scope paths from one command to the next.
+    package static func draft(
+        _ state: LedgerState, _ command: Command, now: Int64, derivations: ScopeDerivations? = nil
+    ) -> Result<Draft, Refusal> {
         do throws(Refusal) {
-            return .success(try draftThrowing(state, command, now: now))
+            return .success(try draftThrowing(state, command, now: now, derivations: derivations))
         } catch {
             return .failure(error)
         }
     }
 
-    private static func draftThrowing(_ state: LedgerState, _ command: Command, now: Int64) throws(Refusal) -> Draft {
+    private static func draftThrowing(
+        _ state: LedgerState, _ command: Command, now: Int64, derivations: ScopeDerivations?
+    ) throws(Refusal) -> Draft {
         let events: [EventBody]
         switch command {
         case .reserve(let reserve):
             if let replay = try reserveReplay(reserve, state, now: now) { return .replay(replay) }
-            events = reserve.dryRun ? [try evaluateDryRun(reserve, state, now: now)] : try decideReserve(reserve, state, now: now)
+            events = reserve.dryRun
+                ? [try evaluateDryRun(reserve, state, now: now, derivations: derivations)]
+                : try decideReserve(reserve, state, now: now, derivations: derivations)
         case .decide(let decide):
             if let replay = try decideReplay(decide, state, now: now) { return .replay(replay) }
-            events = [try evaluateDecide(decide, state, now: now)]
+            events = [try evaluateDecide(decide, state, now: now, derivations: derivations)]
         case .commit(let commit):
             if let replay = try commitReplay(commit, state) { return .replay(replay) }
             events = try decideCommit(commit, state, now: now)
@@ -55,7 +62,7 @@ extension Ledger {
             events = try decideExtend(extend, state, now: now)
         case .recordDebit(let debit):
             if let replay = try debitReplay(debit, state, now: now) { return .replay(replay) }
-            events = try decideDebit(debit, state, now: now)
+            events = try decideDebit(debit, state, now: now, derivations: derivations)
         case .expireReservations(let expire):
             events = decideExpiry(expire, state, now: now)
         case .createTenant(let create):

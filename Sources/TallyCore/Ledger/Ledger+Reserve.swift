@@ -8,8 +8,8 @@ struct ScopeResolution {
 
     var scopePath: ScopePath { affectedScopes[affectedScopes.count - 1] }
 
-    init(subject: Subject, tenant: String, unit: Unit, state: LedgerState) {
-        affectedScopes = ScopePath.derive(subject: subject, tenant: tenant)
+    init(subject: Subject, tenant: String, unit: Unit, state: LedgerState, derivations: ScopeDerivations? = nil) {
+        affectedScopes = derivations?.paths(subject: subject, tenant: tenant) ?? ScopePath.derive(subject: subject, tenant: tenant)
         budgets = affectedScopes.compactMap { state.budgets[BudgetKey($0, unit)] }
     }
 
@@ -97,11 +97,14 @@ extension Ledger {
 
     /// A fresh live reserve: tenant guard, per-scope checks in canonical order, unit probe, then the hold
     /// on every budgeted scope with the tenant's TTL, grace, policy and extension defaults frozen on it.
-    static func decideReserve(_ command: ReserveCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
+    static func decideReserve(
+        _ command: ReserveCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
+    ) throws(Refusal) -> [EventBody] {
         try requireTenantNotClosed(command.tenant, state)
         let unit = command.estimate.unit
         let amount = command.estimate.amount
-        let resolution = ScopeResolution(subject: command.subject, tenant: command.tenant, unit: unit, state: state)
+        let resolution = ScopeResolution(
+            subject: command.subject, tenant: command.tenant, unit: unit, state: state, derivations: derivations)
         if let (reason, scope) = resolution.firstDenial(holding: amount) {
             throw reason.refusal(at: scope, unit: unit)
         }
@@ -135,9 +138,12 @@ extension Ledger {
 
     /// A fresh dry run: the live checks, reported as DENY with a reason instead of 409 (a wrong unit is
     /// still 400), with no hold. The answer is recorded for idempotent replay.
-    static func evaluateDryRun(_ command: ReserveCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> EventBody {
+    static func evaluateDryRun(
+        _ command: ReserveCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
+    ) throws(Refusal) -> EventBody {
         let reply = try evaluation(
-            .dryRun, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state)
+            .dryRun, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state,
+            derivations: derivations)
         return .evaluationRecorded(EvaluationRecorded(
             tenant: command.tenant, idempotency: command.idempotency,
             replayRetainUntilMilliseconds: instant(now, plus: Limits.reserveReplayRetentionMilliseconds), reply: reply,
@@ -159,8 +165,12 @@ extension Ledger {
         return Decision(events: [], reply: storedReply(record.reply, now: now, reservations: state), isReplay: true)
     }
 
-    static func evaluateDecide(_ command: DecideCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> EventBody {
-        let reply = try evaluation(.decide, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state)
+    static func evaluateDecide(
+        _ command: DecideCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
+    ) throws(Refusal) -> EventBody {
+        let reply = try evaluation(
+            .decide, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state,
+            derivations: derivations)
         return .evaluationRecorded(EvaluationRecorded(
             tenant: command.tenant, idempotency: command.idempotency,
             replayRetainUntilMilliseconds: instant(now, plus: Limits.decideReplayRetentionMilliseconds), reply: reply,
@@ -168,9 +178,11 @@ extension Ledger {
     }
 
     private static func evaluation(
-        _ kind: EvaluationKind, tenant: String, subject: Subject, estimate: Quantity, state: LedgerState
+        _ kind: EvaluationKind, tenant: String, subject: Subject, estimate: Quantity, state: LedgerState,
+        derivations: ScopeDerivations?
     ) throws(Refusal) -> EvaluationReply {
-        let resolution = ScopeResolution(subject: subject, tenant: tenant, unit: estimate.unit, state: state)
+        let resolution = ScopeResolution(
+            subject: subject, tenant: tenant, unit: estimate.unit, state: state, derivations: derivations)
         var reply = EvaluationReply(
             kind: kind, decision: .deny, reasonCode: nil, caps: nil, scopePath: resolution.scopePath,
             affectedScopes: resolution.affectedScopes, reserved: nil, balances: [])

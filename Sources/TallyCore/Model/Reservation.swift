@@ -13,6 +13,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.id }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.id
         }
     }
@@ -21,6 +22,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.tenant }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.tenant
         }
     }
@@ -29,6 +31,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.subject }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.subject
         }
     }
@@ -37,6 +40,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.action }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.action
         }
     }
@@ -45,6 +49,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.unit }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.unit
         }
     }
@@ -53,6 +58,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.estimate }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.estimate
         }
     }
@@ -61,6 +67,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.scopePath }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.scopePath
         }
     }
@@ -69,6 +76,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.affectedScopes }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.affectedScopes
         }
     }
@@ -77,6 +85,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.budgetedScopes }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.budgetedScopes
         }
     }
@@ -85,6 +94,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.createdAtMilliseconds }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.createdAtMilliseconds
         }
     }
@@ -101,6 +111,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.graceMilliseconds }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.graceMilliseconds
         }
     }
@@ -109,6 +120,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.overagePolicy }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.overagePolicy
         }
     }
@@ -117,6 +129,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.maxExtensions }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.maxExtensions
         }
     }
@@ -141,6 +154,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.idempotencyKey }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.idempotencyKey
         }
     }
@@ -149,6 +163,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.caps }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.caps
         }
     }
@@ -157,6 +172,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.metadata }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.metadata
         }
     }
@@ -165,6 +181,7 @@ public struct Reservation: Sendable, Hashable {
         get { storage.fields.createdBy }
         _modify {
             makeUnique()
+            storage.encodedHead = nil
             yield &storage.fields.createdBy
         }
     }
@@ -230,7 +247,32 @@ public struct Reservation: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { storage.fields.hash(into: &hasher) }
 
     private mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields, encodedHead: storage.encodedHead) }
+    }
+
+    /// The projection encoding of every field before the settlement, kept from the last time the store's
+    /// writer encoded this reservation while it was ACTIVE (`ProjectionCodec.encodeReusingHead`). Only the
+    /// three fields that change while a reservation is ACTIVE (`expiresAtMilliseconds`, `extensionCount`,
+    /// `status`) may differ from the bytes: they have a fixed width and are written over at their offsets.
+    /// Changing any other field drops it.
+    package var encodedHead: EncodedHead? { storage.encodedHead }
+
+    /// Keeps `head` in the box this value shares. Not `mutating`: the bytes are a function of the fields,
+    /// so every value sharing the box may use them. Only the writer's thread reads or sets it.
+    package func rememberEncodedHead(_ head: EncodedHead) { storage.encodedHead = head }
+
+    package struct EncodedHead: Sendable {
+        package var bytes: [UInt8]
+        package var expiresAtOffset: Int
+        package var extensionCountOffset: Int
+        package var statusOffset: Int
+
+        package init(bytes: [UInt8], expiresAtOffset: Int, extensionCountOffset: Int, statusOffset: Int) {
+            self.bytes = bytes
+            self.expiresAtOffset = expiresAtOffset
+            self.extensionCountOffset = extensionCountOffset
+            self.statusOffset = statusOffset
+        }
     }
 
     private struct Fields: Sendable, Hashable {
@@ -257,11 +299,16 @@ public struct Reservation: Sendable, Hashable {
         var settlement: Settlement?
     }
 
-    // Safe: a box is changed only through `makeUnique`, that is while no other value shares it.
+    // `encodedHead`, a cache of bytes derived from `fields`, is read and set by the store's writer alone.
+    // Safe: `fields` is changed only through `makeUnique`, that is while no other value shares the box.
     private final class Storage: @unchecked Sendable {  // Safe: copy on write, see above
         var fields: Fields
+        var encodedHead: EncodedHead?
 
-        init(_ fields: Fields) { self.fields = fields }
+        init(_ fields: Fields, encodedHead: EncodedHead? = nil) {
+            self.fields = fields
+            self.encodedHead = encodedHead
+        }
     }
 
     /// How a reservation ended, with what commit and release replays need.
