@@ -32,11 +32,20 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         var credit: UInt32
     }
 
+    /// A command the store has completed, waiting for this connection's event loop.
+    private struct Completed: Sendable {
+        var requestID: UInt32
+        var outcome: Result<Result<Decision, Refusal>, StoreError>
+        var answer: @Sendable (Decision) -> Response
+    }
+
     private let context: ServerContext
     private var phase = Phase.awaitingHello
     private(set) var inFlight = 0
     private var subscriptions: [UInt32: Subscription] = [:]
     private var pollTask: RepeatedTask?
+    /// Commands completed by the store for this connection, posted from the store's thread.
+    private let completed = AnswerMailbox<Completed>()
     private var flushScheduled = false
     /// Framed answers waiting for this tick's flush (empty when `flushScheduled` is false).
     private var pending = ByteBuffer()
@@ -154,18 +163,15 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             inFlight += 1
             let loopBound = NIOLoopBound((self, channelContext), eventLoop: channelContext.eventLoop)
+            let mailbox = completed
             // The answer is built on the event loop, not on the store's thread that completes the command
-            // (the flusher's, between the log's fsync and the projections: the batch's critical path).
+            // (the flusher's, between the log's fsync and the projections: the batch's critical path); the
+            // answers of one batch reach the loop in one task (`AnswerMailbox`).
             context.store.submit(command) { outcome in
+                guard mailbox.post(Completed(requestID: requestID, outcome: outcome, answer: answer)) else { return }
                 loopBound.eventLoop.execute {
                     let (handler, channelContext) = loopBound.value
-                    let response: Response = switch outcome {
-                    case .success(.success(let decision)): answer(decision)
-                    case .success(.failure(let refusal)): .error(WireError(refusal))
-                    case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
-                    }
-                    handler.inFlight -= 1
-                    handler.write(response, requestID: requestID, channelContext)
+                    handler.deliverCompleted(channelContext)
                 }
             }
         case .subscribe(let from, let credit):
@@ -177,6 +183,19 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             startPolling(channelContext)
         case .grantCredit(let credit):
             subscriptions[requestID]?.credit &+= credit
+        }
+    }
+
+    /// Answers every command the store has completed for this connection so far, in the order completed.
+    private func deliverCompleted(_ channelContext: ChannelHandlerContext) {
+        for done in completed.takeAll() {
+            let response: Response = switch done.outcome {
+            case .success(.success(let decision)): done.answer(decision)
+            case .success(.failure(let refusal)): .error(WireError(refusal))
+            case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
+            }
+            inFlight -= 1
+            write(response, requestID: done.requestID, channelContext)
         }
     }
 
