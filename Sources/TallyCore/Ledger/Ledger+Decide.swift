@@ -46,11 +46,17 @@ extension Ledger {
         case .reserve(let reserve):
             if let replay = try reserveReplay(reserve, state, now: now) { return .replay(replay) }
             events = reserve.dryRun
-                ? [try evaluateDryRun(reserve, state, now: now, derivations: derivations)]
+                ? [try recordedEvaluation(
+                    .dryRun, reserve.tenant, reserve.caller, reserve.idempotency, subject: reserve.subject,
+                    estimate: reserve.estimate, retainedFor: Limits.reserveReplayRetentionMilliseconds, state, now: now,
+                    derivations: derivations)]
                 : try decideReserve(reserve, state, now: now, derivations: derivations)
         case .decide(let decide):
             if let replay = try decideReplay(decide, state, now: now) { return .replay(replay) }
-            events = [try evaluateDecide(decide, state, now: now, derivations: derivations)]
+            events = [try recordedEvaluation(
+                .decide, decide.tenant, decide.caller, decide.idempotency, subject: decide.subject,
+                estimate: decide.estimate, retainedFor: Limits.decideReplayRetentionMilliseconds, state, now: now,
+                derivations: derivations)]
         case .commit(let commit):
             if let replay = try commitReplay(commit, state) { return .replay(replay) }
             events = try decideCommit(commit, state, now: now)

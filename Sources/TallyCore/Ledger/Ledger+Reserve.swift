@@ -136,20 +136,6 @@ extension Ledger {
         return [.reserved(reserved)]
     }
 
-    /// A fresh dry run: the live checks, reported as DENY with a reason instead of 409 (a wrong unit is
-    /// still 400), with no hold. The answer is recorded for idempotent replay.
-    static func evaluateDryRun(
-        _ command: ReserveCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
-    ) throws(Refusal) -> EventBody {
-        let reply = try evaluation(
-            .dryRun, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state,
-            derivations: derivations)
-        return .evaluationRecorded(EvaluationRecorded(
-            tenant: command.tenant, idempotency: command.idempotency,
-            replayRetainUntilMilliseconds: instant(now, plus: Limits.reserveReplayRetentionMilliseconds), reply: reply,
-            caller: command.caller, atMilliseconds: now))
-    }
-
     static func decideReplay(_ command: DecideCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> Decision? {
         try command.idempotency.validate()
         try command.subject.validate()
@@ -165,16 +151,16 @@ extension Ledger {
         return Decision(events: [], reply: storedReply(record.reply, now: now, reservations: state), isReplay: true)
     }
 
-    static func evaluateDecide(
-        _ command: DecideCommand, _ state: LedgerState, now: Int64, derivations: ScopeDerivations? = nil
+    /// A fresh dry run or decide: the live checks, reported as DENY with a reason instead of 409 (a wrong unit
+    /// is still 400), with no hold. The answer is recorded (`EvaluationRecorded`) for replays `retainedFor` long.
+    static func recordedEvaluation(
+        _ kind: EvaluationKind, _ tenant: String, _ caller: Caller, _ idempotency: IdempotencyStamp, subject: Subject,
+        estimate: Quantity, retainedFor retention: Int64, _ state: LedgerState, now: Int64, derivations: ScopeDerivations?
     ) throws(Refusal) -> EventBody {
-        let reply = try evaluation(
-            .decide, tenant: command.tenant, subject: command.subject, estimate: command.estimate, state: state,
-            derivations: derivations)
+        let reply = try evaluation(kind, tenant: tenant, subject: subject, estimate: estimate, state: state, derivations: derivations)
         return .evaluationRecorded(EvaluationRecorded(
-            tenant: command.tenant, idempotency: command.idempotency,
-            replayRetainUntilMilliseconds: instant(now, plus: Limits.decideReplayRetentionMilliseconds), reply: reply,
-            caller: command.caller, atMilliseconds: now))
+            tenant: tenant, idempotency: idempotency, replayRetainUntilMilliseconds: instant(now, plus: retention),
+            reply: reply, caller: caller, atMilliseconds: now))
     }
 
     private static func evaluation(
