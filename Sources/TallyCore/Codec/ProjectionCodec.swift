@@ -27,7 +27,8 @@ public enum ProjectionCodec {
     /// time it changes: the bytes before the settlement are kept with an ACTIVE reservation the first time
     /// (`Reservation.encodedHead`) and copied afterwards, with the three fields that may have changed since
     /// written over. The same bytes as `encode(_:into:)`, at the cost of a copy where strings, subject and
-    /// scope lists were encoded field by field. Writer thread only (it sets the reservation's shared cache).
+    /// scope lists were encoded field by field. Only on the thread that owns the state being written (it sets
+    /// a cache in the box the reservation's copies share): the store's writer, or a catch-up, rebuild or restore.
     package static func encodeReusingHead(_ reservation: Reservation, into writer: inout ByteWriter) {
         versioned(&writer) { $0.writeReusingHead(reservation) }
     }

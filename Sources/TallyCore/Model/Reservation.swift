@@ -258,7 +258,8 @@ public struct Reservation: Sendable, Hashable {
     package var encodedHead: EncodedHead? { storage.encodedHead }
 
     /// Keeps `head` in the box this value shares. Not `mutating`: the bytes are a function of the fields,
-    /// so every value sharing the box may use them. Only the writer's thread reads or sets it.
+    /// so every value sharing the box may use them. Only the thread that owns the state being written reads
+    /// or sets it (`Projections.write`: the store's writer, or a catch-up, rebuild or restore on its own state).
     package func rememberEncodedHead(_ head: EncodedHead) { storage.encodedHead = head }
 
     package struct EncodedHead: Sendable {
@@ -299,7 +300,7 @@ public struct Reservation: Sendable, Hashable {
         var settlement: Settlement?
     }
 
-    // `encodedHead`, a cache of bytes derived from `fields`, is read and set by the store's writer alone.
+    // `encodedHead`, a cache of bytes derived from `fields`, is read and set only by the thread that owns the state.
     // Safe: `fields` is changed only through `makeUnique`, that is while no other value shares the box.
     private final class Storage: @unchecked Sendable {  // Safe: copy on write, see above
         var fields: Fields
