@@ -17,6 +17,13 @@ import Testing
     @Test func blankValuesAreTreatedAsAbsent() {
         let scopes = ScopePath.derive(subject: Subject(workspace: "", app: " ", agent: "a"), tenant: "acme")
         #expect(scopes.map(\.rawValue) == ["tenant:acme", "tenant:acme/agent:a"])
+        // Only spaces and tabs are blank: a space carrying a combining mark, a no-break space or a newline is a value.
+        let blanks = Subject(workspace: "\t \t", app: " \u{301}", workflow: "\u{A0}", agent: "\n", toolset: "  ")
+        #expect(blanks.presentValue(at: .workspace) == nil)
+        #expect(blanks.presentValue(at: .toolset) == nil)
+        #expect(blanks.presentValue(at: .app) == " \u{301}")
+        #expect(blanks.presentValue(at: .workflow) == "\u{A0}")
+        #expect(blanks.presentValue(at: .agent) == "\n")
     }
 
     @Test func aSubjectNamingAnotherTenantIsForbidden() {

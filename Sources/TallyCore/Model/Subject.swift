@@ -36,8 +36,11 @@ public struct Subject: Sendable, Hashable {
     }
 
     /// The value at a level if it is present and not blank (Cycles treats blank values as absent).
+    /// Blankness is read from the UTF-8 bytes: a string whose bytes are all spaces and tabs is exactly one
+    /// whose characters are, and bytes need no grapheme breaking (the writer asks for every level of every
+    /// subject it validates).
     public func presentValue(at level: ScopeLevel) -> String? {
-        guard let value = value(at: level), !value.allSatisfy({ $0 == " " || $0 == "\t" }) else { return nil }
+        guard let value = value(at: level), !value.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else { return nil }
         return value
     }
 
