@@ -56,6 +56,9 @@ public final class LedgerStore: Sendable {
     /// Counters of the writer since open (how well group commit is batching).
     public var statistics: StoreStatistics { writer.statistics }
 
+    /// How the writer's idempotency key filter has served (tests).
+    var idempotencyFilterStatistics: IdempotencyFilterStatistics { writer.idempotencyFilterStatistics }
+
     /// Answers what is queued, flushes, stops the writer, closes the environment and releases the
     /// directory. The store refuses commands and reads afterwards. Safe to call more than once.
     public func close() {

@@ -27,8 +27,12 @@ struct Projections {
         try writes.apply(txn)
     }
 
-    /// The same entries as bytes to write later (the writer hands them to the flusher).
-    func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], into writes: inout WriteSet) {
+    /// The same entries as bytes to write later (the writer hands them to the flusher). `keyFilter` is told
+    /// each idempotency key written.
+    func write(
+        _ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], into writes: inout WriteSet,
+        keyFilter: IdempotencyKeyFilter? = nil
+    ) {
         for id in touched.tenants {
             if let tenant = state.tenants[id] { writes.put(tenants, StoreLayout.tenantKey(id)) { ProjectionCodec.encode(tenant, into: &$0) } }
         }
@@ -50,7 +54,9 @@ struct Projections {
         }
         for key in touched.idempotency {
             if let record = state.idempotency[key] {
-                writes.put(idempotency, StoreLayout.idempotencyKey(key)) { Projections.writeIdempotencyValue(key, record, into: &$0) }
+                let stored = StoreLayout.idempotencyKey(key)
+                keyFilter?.add(stored)
+                writes.put(idempotency, stored) { Projections.writeIdempotencyValue(key, record, into: &$0) }
             }
         }
     }
@@ -65,16 +71,17 @@ struct Projections {
         for key in lookups.idempotency { try hydrateRecord(key, into: &state, adding: &added, from: txn) }
     }
 
-    /// The same for what `command` may consult (`Command.forEachLookup`), without building sets for it.
+    /// The same for what `command` may consult (`Command.forEachLookup`), without building sets for it. An
+    /// idempotency key `keyFilter` has never seen is not looked up (the table cannot hold it).
     func hydrate(
         for command: Command, into state: inout LedgerState, adding added: inout TouchedKeys,
-        from txn: borrowing LMDBReadTransaction
+        from txn: borrowing LMDBReadTransaction, keyFilter: IdempotencyKeyFilter? = nil
     ) throws {
         let budgets = state.budgets  // shares the dictionary's storage: the closures below change `state`
         try command.forEachLookup(
             budgets: budgets,
             reservation: { id in try hydrateReservation(id, into: &state, adding: &added, from: txn) },
-            idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn) })
+            idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn, keyFilter: keyFilter) })
     }
 
     private func hydrateReservation(
@@ -90,10 +97,12 @@ struct Projections {
     }
 
     private func hydrateRecord(
-        _ key: IdempotencyKey, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
+        _ key: IdempotencyKey, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction,
+        keyFilter: IdempotencyKeyFilter? = nil
     ) throws {
-        guard state.idempotency.index(forKey: key) == nil,
-              let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) else { return }
+        guard state.idempotency.index(forKey: key) == nil else { return }
+        let stored = StoreLayout.idempotencyKey(key)
+        guard keyFilter?.mayHold(stored) ?? true, let bytes = try txn.get(idempotency, stored) else { return }
         let (storedKey, record) = try Projections.idempotencyEntry(bytes)
         guard storedKey == key else { return }  // a hashed long key that collided
         state.idempotency[key] = record

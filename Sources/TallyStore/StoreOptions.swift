@@ -15,6 +15,11 @@ public struct StoreOptions: Sendable {
     /// the projections, upgrading a format 1 directory): a line when it starts, about every two seconds,
     /// and when it is done. `tallyd` logs them.
     public var openProgress: (@Sendable (String) -> Void)?
+    /// The idempotency key filter is sized for at least this many keys (12 bits each), and for twice the keys
+    /// the table holds at open; it grows when more are added (`IdempotencyKeyFilter`). Tests make it small.
+    public var idempotencyFilterKeysMin: Int = 1 << 20
+    /// Keys the filter's scans read per read transaction (tests make it small to cross chunks).
+    var idempotencyScanChunkKeys: Int = 20_000
     /// The writer's clock in epoch milliseconds (injected by tests).
     public var clock: @Sendable () -> Int64 = StoreOptions.wallClockMilliseconds
 

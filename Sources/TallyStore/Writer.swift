@@ -65,6 +65,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private var state: LedgerState
     /// The subjects' scope paths derived so far (belongs, like `state`, to whoever runs the writer's work).
     private let derivations = ScopeDerivations()
+    /// The idempotency keys the projections may hold (belongs to whoever runs the writer's work).
+    private let keyFilter: IdempotencyKeyFilter
     /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
     /// Batches handed to the flusher that have not ended, oldest first.
@@ -86,11 +88,17 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         self.options = options
         self.state = state
         self.position = position
+        let projections = files.projections
+        keyFilter = IdempotencyKeyFilter(
+            environment: projections.environment, table: projections.idempotency,
+            keysAtOpen: try? projections.environment.read { txn in try txn.count(projections.idempotency) },
+            capacityMin: options.idempotencyFilterKeysMin, scanChunkKeys: options.idempotencyScanChunkKeys)
     }
 
     func start() {
         flusher.onFailure = { [weak self] in self?.flusherFailed() }
         flusher.start()
+        keyFilter.start()
         let thread = Thread { [self] in
             ThreadName.setCurrent("tally-writer")
             run()
@@ -159,6 +167,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     var statistics: StoreStatistics { flusher.statistics }
 
+    var idempotencyFilterStatistics: IdempotencyFilterStatistics { keyFilter.statistics }
+
     /// Returns once every command answered so far has its projections written (reads call it first).
     func awaitAnsweredProjections() throws(StoreError) { try flusher.barrier.awaitWritten() }
 
@@ -223,6 +233,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         }
         drain()
         flusher.stop()
+        keyFilter.stop()
     }
 
     /// Expires what the expiry index says is past its deadline, as an ordinary command of the writer.
@@ -399,6 +410,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
         var next = position
+        keyFilter.refresh()
         // Through the buffer: iterating the array would copy every pending command and its completion.
         try batch.withUnsafeBufferPointer { batch in try projections.environment.read { txn in
             for index in batch.indices {
@@ -406,7 +418,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 // gets a copy of its own (a retain and a release of every string in it), the compiler unable to
                 // tell that the calls leave the buffer alone.
                 let command = batch[index].command
-                try projections.hydrate(for: command, into: &state, adding: &hydrated, from: txn)
+                try projections.hydrate(for: command, into: &state, adding: &hydrated, from: txn, keyFilter: keyFilter)
                 // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
@@ -435,7 +447,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
             }
         } }
-        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
+        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites, keyFilter: keyFilter)
+        if keyFilter.wantsToGrow {
+            // The records in memory include every batch not yet written to the table.
+            keyFilter.grow(unwritten: state.idempotency.keys.lazy.map(StoreLayout.idempotencyKey))
+        }
         next.write(to: projections.meta, &projectionWrites)
         position = next
         // Shares `touched`'s storage: usually nothing was loaded, and then nothing is copied.
