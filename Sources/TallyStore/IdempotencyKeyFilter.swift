@@ -36,6 +36,8 @@ final class IdempotencyKeyFilter {
     /// A scan under way: for `current` (while not complete) or for a larger filter that will replace it.
     private var growing: (filter: BlockedBloomFilter, scan: IdempotencyKeyScan)?
     private var firstScan: IdempotencyKeyScan?
+    /// Cleared when a growth's scan fails: the table cannot be read, and a scan per batch would not help.
+    private var mayGrow = true
     private let counters = Counters()
 
     /// At most this many keys are planned for (12 bits each: 48 MiB).
@@ -76,6 +78,8 @@ final class IdempotencyKeyFilter {
                 scanned.formUnion(filter)
                 current = scanned
                 counters.scansMerged.add(1, ordering: .relaxed)
+            } else {
+                mayGrow = false  // the current filter stays complete, only less selective as keys are added
             }
         }
     }
@@ -97,7 +101,7 @@ final class IdempotencyKeyFilter {
 
     /// Whether more keys were added than the filter was sized for (and it may still grow).
     var wantsToGrow: Bool {
-        complete && growing == nil && current.count > current.capacity && current.capacity < Self.capacityMax
+        complete && mayGrow && growing == nil && current.count > current.capacity && current.capacity < Self.capacityMax
     }
 
     /// Starts a larger filter and the scan that will fill it. `unwritten` must include every key added
