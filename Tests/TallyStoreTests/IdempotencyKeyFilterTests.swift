@@ -29,7 +29,7 @@ import Testing
         let strangers = (0..<20_000).map { _ in Self.randomKey(&generator) }
         let falsePositives = strangers.filter { filter.mayContain(BlockedBloomFilter.hash($0)) }.count
         #expect(falsePositives < 600, "\(falsePositives) of 20,000 at capacity (about 1% expected)")
-        #expect(falsePositives > 0 || strangers.count < 1_000, "at capacity some strangers collide: the filter is not answering false throughout")
+        #expect(falsePositives > 0, "at capacity some strangers collide (about 200 expected): the filter does not answer false throughout")
     }
 
     /// Reserves `keys` concurrently (several batches, pipelined); returns each key's reservation id.
