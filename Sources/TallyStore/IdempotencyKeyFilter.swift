@@ -13,9 +13,9 @@ import Synchronization
 ///   records of batches this writer decided, so added already);
 /// - whatever was in the table at open: a scan on a thread of its own reads every key, in chunks of short
 ///   read transactions (a resize of the map waits for readers), into a filter of its own that the writer
-///   merges in between batches. Until then the filter is not `complete` and every key is looked up as
-///   before. A key that stays in the table is in every chunk's snapshot at its place in key order, so a
-///   chunked scan misses none; keys written meanwhile come from the writer and were added already.
+///   merges, between batches, with the keys it added meanwhile. Until then the filter is not `complete` and
+///   every key is looked up as before. A key that stays in the table is in every chunk's snapshot at its
+///   place in key order, so a chunked scan misses none; keys written meanwhile come from the writer.
 /// Nothing else writes the table of an open store (`tally rebuild` and restores need the directory lock).
 /// Deleted keys stay in the filter: a false "may hold" costs only the lookup.
 ///
@@ -32,11 +32,10 @@ final class IdempotencyKeyFilter {
     private let scanChunkKeys: Int
     /// Holds every key of the table once `complete`; fed with each key written.
     private var current: BlockedBloomFilter
-    private var complete = false
-    /// A scan under way: for `current` (while not complete) or for a larger filter that will replace it.
+    /// The filter that replaces `current` once its scan is merged, fed meanwhile: the first one (the same size,
+    /// while not `complete`) or a larger one.
     private var growing: (filter: BlockedBloomFilter, scan: IdempotencyKeyScan)?
-    private var firstScan: IdempotencyKeyScan?
-    /// Cleared when a growth's scan fails: the table cannot be read, and a scan per batch would not help.
+    /// Cleared when a scan fails: the table cannot be read, and a scan per batch would not help.
     private var mayGrow = true
     private let counters = Counters()
 
@@ -51,37 +50,30 @@ final class IdempotencyKeyFilter {
         self.capacityMin = max(1, capacityMin)
         self.scanChunkKeys = max(1, scanChunkKeys)
         current = BlockedBloomFilter(capacity: Self.capacity(for: keysAtOpen ?? 0, minimum: self.capacityMin))
-        complete = keysAtOpen == 0
-        counters.complete.store(complete, ordering: .relaxed)
+        counters.complete.store(keysAtOpen == 0, ordering: .relaxed)
     }
 
-    /// Starts the scan of the keys at open, if there are any.
+    /// Whether `current` holds every key of the table (before that, every key is looked up).
+    private var complete: Bool { counters.complete.load(ordering: .relaxed) }
+
+    /// Starts the scan of the keys at open, if there are any (nothing is unwritten yet).
     func start() {
-        guard !complete, firstScan == nil else { return }
-        firstScan = IdempotencyKeyScan.start(environment: environment, table: table, capacity: current.capacity, chunkKeys: scanChunkKeys)
+        guard !complete, growing == nil else { return }
+        startScan(capacity: current.capacity, unwritten: [])
     }
 
     /// Merges a scan that has ended (the writer calls it before each batch).
     func refresh() {
-        if let scan = firstScan, let scanned = scan.take() {
-            firstScan = nil
-            if let scanned {
-                current.formUnion(scanned)
-                complete = true
-                counters.complete.store(true, ordering: .relaxed)
-                counters.scansMerged.add(1, ordering: .relaxed)
-            }
+        guard let (filter, scan) = growing, let scanned = scan.take() else { return }
+        growing = nil
+        guard var scanned else {
+            mayGrow = false  // a complete filter stays complete, only less selective as keys are added
+            return
         }
-        if let (filter, scan) = growing, let scanned = scan.take() {
-            growing = nil
-            if var scanned {
-                scanned.formUnion(filter)
-                current = scanned
-                counters.scansMerged.add(1, ordering: .relaxed)
-            } else {
-                mayGrow = false  // the current filter stays complete, only less selective as keys are added
-            }
-        }
+        scanned.formUnion(filter)
+        current = scanned
+        counters.complete.store(true, ordering: .relaxed)
+        counters.scansMerged.add(1, ordering: .relaxed)
     }
 
     /// Whether the table may hold `key` (the bytes `StoreLayout.idempotencyKey` gives). False means it does not.
@@ -109,7 +101,10 @@ final class IdempotencyKeyFilter {
     /// memory: those of batches not yet written, which the scan's snapshots may not see).
     func grow(unwritten: some Sequence<[UInt8]>) {
         guard wantsToGrow else { return }
-        let capacity = Self.capacity(for: current.count, minimum: capacityMin)
+        startScan(capacity: Self.capacity(for: current.count, minimum: capacityMin), unwritten: unwritten)
+    }
+
+    private func startScan(capacity: Int, unwritten: some Sequence<[UInt8]>) {
         var filter = BlockedBloomFilter(capacity: capacity)
         for key in unwritten { filter.insert(BlockedBloomFilter.hash(key)) }
         growing = (filter, IdempotencyKeyScan.start(environment: environment, table: table, capacity: capacity, chunkKeys: scanChunkKeys))
@@ -117,16 +112,14 @@ final class IdempotencyKeyFilter {
 
     /// Stops a scan under way and waits for its thread (before the environment closes).
     func stop() {
-        firstScan?.cancelAndWait()
         growing?.scan.cancelAndWait()
-        firstScan = nil
         growing = nil
     }
 
     /// What tests and statistics may read from any thread.
     var statistics: IdempotencyFilterStatistics {
         IdempotencyFilterStatistics(
-            complete: counters.complete.load(ordering: .relaxed), lookupsSkipped: counters.skipped.load(ordering: .relaxed),
+            complete: complete, lookupsSkipped: counters.skipped.load(ordering: .relaxed),
             scansMerged: counters.scansMerged.load(ordering: .relaxed))
     }
 

@@ -32,8 +32,9 @@ import Testing
         #expect(falsePositives > 0, "at capacity some strangers collide (about 200 expected): the filter does not answer false throughout")
     }
 
-    /// Reserves `keys` concurrently (several batches, pipelined); returns each key's reservation id.
-    private static func reserveConcurrently(_ store: LedgerStore, _ keys: [String], prefix: String) throws -> [String: String] {
+    /// Submits a reserve for each of `keys` without waiting; the closure returned waits for every answer and
+    /// gives each key's reservation id.
+    private static func submitReserves(_ store: LedgerStore, _ keys: [String], prefix: String) -> () -> [String: String] {
         let answered = DispatchGroup()
         let ids = Mutex<[String: String]>([:])
         for (index, key) in keys.enumerated() {
@@ -45,8 +46,15 @@ import Testing
                 answered.leave()
             }
         }
-        answered.wait()
-        return ids.withLock { $0 }
+        return {
+            answered.wait()
+            return ids.withLock { $0 }
+        }
+    }
+
+    /// Reserves `keys` concurrently (several batches, pipelined); returns each key's reservation id.
+    private static func reserveConcurrently(_ store: LedgerStore, _ keys: [String], prefix: String) throws -> [String: String] {
+        submitReserves(store, keys, prefix: prefix)()
     }
 
     /// Retries each key with another reservation id: every one must be a replay of the original.
@@ -110,6 +118,53 @@ import Testing
         #expect(store.idempotencyFilterStatistics.lookupsSkipped - skipped >= 50, "new keys skip the lookup once the scan is merged")
     }
 
+    /// The filter alone, on a store's table, with `refresh` called by the test: the keys added while a scan runs
+    /// (the one at open, then a growth's) are in the filter that replaces the old one, whenever the scan ends.
+    @Test func keysAddedWhileAScanRunsSurviveItsMerge() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        _ = try Self.reserveConcurrently(store, (0..<50).map { "stored-\($0)" }, prefix: "stored")
+        store.close()
+        let files = try StoreFiles.openBoth(fixture.directory, readOnly: false)
+        defer { files.close() }
+        let projections = files.projections
+        let stored = try projections.environment.read { txn in
+            var keys: [[UInt8]] = []
+            try txn.scan(projections.idempotency) { key, _ in
+                keys.append(key)
+                return true
+            }
+            return keys
+        }
+        #expect(stored.count == 50)
+        let filter = IdempotencyKeyFilter(
+            environment: projections.environment, table: projections.idempotency, keysAtOpen: stored.count, capacityMin: 8,
+            scanChunkKeys: 7)
+        defer { filter.stop() }
+        filter.start()
+        let duringFirst = (0..<60).map { Array("during-first-\($0)".utf8) }
+        for key in duringFirst { filter.add(key) }  // before any `refresh`: the scan cannot have been merged
+        #expect(duringFirst.allSatisfy(filter.mayHold), "before the merge every key may be held")
+        try #require(StoreFixture.eventually {
+            filter.refresh()
+            return filter.statistics.complete
+        })
+        #expect(stored.allSatisfy(filter.mayHold), "every key the table held")
+        #expect(duringFirst.allSatisfy(filter.mayHold), "every key added while the first scan ran")
+        #expect(filter.wantsToGrow, "110 keys in a filter sized for 100")
+        filter.grow(unwritten: duringFirst)  // stand-ins for records not yet written: the scan cannot see them
+        let duringGrowth = (0..<60).map { Array("during-growth-\($0)".utf8) }
+        for key in duringGrowth { filter.add(key) }
+        try #require(StoreFixture.eventually {
+            filter.refresh()
+            return filter.statistics.scansMerged == 2
+        })
+        #expect(stored.allSatisfy(filter.mayHold))
+        #expect(duringFirst.allSatisfy(filter.mayHold), "added before the growth, not in the table, handed over as unwritten")
+        #expect(duringGrowth.allSatisfy(filter.mayHold), "every key added while the growth's scan ran")
+    }
+
     @Test func aFilterThatGrowsKeepsTheKeysOfBatchesNotYetWritten() throws {
         let fixture = StoreFixture()
         var options = fixture.options()
@@ -117,27 +172,17 @@ import Testing
         let store = try fixture.open(options)
         defer { store.close() }
         try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
-        let answered = DispatchGroup()
-        let ids = Mutex<[String: String]>([:])
+        var answers: () -> [String: String] = { [:] }
         try store.withFlusherHeld {
             store.withWriterHeld {
                 // One batch of twelve new keys passes the filter's eight: it starts growing while deciding them, and
                 // the scan that fills the larger filter runs while the flusher holds them, so it cannot see them.
-                for index in 0..<12 {
-                    answered.enter()
-                    store.submit(StoreFixture.reserve("g\(index)", 1, key: "grow-\(index)")) { outcome in
-                        if case .success(.success(let decision)) = outcome, case .reserved(let reply, _) = decision.reply {
-                            ids.withLock { $0["grow-\(index)"] = reply.reservationID }
-                        }
-                        answered.leave()
-                    }
-                }
+                answers = Self.submitReserves(store, (0..<12).map { "grow-\($0)" }, prefix: "g")
             }
             try #require(StoreFixture.eventually { store.batchesWaitingForTheFlusher == 1 })
             Thread.sleep(forTimeInterval: 0.2)  // the scan of a table of a few keys ends long before this
         }
-        answered.wait()
-        let original = ids.withLock { $0 }
+        let original = answers()
         #expect(original.count == 12)
         var probes = 0
         try #require(StoreFixture.eventually {
