@@ -45,14 +45,16 @@ struct Tallyd: AsyncParsableCommand {
     @Option(help: "Where sealed archive segments and checkpoints go (default <data-directory>/archive).")
     var archiveDirectory: String?
 
-    @Option(help: "Seal a segment once this many events are not yet archived.")
-    var archiveEveryEvents: UInt64 = 100_000
+    // The archive's options are optional (`ArchiverConfiguration`'s defaults apply when one is not given), so
+    // that one given together with --no-archive is refused instead of being ignored.
+    @Option(help: "Seal a segment once this many events are not yet archived (default 100000).")
+    var archiveEveryEvents: UInt64?
 
-    @Option(help: "Seal pending events older than this many seconds even below --archive-every-events (0: by count only).")
-    var archiveEverySeconds: Int64 = 3_600
+    @Option(help: "Seal pending events older than this many seconds even below --archive-every-events (0: by count only; default 3600).")
+    var archiveEverySeconds: Int64?
 
-    @Option(help: "While events arrive at 1,000 a second or faster, full segments wait until this many events are pending (sealing then keeps the backlog there), so that sealing does not take a core from a burst of requests; --archive-every-events or less seals at once.")
-    var archiveBusyBacklogEvents: UInt64 = 1_000_000
+    @Option(help: "While events arrive at 1,000 a second or faster, full segments wait until this many events are pending (sealing then keeps the backlog there), so that sealing does not take a core from a burst of requests; --archive-every-events or less seals at once (default 1000000).")
+    var archiveBusyBacklogEvents: UInt64?
 
     @Option(help: "Trim the live log below the newest sealed segment and checkpoint, keeping at least this many newest events live (off when not given).")
     var retainLiveEvents: UInt64?
@@ -86,17 +88,27 @@ struct Tallyd: AsyncParsableCommand {
         configuration.adminHTTPPort = noHTTP ? nil : adminHTTPPort
         configuration.adminKey = adminKey ?? ProcessInfo.processInfo.environment["TALLY_ADMIN_KEY"]
         if archive {
-            guard archiveEveryEvents >= 1, archiveEverySeconds >= 0 else {
-                throw ValidationError("--archive-every-events must be at least 1 and --archive-every-seconds at least 0")
-            }
             var settings = ArchiverConfiguration(directory: archiveDirectory ?? ArchiveDirectory.defaultPath(dataDirectory: dataDirectory))
-            settings.everyEvents = archiveEveryEvents
-            settings.everySeconds = archiveEverySeconds == 0 ? nil : archiveEverySeconds
+            if let archiveEveryEvents {
+                guard archiveEveryEvents >= 1 else { throw ValidationError("--archive-every-events must be at least 1") }
+                settings.everyEvents = archiveEveryEvents
+            }
+            if let archiveEverySeconds {
+                guard archiveEverySeconds >= 0 else { throw ValidationError("--archive-every-seconds must be at least 0") }
+                settings.everySeconds = archiveEverySeconds == 0 ? nil : archiveEverySeconds
+            }
             settings.retainLiveEvents = retainLiveEvents
-            settings.busyBacklogEvents = archiveBusyBacklogEvents
+            if let archiveBusyBacklogEvents { settings.busyBacklogEvents = archiveBusyBacklogEvents }
             configuration.archive = settings
-        } else if retainLiveEvents != nil || archiveDirectory != nil {
-            throw ValidationError("--retain-live-events and --archive-directory have no effect with --no-archive")
+        } else {
+            let given = [
+                ("--archive-directory", archiveDirectory != nil), ("--archive-every-events", archiveEveryEvents != nil),
+                ("--archive-every-seconds", archiveEverySeconds != nil),
+                ("--archive-busy-backlog-events", archiveBusyBacklogEvents != nil), ("--retain-live-events", retainLiveEvents != nil),
+            ].filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "has" : "have") no effect with --no-archive")
+            }
         }
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {

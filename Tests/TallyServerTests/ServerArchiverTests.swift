@@ -21,6 +21,41 @@ import TallyTestSupport
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 
+    /// Runs `tallyd` with `arguments` until it exits (it must refuse them before serving); answers the exit
+    /// status and standard error.
+    static func tallydRefusing(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = try BuiltExecutable.url("tallyd")
+        let directory = NSTemporaryDirectory() + "tallyd-flags-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        process.arguments = ["--data-directory", directory, "--port", "0", "--no-http", "--admin-key", ServerProcess.adminKey] + arguments
+        let pipe = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = pipe
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate() }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    @Test func archiveOptionsWithNoArchiveAreRefusedNotIgnored() throws {
+        for option in [["--archive-every-events", "5"], ["--archive-every-seconds", "1"], ["--archive-busy-backlog-events", "10"],
+                       ["--archive-directory", "/tmp/elsewhere"], ["--retain-live-events", "100"]] {
+            let (status, output) = try Self.tallydRefusing(["--no-archive"] + option)
+            #expect(status != 0, "\(option)")
+            #expect(output.contains("\(option[0]) has no effect with --no-archive"), "\(option): \(output)")
+        }
+        let (status, output) = try Self.tallydRefusing(["--no-archive", "--archive-every-events", "5", "--retain-live-events", "1"])
+        #expect(status != 0)
+        #expect(output.contains("--archive-every-events, --retain-live-events have no effect with --no-archive"), "\(output)")
+        let (zeroStatus, zeroOutput) = try Self.tallydRefusing(["--archive-every-events", "0"])
+        #expect(zeroStatus != 0)
+        #expect(zeroOutput.contains("--archive-every-events must be at least 1"), "\(zeroOutput)")
+    }
+
     @Test func theServerSealsInTheBackgroundAndTheArchiveAuditsAndReplays() throws {
         // The archiver is on by default: no flag turns it on.
         let server = try ServerProcess(arguments: ["--archive-every-events", "25", "--archive-every-seconds", "1"])
