@@ -35,7 +35,7 @@ final class IdempotencyKeyFilter {
     /// The filter that replaces `current` once its scan is merged, fed meanwhile: the first one (the same size,
     /// while not `complete`) or a larger one.
     private var growing: (filter: BlockedBloomFilter, scan: IdempotencyKeyScan)?
-    /// Cleared when a scan fails: the table cannot be read, and a scan per batch would not help.
+    /// Cleared when a scan fails (see `refresh`).
     private var mayGrow = true
     private let counters = Counters()
 
@@ -67,7 +67,10 @@ final class IdempotencyKeyFilter {
         guard let (filter, scan) = growing, let scanned = scan.take() else { return }
         growing = nil
         guard var scanned else {
-            mayGrow = false  // a complete filter stays complete, only less selective as keys are added
+            // The table could not be read, and a scan per batch would not help: a complete filter stays
+            // complete (only less selective as keys are added); one whose first scan failed stays incomplete,
+            // so every key is still looked up.
+            mayGrow = false
             return
         }
         scanned.formUnion(filter)
