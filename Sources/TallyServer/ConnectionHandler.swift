@@ -52,6 +52,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var decoder: FrameDecoder
     /// Bytes read and not yet framed (the start of a frame whose end has not arrived), if any.
     private var unframed: ByteBuffer?
+    /// Schedules the store's work left for after an answer (a lone command's projections) behind the answer's
+    /// flush: the completion posts `deliverCompleted`, which schedules the flush; two hops queue the work after it.
+    private var afterAnswer: LedgerStore.AfterAnswer?
 
     init(context: ServerContext, frameBytesMax: Int) {
         self.context = context
@@ -59,6 +62,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context channelContext: ChannelHandlerContext) {
+        let loop = channelContext.eventLoop
+        afterAnswer = { work in loop.execute { loop.execute(work) } }
         context.registry.add(channelContext.channel, handler: NIOLoopBound(self, eventLoop: channelContext.eventLoop))
     }
 
@@ -167,7 +172,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The answer is built on the event loop, not on the store's thread that completes the command
             // (the flusher's, between the log's fsync and the projections: the batch's critical path); the
             // answers of one batch reach the loop in one task (`AnswerMailbox`).
-            context.store.submit(command) { outcome in
+            context.store.submit(command, afterAnswer: afterAnswer) { outcome in
                 guard mailbox.post(Completed(requestID: requestID, outcome: outcome, answer: answer)) else { return }
                 loopBound.eventLoop.execute {
                     let (handler, channelContext) = loopBound.value

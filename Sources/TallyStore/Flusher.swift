@@ -204,6 +204,35 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         return result
     }
 
+    /// Writes, flushes and answers one batch on the calling thread like `flushInline`, but answers as soon as
+    /// the log is durable and leaves the projections' transaction to `writeDeferredProjections`, which the
+    /// writer runs once the answer is on its way (`Writer.submit`). Returns the batch with its answers taken
+    /// and the barrier's ticket when the log is durable, the error (its callers answered with it) when not.
+    /// Precondition: no batch is in flight.
+    func flushInlineAnsweringFirst(_ next: consuming Job) -> Result<(job: Job, ticket: UInt64), StoreError> {
+        var jobs = [next]
+        let result = logWrite(jobs)
+        if case .failure(let error) = result {
+            answer(&jobs, result)
+            allocation.withLock { $0.keepAhead(of: log) }
+            return .failure(error)
+        }
+        let ticket = barrier.answering()
+        answer(&jobs, result)
+        return .success((jobs[0], ticket))
+    }
+
+    /// The projections' transaction of a batch `flushInlineAnsweringFirst` answered; reads of the answered
+    /// change wait for it (`ProjectionsBarrier`) until it is written, or until the writer has replayed the log
+    /// after it failed.
+    func writeDeferredProjections(_ job: Job, ticket: UInt64) -> Result<Void, StoreError> {
+        let jobs = [job]
+        let result = injectedProjectionsFailure.withLock({ $0?() }).map { .failure($0) } ?? projectionsWrite(jobs)
+        if case .success = result { barrier.written(ticket) }
+        allocation.withLock { $0.keepAhead(of: log) }
+        return result
+    }
+
     /// Writes and flushes batches in one log transaction (or fails them after an earlier failure), answers
     /// the callers as soon as it is durable, then writes the batches' projections (reads that begin meanwhile
     /// wait for them, `ProjectionsBarrier`) and only then reports to the writer how far it got: the writer

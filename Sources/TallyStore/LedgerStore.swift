@@ -116,9 +116,20 @@ public final class LedgerStore: Sendable {
     /// batch), or, when requests come one at a time and the writer is idle, on the calling thread before
     /// `submit` returns (`Writer.submit`); keep it short and never wait for the store in it, nor read from it (on
     /// the flusher thread a read would wait for projections that thread writes after the completions).
-    public func submit(_ command: consuming Command, completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void) {
-        writer.submit(command, completion: completion)
+    ///
+    /// `afterAnswer`, when given, schedules a piece of the store's work on the calling thread after whatever the
+    /// completion scheduled there (an event loop: `execute` after the answer's write and flush). A command
+    /// processed on the calling thread is then answered before its projections' transaction, which that work
+    /// writes; until it runs, the next command waits for it and a read writes it itself (on any thread).
+    public func submit(
+        _ command: consuming Command, afterAnswer: AfterAnswer? = nil,
+        completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
+    ) {
+        writer.submit(command, afterAnswer: afterAnswer, completion: completion)
     }
+
+    /// Schedules a piece of the store's work on the thread that submitted a command (see `submit`).
+    public typealias AfterAnswer = @Sendable (_ work: @escaping @Sendable () -> Void) -> Void
 
     /// Removes events up to `sequence` from the live log once they are safely archived, and records that
     /// the log now starts after them. `chain` is the chain value after event `sequence` as the archive

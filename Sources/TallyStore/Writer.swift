@@ -34,6 +34,16 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var keys: TouchedKeys
     }
 
+    /// A lone command answered before its projections were written (`submit` with `afterAnswer`): the writer's
+    /// work stays `busy` until they are, and whoever takes them first writes them (`writeDeferredProjections`).
+    private struct DeferredProjections: Sendable {
+        var job: Flusher.Job
+        var ticket: UInt64
+        var keys: TouchedKeys
+        /// When the caller was answered (monotonic nanoseconds): the writer's work counts as ended then.
+        var answeredAt: UInt64
+    }
+
     /// One batch decided and applied in memory, with its bytes, ready for the flusher.
     private struct Decided {
         var job: Flusher.Job
@@ -74,6 +84,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// The number of the last batch handed to the flusher.
     private var handedOver: UInt64 = 0
     private var nextSweep: Int64 = 0
+    /// Set by `submit` while it processes a lone command whose caller runs the projections' transaction after
+    /// the answer (belongs to whoever runs the writer's work).
+    private var answeringFirst = false
+    /// The projections waiting to be written after their answer, if any; `hasDeferred` says so without a lock
+    /// (set while `deferred` holds them, cleared when they are taken).
+    private let deferred = Mutex<DeferredProjections?>(nil)
+    private let hasDeferred = Atomic<Bool>(false)
     /// Set while the projections are behind the log and could not be brought up to it: commands are
     /// refused with it until a retry between batches succeeds.
     private var stalled: StoreError?
@@ -109,7 +126,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     }
 
     /// Queues a command, or, when `mayRunHere` and the writer is idle, processes it on the calling thread.
-    func submit(_ command: consuming Command, mayRunHere: Bool = true, completion: @escaping Completion) {
+    /// Processed here, the command is answered once its event is durable; with `afterAnswer` its projections'
+    /// transaction is then left to the work `afterAnswer` schedules, off the answer's latency.
+    func submit(_ command: consuming Command, mayRunHere: Bool = true, afterAnswer: LedgerStore.AfterAnswer? = nil, completion: @escaping Completion) {
         condition.lock()
         guard !stopping else {
             condition.unlock()
@@ -131,12 +150,43 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         // writer thread does it, so that no network thread waits for a disk flush.
         busy = true
         condition.unlock()
+        answeringFirst = afterAnswer != nil
         process([Pending(command: command, completion: completion)])
+        answeringFirst = false
+        if let afterAnswer, hasDeferred.load(ordering: .acquiring) {
+            // Still busy: the writer's work ends once the projections are written, by that work or by whoever
+            // needs them sooner (a read, the writer thread with commands waiting).
+            return afterAnswer { [self] in writeDeferredProjections() }
+        }
+        endRunningHere(idleSince: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// Ends the writer's work begun by `submit` on a submitting thread.
+    private func endRunningHere(idleSince ended: UInt64) {
         condition.lock()
         busy = false
-        idleSince = DispatchTime.now().uptimeNanoseconds
+        idleSince = ended
         if !queue.isEmpty || !trims.isEmpty || stopping { condition.broadcast() }
         condition.unlock()
+    }
+
+    /// Writes the projections of a command answered before them, if they are still waiting, and ends the
+    /// writer's work that answered it. Any thread may call it; the first to take them writes them.
+    private func writeDeferredProjections() {
+        guard hasDeferred.load(ordering: .acquiring) else { return }
+        let taken = deferred.withLock { waiting in
+            let taken = waiting.take()
+            if taken != nil { hasDeferred.store(false, ordering: .releasing) }
+            return taken
+        }
+        guard let work = taken else { return }
+        switch flusher.writeDeferredProjections(work.job, ticket: work.ticket) {
+        case .success:
+            evict(work.keys, keeping: [])
+        case .failure:
+            recover()  // the log holds the answered change: replay it into the projections (reads wait for it)
+        }
+        endRunningHere(idleSince: work.answeredAt)
     }
 
     /// A flusher transaction failed: recover now rather than with the next command (`settleNeeded`).
@@ -169,8 +219,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     var idempotencyFilterStatistics: IdempotencyFilterStatistics { keyFilter.statistics }
 
-    /// Returns once every command answered so far has its projections written (reads call it first).
-    func awaitAnsweredProjections() throws(StoreError) { try flusher.barrier.awaitWritten() }
+    /// Returns once every command answered so far has its projections written (reads call it first). A lone
+    /// command's projections still waiting after its answer are written here, on the reading thread: that may be
+    /// the very thread the work to write them is scheduled on, which a wait would block.
+    func awaitAnsweredProjections() throws(StoreError) {
+        if hasDeferred.load(ordering: .acquiring) { writeDeferredProjections() }
+        try flusher.barrier.awaitWritten()
+    }
 
     /// The flusher, for tests that hold it or make it fail.
     var flusherForTests: Flusher { flusher }
@@ -191,6 +246,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         condition.lock()
         while !done {
             while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && !settleNeeded && options.clock() < nextSweep) {
+                if busy && hasDeferred.load(ordering: .acquiring) {
+                    // Projections left for after an answer still wait: write them here, so nothing waits behind them.
+                    condition.unlock()
+                    writeDeferredProjections()
+                    condition.lock()
+                    continue
+                }
                 let wait = Double(max(1, nextSweep - options.clock())) / 1_000
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(wait, 1)))
             }
@@ -306,6 +368,18 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         if inFlight.isEmpty && batch.count <= Self.inlineBatchCommandsMax && isQueueEmpty {
             // Nothing to decide meanwhile (a lone request, light load): flush here rather than pay a thread
             // hand-off. Commands that arrive during this fsync form the next batch, as without pipelining.
+            if answeringFirst {
+                switch flusher.flushInlineAnsweringFirst(decided.job) {
+                case .success(let answered):
+                    let work = DeferredProjections(
+                        job: answered.job, ticket: answered.ticket, keys: decided.keys, answeredAt: DispatchTime.now().uptimeNanoseconds)
+                    deferred.withLock { $0 = work }
+                    hasDeferred.store(true, ordering: .releasing)
+                case .failure:
+                    recover()  // the flusher answered the batch's callers with the error
+                }
+                return
+            }
             switch flusher.flushInline(decided.job) {
             case .success:
                 evict(decided.keys, keeping: [])

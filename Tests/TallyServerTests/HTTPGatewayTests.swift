@@ -640,6 +640,30 @@ import TallyTestSupport
         #expect(try f.balance("tenant:acme-corp/workspace:project-alpha/agent:planner")?.at("reserved", "amount")?.int == Int64((1...60).reduce(0, +)))
     }
 
+    /// A lone reservation is answered before its projections are written (in a task of the loop behind the
+    /// answer); the balance read pipelined right behind it is served before that task and still shows it.
+    @Test func aBalanceReadPipelinedBehindALoneReservationShowsIt() throws {
+        let f = try Fixture()
+        defer { f.stop() }
+        let connection = try RawConnection(port: f.server.httpPort)
+        for round in 1...3 {
+            usleep(60_000)  // quiet for a while, so that the store runs the command on the connection's event loop
+            let body = #"{"idempotency_key": "behind-\#(round)", "subject": {"workspace": "project-alpha", "agent": "planner"}, "action": {"kind": "llm", "name": "x"}, "estimate": {"unit": "USD_MICROCENTS", "amount": 7}}"#
+            connection.send(Array(("POST /v1/reservations HTTP/1.1\r\nHost: x\r\nX-Cycles-API-Key: \(f.key)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)GET /v1/balances?tenant=acme-corp&agent=planner HTTP/1.1\r\nHost: x\r\n"
+                + "X-Cycles-API-Key: \(f.key)\r\n\(round == 3 ? "Connection: close\r\n" : "")\r\n").utf8))
+            var received = ""
+            for _ in 0..<50 where received.components(separatedBy: "HTTP/1.1 ").count < 3 || !received.hasSuffix("}") {
+                let more = connection.readOnce()
+                if more.isEmpty { break }
+                received += String(decoding: more, as: UTF8.self)
+            }
+            let answers = received.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(answers.count == 2 && answers.allSatisfy { $0.hasPrefix("200 OK") }, "round \(round): \(answers)")
+            #expect(answers.last?.contains(#""reserved":{"unit":"USD_MICROCENTS","amount":\#(7 * round)}"#) == true, "round \(round): \(answers)")
+        }
+    }
+
     @Test func connectionsThatSendNoWholeRequestInTimeAreClosed() throws {
         let server = try ServerProcess(arguments: ["--http-idle-timeout", "1", "--no-archive"])
         defer {

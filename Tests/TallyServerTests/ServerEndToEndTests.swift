@@ -208,6 +208,81 @@ import TallyWire
         #expect(error.code == .malformedFrame)
     }
 
+    /// A lone command is answered before its projections are written (in a task of its event loop behind the
+    /// answer); a read pipelined right behind it on the same connection is served on that very loop before
+    /// the task, and still sees the command's effect (it writes the projections itself rather than wait).
+    @Test func aReadPipelinedBehindALoneCommandSeesItsEffect() async throws {
+        let server = try ServerProcess()
+        defer { server.stop(); server.removeData() }
+        let admin = try await Self.admin(server)
+        _ = try await Self.tenant("acme-corp", admin, server)
+        try await Self.budget(admin, Self.workspace, dollars: 50)
+        guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: "acme-corp", name: "raw"))) else {
+            Issue.record("no key created")
+            return
+        }
+        await admin.close()
+        let raw = try RawConnection(port: server.port)
+        let hello = WireCodec.encodeRequest(.hello(Hello(credential: .tenantKey(secret), clientName: "raw")), requestID: 1)
+        raw.send(hello.serialized)
+        _ = try Self.frames(Self.read(1, from: raw))
+        func balances(_ id: UInt32) -> [UInt8] { WireCodec.encodeRequest(.balances(BalancesRequest(tenant: "acme-corp")), requestID: id).serialized }
+        func workspace(_ response: Response) -> Budget? {
+            guard case .budgets(let budgets) = response else { return nil }
+            return budgets.first { $0.scope.rawValue == Self.workspace }
+        }
+        for round in 0..<3 {
+            // Quiet for a while, so that the store runs the command on the connection's event loop.
+            try await Task.sleep(for: .milliseconds(60))
+            let reserve = WireCodec.encodeRequest(.reserve(ReserveRequest(
+                idempotencyKey: "pipelined-\(round)", subject: Subject(workspace: "project-alpha", agent: "planner"),
+                action: Action(kind: "llm", name: "m"), estimate: Quantity(.usdMicrocents, Amount(Self.dollar)))), requestID: 10)
+            raw.send(reserve.serialized + balances(11))
+            // Answers come by request id, not in order: the read is answered in the tick that reads it.
+            let responses = try Self.byRequestID(Self.read(2, from: raw))
+            let id = try #require(responses[10].flatMap(Self.reservationID), "reserved: \(responses)")
+            #expect(try workspace(#require(responses[11]))?.reserved.value == Self.dollar, "round \(round): the reservation is in the read")
+            try await Task.sleep(for: .milliseconds(60))
+            let commit = WireCodec.encodeRequest(.commit(CommitRequest(
+                reservationID: id, idempotencyKey: "commit-\(round)", actual: Quantity(.usdMicrocents, Amount(Self.dollar / 2)))), requestID: 12)
+            raw.send(commit.serialized + balances(13))
+            let after = try Self.byRequestID(Self.read(2, from: raw))
+            guard case .reply(.committed) = after[12] else {
+                Issue.record("round \(round): expected a commit reply: \(after)")
+                return
+            }
+            let budget = try #require(after[13].flatMap(workspace), "balances: \(after)")
+            #expect(budget.reserved.value == 0 && budget.spent.value == Int64(round + 1) * Self.dollar / 2, "round \(round): the commit is in the read")
+        }
+    }
+
+    /// The responses in `received`, by request id.
+    static func byRequestID(_ received: [UInt8]) throws -> [UInt32: Response] {
+        var responses: [UInt32: Response] = [:]
+        for frame in try frames(received) { responses[frame.requestID] = try WireCodec.decodeResponse(frame) }
+        return responses
+    }
+
+    /// Reads until `count` whole frames have arrived (at most 50 reads of up to 5 s each).
+    static func read(_ count: Int, from raw: RawConnection) -> [UInt8] {
+        var received: [UInt8] = []
+        for _ in 0..<50 {
+            var bytes = received[...]
+            var whole = 0
+            while bytes.count >= 4 {
+                let length = Int(bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) })
+                guard bytes.count >= 4 + length else { break }
+                whole += 1
+                bytes = bytes.dropFirst(4 + length)
+            }
+            if whole >= count { break }
+            let more = raw.readOnce()
+            if more.isEmpty { break }
+            received += more
+        }
+        return received
+    }
+
     /// Splits what a server sent into its frames; a partial frame at the end is a test failure.
     static func frames(_ received: [UInt8]) throws -> [Frame] {
         var bytes = received[...]

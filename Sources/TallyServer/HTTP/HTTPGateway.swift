@@ -56,7 +56,8 @@ struct HTTPGateway: Sendable {
                 write(finish(Result { () throws(WireError) in try rendered(response, status: status) }, exchange))
             case .command(let command, let answer):
                 let exchange = exchange
-                shared.submit(command) { outcome in
+                // A lone command's projections are written in a task behind the one that writes its answer.
+                shared.submit(command, afterAnswer: { work in loop.execute(work) }) { outcome in
                     // Always through the loop's queue, also when the store answers on this very thread (a lone
                     // command): answering here would serve the connection's next pipelined request one stack
                     // frame deeper, and so on for each.
@@ -383,12 +384,16 @@ final class GatewayShared: Sendable {
     var inFlight: Int { requestsInFlight.load(ordering: .relaxed) }
 
     /// Hands a command to the writer; `completion` runs once its events are durable (or it is refused), on
-    /// the thread that made them durable, or at once when the server is shutting down.
-    func submit(_ command: Command, completion: @escaping @Sendable (Result<Decision, WireError>) -> Void) {
+    /// the thread that made them durable, or at once when the server is shutting down. `afterAnswer`: see
+    /// `LedgerStore.submit`.
+    func submit(
+        _ command: Command, afterAnswer: LedgerStore.AfterAnswer? = nil,
+        completion: @escaping @Sendable (Result<Decision, WireError>) -> Void
+    ) {
         guard !draining.load(ordering: .relaxed) else {
             return completion(.failure(WireError(code: .limitExceeded, message: "the server is shutting down; retry with the same idempotency_key")))
         }
-        store.submit(command) { outcome in
+        store.submit(command, afterAnswer: afterAnswer) { outcome in
             switch outcome {
             case .success(.success(let decision)): completion(.success(decision))
             case .success(.failure(let refusal)): completion(.failure(WireError(refusal)))
