@@ -89,6 +89,10 @@ final class IdempotencyKeyFilter {
 
     /// Notes a key whose record is about to be written to the table.
     func add(_ key: [UInt8]) {
+        key.withUnsafeBytes { add($0) }
+    }
+
+    func add(_ key: UnsafeRawBufferPointer) {
         let hash = BlockedBloomFilter.hash(key)
         current.insert(hash)
         growing?.filter.insert(hash)

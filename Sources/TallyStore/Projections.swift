@@ -39,25 +39,29 @@ struct Projections {
         for id in touched.apiKeys {
             if let key = state.apiKeys[id] { writes.put(apiKeys, StoreLayout.apiKeyKey(key.secretHash)) { ProjectionCodec.encode(key, into: &$0) } }
         }
+        // The values are read in place (`values[index]` yields the stored value): a copy out of the dictionary
+        // would retain and release each of its strings and arrays. The keys are built in the set's buffer.
         for key in touched.budgets {
-            if let budget = state.budgets[key] { writes.put(budgets, StoreLayout.budgetKey(key)) { ProjectionCodec.encode(budget, into: &$0) } }
+            guard let index = state.budgets.index(forKey: key) else { continue }
+            writes.put(budgets, key: { StoreLayout.appendBudgetKey(key, to: &$0) }) { ProjectionCodec.encode(state.budgets.values[index], into: &$0) }
         }
         for id in touched.reservations {
-            // One copy of the reservation: each `values[index]` read would copy it out again.
-            guard let reservation = state.reservations[id] else { continue }
-            writes.put(reservations, StoreLayout.reservationKey(id)) { ProjectionCodec.encodeReusingHead(reservation, into: &$0) }
-            if let old = oldDeadlines[id] { writes.delete(expiry, StoreLayout.expiryKey(deadline: old, id: id)) }
-            if reservation.status == .active {
-                let deadline = reservation.settleDeadlineMilliseconds
-                writes.put(expiry, StoreLayout.expiryKey(deadline: deadline, id: id), Array(id.utf8))
+            guard let index = state.reservations.index(forKey: id) else { continue }
+            writes.put(reservations, key: { StoreLayout.appendReservationKey(id, to: &$0) }) {
+                ProjectionCodec.encodeReusingHead(state.reservations.values[index], into: &$0)
+            }
+            if let old = oldDeadlines[id] { writes.delete(expiry, key: { StoreLayout.appendExpiryKey(deadline: old, id: id, to: &$0) }) }
+            if state.reservations.values[index].status == .active {
+                let deadline = state.reservations.values[index].settleDeadlineMilliseconds
+                writes.put(expiry, key: { StoreLayout.appendExpiryKey(deadline: deadline, id: id, to: &$0) }) { $0.writeBytes(id.utf8) }
             }
         }
         for key in touched.idempotency {
-            if let record = state.idempotency[key] {
-                let stored = StoreLayout.idempotencyKey(key)
-                keyFilter?.add(stored)
-                writes.put(idempotency, stored) { Projections.writeIdempotencyValue(key, record, into: &$0) }
+            guard let index = state.idempotency.index(forKey: key) else { continue }
+            let stored = writes.put(idempotency, key: { StoreLayout.appendIdempotencyKey(key, to: &$0) }) {
+                Projections.writeIdempotencyValue(key, state.idempotency.values[index], into: &$0)
             }
+            if let keyFilter { writes.withKey(stored) { keyFilter.add($0) } }
         }
     }
 

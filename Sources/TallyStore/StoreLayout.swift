@@ -44,6 +44,14 @@ enum StoreLayout {
         return Array(bytes.prefix(keyBytesMax - 33)) + [0xff] + Array(SHA256.hash(data: bytes))
     }
 
+    /// `bounded` for a key appended to `bytes` from `start` on, in place.
+    static func bound(_ bytes: inout [UInt8], keyFrom start: Int) {
+        guard bytes.count - start > keyBytesMax else { return }
+        let key = bounded(Array(bytes[start...]))
+        bytes.removeSubrange(start...)
+        bytes.append(contentsOf: key)
+    }
+
     static func sequenceKey(_ sequence: UInt64) -> [UInt8] { bigEndian(sequence) }
 
     static func sequence(fromKey key: some Collection<UInt8>) -> UInt64? {
@@ -51,11 +59,41 @@ enum StoreLayout {
         return key.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    static func budgetKey(_ key: BudgetKey) -> [UInt8] {
-        bounded(Array(key.scope.rawValue.utf8) + [0, key.unit.rawValue])
-    }
+    static func budgetKey(_ key: BudgetKey) -> [UInt8] { boundedKey { appendBudgetKey(key, to: &$0) } }
 
     static func reservationKey(_ id: String) -> [UInt8] { bounded(Array(id.utf8)) }
+
+    /// The key a builder below appends, as an array of its own.
+    private static func boundedKey(_ append: (inout [UInt8]) -> Void) -> [UInt8] {
+        var bytes: [UInt8] = []
+        append(&bytes)
+        return bounded(bytes)
+    }
+
+    // The key builders append a key's bytes, before `bounded`, to a buffer: the writer's `WriteSet` builds its
+    // keys in its own buffer this way, without an array per key.
+
+    static func appendBudgetKey(_ key: BudgetKey, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: key.scope.rawValue.utf8)
+        bytes.append(0)
+        bytes.append(key.unit.rawValue)
+    }
+
+    static func appendReservationKey(_ id: String, to bytes: inout [UInt8]) { bytes.append(contentsOf: id.utf8) }
+
+    static func appendIdempotencyKey(_ key: IdempotencyKey, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: key.tenant.utf8)
+        bytes.append(0)
+        bytes.append(key.endpoint.rawValue)
+        bytes.append(contentsOf: key.qualifier.utf8)
+        bytes.append(0)
+        bytes.append(contentsOf: key.key.utf8)
+    }
+
+    static func appendExpiryKey(deadline: Int64, id: String, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: (UInt64(bitPattern: deadline) ^ (1 << 63)).bigEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: id.utf8)
+    }
 
     static func tenantKey(_ id: String) -> [UInt8] { Array(id.utf8) }
 
@@ -64,19 +102,12 @@ enum StoreLayout {
     static func idempotencyKey(_ key: IdempotencyKey) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count)
-        bytes.append(contentsOf: key.tenant.utf8)
-        bytes.append(0)
-        bytes.append(key.endpoint.rawValue)
-        bytes.append(contentsOf: key.qualifier.utf8)
-        bytes.append(0)
-        bytes.append(contentsOf: key.key.utf8)
+        appendIdempotencyKey(key, to: &bytes)
         return bounded(bytes)
     }
 
     /// Deadline first (biased so negative instants sort first), then the reservation id.
-    static func expiryKey(deadline: Int64, id: String) -> [UInt8] {
-        bounded(bigEndian(UInt64(bitPattern: deadline) ^ (1 << 63)) + Array(id.utf8))
-    }
+    static func expiryKey(deadline: Int64, id: String) -> [UInt8] { boundedKey { appendExpiryKey(deadline: deadline, id: id, to: &$0) } }
 
     static func deadline(fromExpiryKey key: [UInt8]) -> Int64 {
         let biased = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

@@ -62,11 +62,11 @@ struct WriteSet: Sendable {
     /// Appends an event to the log as it is stored: its chain value (`SHA-256(previous || record)`) then
     /// its record, both written in place. Returns the new chain value.
     mutating func appendEvent(
-        _ database: LMDBDatabase, _ key: [UInt8], sequence: UInt64, timestampMilliseconds: Int64, body: EventBody,
+        _ database: LMDBDatabase, sequence: UInt64, timestampMilliseconds: Int64, body: EventBody,
         chainingFrom previous: [UInt8]
     ) -> [UInt8] {
         let keyStart = bytes.count
-        bytes.append(contentsOf: key)
+        withUnsafeBytes(of: sequence.bigEndian) { bytes.append(contentsOf: $0) }  // `StoreLayout.sequenceKey`
         let valueStart = bytes.count
         bytes.append(contentsOf: EventChain.genesis)  // 32 bytes, overwritten below
         appendEncoded { EventCodec.encode(sequence: sequence, timestampMilliseconds: timestampMilliseconds, body: body, into: &$0) }
@@ -77,7 +77,7 @@ struct WriteSet: Sendable {
             for index in 0..<32 { buffer[valueStart + index] = chain[index] }
         }
         entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
+            database: database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
             valueCount: bytes.count - valueStart, kind: .append))
         return chain
     }
@@ -89,6 +89,38 @@ struct WriteSet: Sendable {
         var writer = ByteWriter(appendingTo: consume taken)
         encode(&writer)
         bytes = writer.takeBytes()
+    }
+
+    /// A put whose key `appendKey` appends straight into the set's buffer (then bounded, `StoreLayout.bound`)
+    /// and whose value `encode` appends after it: no array per key or value. Returns where the key is
+    /// (`withKey`).
+    @discardableResult
+    mutating func put(
+        _ database: LMDBDatabase, key appendKey: (inout [UInt8]) -> Void, encoding encode: (inout ByteWriter) -> Void
+    ) -> Range<Int> {
+        let keyStart = bytes.count
+        appendKey(&bytes)
+        StoreLayout.bound(&bytes, keyFrom: keyStart)
+        let valueStart = bytes.count
+        appendEncoded(encode)
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .put))
+        return keyStart..<valueStart
+    }
+
+    /// A delete whose key `appendKey` appends straight into the set's buffer (then bounded).
+    mutating func delete(_ database: LMDBDatabase, key appendKey: (inout [UInt8]) -> Void) {
+        let keyStart = bytes.count
+        appendKey(&bytes)
+        StoreLayout.bound(&bytes, keyFrom: keyStart)
+        entries.append(Entry(
+            database: database, keyStart: keyStart, keyCount: bytes.count - keyStart, valueStart: bytes.count, valueCount: 0, kind: .delete))
+    }
+
+    /// Runs `body` on the bytes of a key the set holds (`range` from `put`).
+    func withKey<T>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
     mutating func delete(_ database: LMDBDatabase, _ key: [UInt8]) {

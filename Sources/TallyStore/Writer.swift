@@ -135,8 +135,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             return completion(.failure(StoreError(.closed, "the store is closed")))
         }
         let now = DispatchTime.now().uptimeNanoseconds
+        // With `afterAnswer` the writer's work stays busy until the scheduled work has run, which a thread with
+        // more commands read at once reaches only after them: they queue for the writer thread (one batch), and
+        // no idle time need tell them apart from a lone client's next request.
         guard mayRunHere && !busy && queue.isEmpty && trims.isEmpty && !held && isQuiet(now)
-            && now &- idleSince >= Self.idleBeforeRunningHereNanoseconds else {
+            && (afterAnswer != nil || now &- idleSince >= Self.idleBeforeRunningHereNanoseconds) else {
             queue.append(Pending(command: command, completion: completion))
             condition.unlock()
             // After unlocking: a writer woken while the lock is still held would at once block on it again
@@ -409,10 +412,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     /// When the writer's work last ended (monotonic nanoseconds; under `condition`).
     private var idleSince: UInt64 = 0
-    /// How long the writer must have been idle before a command runs on the thread that submits it. A
-    /// command that arrives sooner is most likely the next of several the same thread has read at once
-    /// (one event loop serving many connections): run there, each would get a flush of its own, one after
-    /// the other, while the writer thread would have taken them as one batch.
+    /// How long the writer must have been idle before a command submitted without `afterAnswer` runs on the
+    /// thread that submits it. A command that arrives sooner is most likely the next of several the same
+    /// thread has read at once (one event loop serving many connections): run there, each would get a flush
+    /// of its own, one after the other, while the writer thread would have taken them as one batch. (An
+    /// event loop's next request a lone client sends after its answer can arrive sooner than this.)
     private static let idleBeforeRunningHereNanoseconds: UInt64 = 50_000
 
     /// How many batches may be handed to the flusher and not yet durable. The flusher takes all that wait
@@ -564,7 +568,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         position.lastSequence += 1
         position.lastTimestamp = now
         position.chainHead = writes.appendEvent(
-            events, StoreLayout.sequenceKey(position.lastSequence), sequence: position.lastSequence, timestampMilliseconds: now,
+            events, sequence: position.lastSequence, timestampMilliseconds: now,
             body: body, chainingFrom: position.chainHead)
     }
 
