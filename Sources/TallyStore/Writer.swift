@@ -477,6 +477,12 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// still in memory (it is evicted only once durable), so the last durable version is the right one.
     /// On a thrown error `state` may hold part of the batch: the caller reloads it.
     private func decide(_ batch: [Pending]) throws -> Decided {
+        // Decided on a local value moved out of `self.state` and back (on a throw too): a stored property of
+        // the class handed to a call is copied first (a retain and a release of each of its six dictionaries,
+        // three times per command), a local variable is lent as it is.
+        var state = LedgerState()
+        swap(&state, &self.state)
+        defer { swap(&state, &self.state) }
         let now = max(options.clock(), position.lastTimestamp)
         var answers: [Flusher.Answer] = []
         answers.reserveCapacity(batch.count)
@@ -487,6 +493,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         touched.idempotency.reserveCapacity(batch.count)
         var hydrated = TouchedKeys()
         var oldDeadlines: [String: Int64] = [:]
+        oldDeadlines.reserveCapacity(batch.count)
         var next = position
         keyFilter.refresh()
         // Through the buffer: iterating the array would copy every pending command and its completion.
@@ -509,7 +516,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                     for body in events {
                         // The deadline before the batch: note it at the reservation's first event (`touch`
                         // below adds it to the touched reservations).
-                        if let id = body.reservationID, !touched.reservations.contains(id), let deadline = activeDeadline(id) {
+                        if let id = body.reservationID, !touched.reservations.contains(id), let deadline = Self.activeDeadline(id, in: &state) {
                             oldDeadlines[id] = deadline
                         }
                         body.touch(&touched, in: state)
@@ -600,7 +607,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     /// The settle deadline of an ACTIVE reservation (`Reservation.settleDeadlineMilliseconds`), read in
     /// place rather than from a copy of the whole reservation.
-    private func activeDeadline(_ id: String) -> Int64? {
+    private static func activeDeadline(_ id: String, in state: inout LedgerState) -> Int64? {
         guard let index = state.reservations.index(forKey: id) else { return nil }
         return state.peekReservation(at: index) { $0.status == .active ? $0.settleDeadlineMilliseconds : nil }
     }
