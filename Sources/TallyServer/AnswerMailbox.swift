@@ -26,10 +26,15 @@ final class AnswerMailbox<Answer: Sendable>: Sendable {
 
     /// Every answer posted so far, oldest first; the mailbox is empty afterwards.
     func takeAll() -> [Answer] {
-        waiting.withLock { answers in
-            var taken: [Answer] = []
-            swap(&taken, &answers)
-            return taken
-        }
+        var taken: [Answer] = []
+        takeAll(into: &taken)
+        return taken
+    }
+
+    /// The same into `taken` (emptied first), whose storage the mailbox keeps for the next answers: its array
+    /// keeps its capacity from round to round instead of growing from empty again each time.
+    func takeAll(into taken: inout [Answer]) {
+        taken.removeAll(keepingCapacity: true)
+        waiting.withLock { answers in swap(&taken, &answers) }
     }
 }

@@ -46,6 +46,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var pollTask: RepeatedTask?
     /// Commands completed by the store for this connection, posted from the store's thread.
     private let completed = AnswerMailbox<Completed>()
+    /// The answers `deliverCompleted` is sending (empty between its runs; its storage goes back and forth
+    /// with the mailbox's).
+    private var delivering: [Completed] = []
     private var flushScheduled = false
     /// Framed answers waiting for this tick's flush (empty when `flushScheduled` is false).
     private var pending = ByteBuffer()
@@ -193,7 +196,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Answers every command the store has completed for this connection so far, in the order completed.
     private func deliverCompleted(_ channelContext: ChannelHandlerContext) {
-        for done in completed.takeAll() {
+        completed.takeAll(into: &delivering)
+        defer { delivering.removeAll(keepingCapacity: true) }
+        for done in delivering {
             let response: Response = switch done.outcome {
             case .success(.success(let decision)): done.answer(decision)
             case .success(.failure(let refusal)): .error(WireError(refusal))

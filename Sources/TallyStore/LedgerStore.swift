@@ -123,10 +123,15 @@ public final class LedgerStore: Sendable {
     /// writes; until it runs, the next command waits for it and a read writes it itself (on any thread).
     public func submit(
         _ command: consuming Command, afterAnswer: AfterAnswer? = nil,
-        completion: @escaping @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
+        completion: @escaping Completion
     ) {
         writer.submit(command, afterAnswer: afterAnswer, completion: completion)
     }
+
+    /// What `submit` calls with a command's outcome. It takes the outcome (`__owned`): the flusher hands each
+    /// decision over rather than lend it, so a completion that keeps it (a connection's mailbox) moves it
+    /// instead of copying every string and array in it.
+    public typealias Completion = @Sendable (__owned Result<Result<Decision, Refusal>, StoreError>) -> Void
 
     /// Schedules a piece of the store's work on the thread that submitted a command (see `submit`).
     public typealias AfterAnswer = @Sendable (_ work: @escaping @Sendable () -> Void) -> Void

@@ -14,7 +14,7 @@ import TallyCore
 /// become durable.
 // Safe: the queue and `busy` are guarded by `condition`; every other field belongs to the thread that set `busy`.
 final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `condition`, all else to the thread that set `busy`
-    typealias Completion = @Sendable (Result<Result<Decision, Refusal>, StoreError>) -> Void
+    typealias Completion = LedgerStore.Completion
 
     private struct Pending {
         var command: Command

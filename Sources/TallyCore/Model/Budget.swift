@@ -92,12 +92,22 @@ public struct Budget: Sendable, Hashable {
     /// The budget after one recorded per-scope change; overflow is refused, never wrapped.
     public func applying(_ delta: ScopeDelta) throws(Refusal) -> Budget {
         var next = self
-        next.remaining = try remaining.adding(delta.remaining)
-        next.reserved = try reserved.adding(delta.reserved)
-        next.spent = try spent.adding(delta.spent)
-        next.debt = try debt.adding(delta.debt)
-        if delta.marksOverLimit { next.isOverLimit = true }
+        try next.apply(delta)
         return next
+    }
+
+    /// The same in place (the ledger applies each event's deltas to the budgets where they are stored). On an
+    /// overflow it throws before changing anything.
+    public mutating func apply(_ delta: ScopeDelta) throws(Refusal) {
+        let remaining = try remaining.adding(delta.remaining)
+        let reserved = try reserved.adding(delta.reserved)
+        let spent = try spent.adding(delta.spent)
+        let debt = try debt.adding(delta.debt)
+        self.remaining = remaining
+        self.reserved = reserved
+        self.spent = spent
+        self.debt = debt
+        if delta.marksOverLimit { isOverLimit = true }
     }
 }
 
