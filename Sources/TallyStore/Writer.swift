@@ -498,35 +498,42 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         keyFilter.refresh()
         // Through the buffer: iterating the array would copy every pending command and its completion.
         try batch.withUnsafeBufferPointer { batch in try projections.environment.read { txn in
+            // The closure's own local, for the same reason as above: `state`, captured from outside, would be
+            // copied for every call that borrows it.
+            var working = LedgerState()
+            swap(&working, &state)
+            defer { swap(&working, &state) }
             for index in batch.indices {
                 // One copy of the command for the three calls below: handed `batch[index].command` each of them
                 // gets a copy of its own (a retain and a release of every string in it), the compiler unable to
                 // tell that the calls leave the buffer alone.
                 let command = batch[index].command
-                try projections.hydrate(for: command, into: &state, adding: &hydrated, from: txn, keyFilter: keyFilter)
-                // `draft` rather than `decide`: the reply of a fresh success is read from `state` right
+                try projections.hydrate(for: command, into: &working, adding: &hydrated, from: txn, keyFilter: keyFilter)
+                // `draft` rather than `decide`: the reply of a fresh success is read from `working` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
-                switch Ledger.draft(state, command, now: now, derivations: derivations) {
+                switch Ledger.draft(working, command, now: now, derivations: derivations) {
                 case .failure(let refusal):
                     result = .failure(refusal)
                 case .success(.replay(let decision)):
                     result = .success(decision)
                 case .success(.fresh(let events)):
-                    for body in events {
+                    // By index: `for body in events` would copy each event out of the array.
+                    for position in events.indices {
                         // The deadline before the batch: note it at the reservation's first event (`touch`
                         // below adds it to the touched reservations).
-                        if let id = body.reservationID, !touched.reservations.contains(id), let deadline = Self.activeDeadline(id, in: &state) {
+                        if let id = events[position].reservationID, !touched.reservations.contains(id),
+                           let deadline = Self.activeDeadline(id, in: &working) {
                             oldDeadlines[id] = deadline
                         }
-                        body.touch(&touched, in: state)
-                        do { try Ledger.apply(body, to: &state) } catch {
+                        events[position].touch(&touched, in: working)
+                        do { try Ledger.apply(events[position], to: &working) } catch {
                             preconditionFailure("decide produced an event apply refuses: \(error)")
                         }
-                        append(body, at: now, to: &next, &writes)
+                        append(events[position], at: now, to: &next, &writes)
                     }
                     let reply = Ledger.reply(
-                        to: command, events: events, after: state, base: state, now: now)
+                        to: command, events: events, after: working, base: working, now: now)
                     result = .success(Decision(events: events, reply: reply))
                 }
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
