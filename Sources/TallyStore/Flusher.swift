@@ -226,10 +226,16 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
     /// change wait for it (`ProjectionsBarrier`) until it is written, or until the writer has replayed the log
     /// after it failed.
     func writeDeferredProjections(_ job: Job, ticket: UInt64) -> Result<Void, StoreError> {
-        let jobs = [job]
+        let result = answeredProjectionsWrite([job], ticket: ticket)
+        allocation.withLock { $0.keepAhead(of: log) }
+        return result
+    }
+
+    /// The projections' transaction of batches already answered (barrier `ticket`): the barrier is told once
+    /// they are written; after a failure it stays behind until the writer has replayed the log.
+    private func answeredProjectionsWrite(_ jobs: [Job], ticket: UInt64) -> Result<Void, StoreError> {
         let result = injectedProjectionsFailure.withLock({ $0?() }).map { .failure($0) } ?? projectionsWrite(jobs)
         if case .success = result { barrier.written(ticket) }
-        allocation.withLock { $0.keepAhead(of: log) }
         return result
     }
 
@@ -242,8 +248,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
         if case .success = result {
             let ticket = barrier.answering()
             answer(&jobs, result)
-            result = injectedProjectionsFailure.withLock({ $0?() }).map { .failure($0) } ?? projectionsWrite(jobs)
-            if case .success = result { barrier.written(ticket) }
+            result = answeredProjectionsWrite(jobs, ticket: ticket)
         } else {
             answer(&jobs, result)
         }
