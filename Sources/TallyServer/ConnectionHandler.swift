@@ -198,7 +198,10 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func deliverCompleted(_ channelContext: ChannelHandlerContext) {
         completed.takeAll(into: &delivering)
         defer { delivering.removeAll(keepingCapacity: true) }
-        for done in delivering {
+        // Each answer moved out (from the back of the reversed array): `for done in delivering` copied every one
+        // of them (a retain and a release of its closure and of everything in its decision).
+        delivering.reverse()
+        while let done = delivering.popLast() {
             let response: Response = switch done.outcome {
             case .success(.success(let decision)): done.answer(decision)
             case .success(.failure(let refusal)): .error(WireError(refusal))

@@ -309,7 +309,7 @@ final class Flusher: @unchecked Sendable {  // Safe: mutable fields only under `
                 guard let completion = answers[position].completion.take(),
                       let decided = answers[position].result.take() else { continue }
                 switch result {
-                case .success: completion(.success(decided))
+                case .success: completion(.success(consume decided))  // moved: without `consume` it was copied
                 case .failure(let error): completion(.failure(error))
                 }
             }

@@ -78,7 +78,7 @@ struct Projections {
     /// The same for what `command` may consult (`Command.forEachLookup`), without building sets for it. An
     /// idempotency key `keyFilter` has never seen is not looked up (the table cannot hold it).
     func hydrate(
-        for command: Command, into state: inout LedgerState, adding added: inout TouchedKeys,
+        for command: borrowing Command, into state: inout LedgerState, adding added: inout TouchedKeys,
         from txn: borrowing LMDBReadTransaction, keyFilter: IdempotencyKeyFilter? = nil
     ) throws {
         let budgets = state.budgets  // shares the dictionary's storage: the closures below change `state`

@@ -19,6 +19,13 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private struct Pending {
         var command: Command
         var completion: Completion?
+
+        /// Moves the command out, leaving a placeholder that allocates nothing.
+        mutating func takeCommand() -> Command {
+            var taken = Command.expireReservations(ExpireCommand(candidates: []))
+            swap(&taken, &command)
+            return taken
+        }
     }
 
     /// A request to remove archived events from the live log, done in chunks between batches.
@@ -154,7 +161,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         busy = true
         condition.unlock()
         answeringFirst = afterAnswer != nil
-        process([Pending(command: command, completion: completion)])
+        var lone = [Pending(command: command, completion: completion)]
+        process(&lone)
         answeringFirst = false
         if let afterAnswer, hasDeferred.load(ordering: .acquiring) {
             // Still busy: the writer's work ends once the projections are written, by that work or by whoever
@@ -261,7 +269,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             }
             busy = true
             let take = held && !stopping ? 0 : min(queue.count, options.batchCommandsMax)
-            let batch: [Pending]
+            var batch: [Pending]
             if take == queue.count {
                 // The usual case under load: take the whole queue without copying every command out of it.
                 batch = queue
@@ -278,7 +286,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             settleNeeded = false
             condition.unlock()
             if !batch.isEmpty {
-                process(batch)
+                process(&batch)
             } else if mustSettle, !inFlight.isEmpty, case .failure = settle(flusher.current, keeping: nil) {
                 recoverAfterFailure()  // at once: readers wait for the projections of batches answered already
             }
@@ -317,7 +325,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             return  // reads failing means writes will fail too; the next batch reports it to its callers
         }
         if !candidates.isEmpty {
-            process([Pending(command: .expireReservations(ExpireCommand(candidates: candidates)), completion: nil)])
+            var sweep = [Pending(command: .expireReservations(ExpireCommand(candidates: candidates)), completion: nil)]
+            process(&sweep)
         }
     }
 
@@ -347,7 +356,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     /// Decides a batch while earlier ones may still be flushing and hands it to the flusher, which takes it
     /// into its next transaction. A batch decided on top of one that failed is failed with it.
-    private func process(_ batch: [Pending]) {
+    private func process(_ batch: inout [Pending]) {
         if !inFlight.isEmpty, case .failure = settle(flusher.current, keeping: nil) {
             recoverAfterFailure()  // the failed batches' callers have their error; go on from the store
         }
@@ -357,7 +366,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         }
         var decided: Decided
         do {
-            decided = try decide(batch)
+            decided = try decide(&batch)
         } catch {
             drain()
             recover()
@@ -476,7 +485,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// records that are not in memory are read from the store: whatever the batch in flight changed is
     /// still in memory (it is evicted only once durable), so the last durable version is the right one.
     /// On a thrown error `state` may hold part of the batch: the caller reloads it.
-    private func decide(_ batch: [Pending]) throws -> Decided {
+    /// Each command is moved out of `batch` as it is decided (its completion stays).
+    private func decide(_ batch: inout [Pending]) throws -> Decided {
         // Decided on a local value moved out of `self.state` and back (on a throw too): a stored property of
         // the class handed to a call is copied first (a retain and a release of each of its six dictionaries,
         // three times per command), a local variable is lent as it is.
@@ -497,17 +507,17 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var next = position
         keyFilter.refresh()
         // Through the buffer: iterating the array would copy every pending command and its completion.
-        try batch.withUnsafeBufferPointer { batch in try projections.environment.read { txn in
+        try batch.withUnsafeMutableBufferPointer { batch in try projections.environment.read { txn in
             // The closure's own local, for the same reason as above: `state`, captured from outside, would be
             // copied for every call that borrows it.
             var working = LedgerState()
             swap(&working, &state)
             defer { swap(&working, &state) }
             for index in batch.indices {
-                // One copy of the command for the three calls below: handed `batch[index].command` each of them
-                // gets a copy of its own (a retain and a release of every string in it), the compiler unable to
-                // tell that the calls leave the buffer alone.
-                let command = batch[index].command
+                // The command moved out of the batch (a placeholder left behind) for the three calls below:
+                // handed `batch[index].command`, each of them got a copy of its own (a retain and a release of
+                // every string in it), the compiler unable to tell that the calls leave the buffer alone.
+                let command = batch[index].takeCommand()
                 try projections.hydrate(for: command, into: &working, adding: &hydrated, from: txn, keyFilter: keyFilter)
                 // `draft` rather than `decide`: the reply of a fresh success is read from `working` right
                 // after its events, which is what `decide` would return without its scratch copy.
@@ -518,19 +528,22 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 case .success(.replay(let decision)):
                     result = .success(decision)
                 case .success(.fresh(let events)):
-                    // By index: `for body in events` would copy each event out of the array.
                     for position in events.indices {
+                        // One copy of the event for the calls below: handed `events[position]`, each of them got
+                        // a copy of its own (a retain and a release of everything in the event, four times per
+                        // event; through the array's buffer too).
+                        let event = events[position]
                         // The deadline before the batch: note it at the reservation's first event (`touch`
                         // below adds it to the touched reservations).
-                        if let id = events[position].reservationID, !touched.reservations.contains(id),
+                        if let id = event.reservationID, !touched.reservations.contains(id),
                            let deadline = Self.activeDeadline(id, in: &working) {
                             oldDeadlines[id] = deadline
                         }
-                        events[position].touch(&touched, in: working)
-                        do { try Ledger.apply(events[position], to: &working) } catch {
+                        event.touch(&touched, in: working)
+                        do { try Ledger.apply(event, to: &working) } catch {
                             preconditionFailure("decide produced an event apply refuses: \(error)")
                         }
-                        append(events[position], at: now, to: &next, &writes)
+                        append(event, at: now, to: &next, &writes)
                     }
                     let reply = Ledger.reply(
                         to: command, events: events, after: working, base: working, now: now)
