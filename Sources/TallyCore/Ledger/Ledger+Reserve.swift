@@ -10,7 +10,7 @@ struct ScopeResolution {
 
     init(subject: Subject, tenant: String, unit: Unit, state: LedgerState, derivations: ScopeDerivations? = nil) {
         affectedScopes = derivations?.paths(subject: subject, tenant: tenant) ?? ScopePath.derive(subject: subject, tenant: tenant)
-        budgets = affectedScopes.compactMap { state.budgets[BudgetKey($0, unit)] }
+        budgets = state.budgets(of: affectedScopes, unit: unit)
     }
 
     /// With no budget in the requested unit: `UNIT_MISMATCH` (with details) if a derived scope has a

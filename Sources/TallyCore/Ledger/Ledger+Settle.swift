@@ -25,7 +25,7 @@ extension Ledger {
     static func decideCommit(_ command: CommitCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> [EventBody] {
         let reservation = state.reservations[command.reservationID]!
         try requireSettleable(reservation, state, now: now, unit: command.actual.unit)
-        let budgets = reservation.budgetedScopes.compactMap { state.budgets[BudgetKey($0, reservation.unit)] }
+        let budgets = state.budgets(of: reservation.budgetedScopes, unit: reservation.unit)
         let estimate = reservation.estimate
         let actual = command.actual.amount
         let overage = try actual.subtracting(estimate)

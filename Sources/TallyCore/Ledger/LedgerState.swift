@@ -38,7 +38,25 @@ public struct LedgerState: Sendable, Hashable {
 
     /// Balances of the given scopes in one unit, in the order given (canonical for derived scopes).
     public func balances(of scopes: [ScopePath], unit: Unit) -> [Balance] {
-        scopes.compactMap { budgets[BudgetKey($0, unit)]?.balance }
+        // Sized once and read in place: `compactMap` grew the array one balance at a time and copied each budget
+        // out of the dictionary (a retain and a release of its strings) to read its balance.
+        var balances: [Balance] = []
+        balances.reserveCapacity(scopes.count)
+        for scope in scopes {
+            if let index = budgets.index(forKey: BudgetKey(scope, unit)) { balances.append(budgets.values[index].balance) }
+        }
+        return balances
+    }
+
+    /// The budgets `scopes` have in `unit`, in the order of `scopes` (those without one left out), in an array
+    /// sized once.
+    func budgets(of scopes: [ScopePath], unit: Unit) -> [Budget] {
+        var found: [Budget] = []
+        found.reserveCapacity(scopes.count)
+        for scope in scopes {
+            if let index = budgets.index(forKey: BudgetKey(scope, unit)) { found.append(budgets.values[index]) }
+        }
+        return found
     }
 
     /// Reservations whose settle deadline has passed, soonest deadline first, for the expiry sweep and for
