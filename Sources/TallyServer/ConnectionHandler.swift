@@ -197,9 +197,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Answers every command the store has completed for this connection so far, in the order completed.
     private func deliverCompleted(_ channelContext: ChannelHandlerContext) {
         completed.takeAll(into: &delivering)
-        defer { delivering.removeAll(keepingCapacity: true) }
-        // Each answer moved out (from the back of the reversed array): `for done in delivering` copied every one
-        // of them (a retain and a release of its closure and of everything in its decision).
+        // Each answer moved out (from the back of the reversed array, which ends empty with its capacity kept):
+        // `for done in delivering` copied every one of them (a retain and a release of its closure and of
+        // everything in its decision).
         delivering.reverse()
         while let done = delivering.popLast() {
             let response: Response = switch done.outcome {

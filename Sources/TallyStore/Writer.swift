@@ -528,11 +528,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 case .success(.replay(let decision)):
                     result = .success(decision)
                 case .success(.fresh(let events)):
-                    for position in events.indices {
-                        // One copy of the event for the calls below: handed `events[position]`, each of them got
-                        // a copy of its own (a retain and a release of everything in the event, four times per
-                        // event; through the array's buffer too).
-                        let event = events[position]
+                    // One copy of each event, by the iterator, for the calls below: handed `events[position]`,
+                    // each of them got a copy of its own (four per event; through the array's buffer too).
+                    for event in events {
                         // The deadline before the batch: note it at the reservation's first event (`touch`
                         // below adds it to the touched reservations).
                         if let id = event.reservationID, !touched.reservations.contains(id),
