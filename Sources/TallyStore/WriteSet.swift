@@ -1,3 +1,4 @@
+import CLMDB
 import TallyCore
 
 /// The puts and deletes of one batch, as bytes, in the order they were decided.
@@ -11,8 +12,12 @@ import TallyCore
 /// on the writer thread that allocated them, and the flusher walks plain offsets: no reference counting
 /// per operation, and no thousands of small arrays freed on another thread than the one that made them.
 struct WriteSet: Sendable {
+    /// Plain numbers only, so that walking the entries retains and releases nothing (an `LMDBDatabase` here,
+    /// with its name, made two copies per entry in `apply`, a retain and a release each).
     private struct Entry: Sendable {
-        var database: LMDBDatabase
+        var handle: MDB_dbi
+        /// Where the table is in `databases` (for the name in an error).
+        var table: UInt8
         var keyStart: Int
         var keyCount: Int
         /// Where the value starts; the value's length is `valueCount` (0 for a delete).
@@ -29,6 +34,24 @@ struct WriteSet: Sendable {
 
     private var bytes: [UInt8] = []
     private var entries: [Entry] = []
+    /// The tables the entries write, each once (a handful).
+    private var databases: [LMDBDatabase] = []
+
+    /// The number of `database` in `databases`, added at its first entry.
+    private mutating func table(_ database: LMDBDatabase) -> UInt8 {
+        for index in databases.indices where databases[index].handle == database.handle { return UInt8(index) }
+        precondition(databases.count < Int(UInt8.max), "a write set spans at most 255 tables")
+        databases.append(database)
+        return UInt8(databases.count - 1)
+    }
+
+    private mutating func add(
+        _ database: LMDBDatabase, keyStart: Int, keyCount: Int, valueStart: Int, valueCount: Int, kind: Kind
+    ) {
+        entries.append(Entry(
+            handle: database.handle, table: table(database), keyStart: keyStart, keyCount: keyCount,
+            valueStart: valueStart, valueCount: valueCount, kind: kind))
+    }
 
     /// Room for about `commands` lifecycle commands (a command's projections are a few kilobytes in five or
     /// six tables; its events a few hundred bytes), so the buffer of a large batch is not copied over and
@@ -43,9 +66,8 @@ struct WriteSet: Sendable {
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
         bytes.append(contentsOf: value)
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart, valueCount: value.count,
-            kind: append ? .append : .put))
+        add(database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart, valueCount: value.count,
+            kind: append ? .append : .put)
     }
 
     /// A put whose value `encode` appends straight into the set's buffer (no array per value).
@@ -54,9 +76,8 @@ struct WriteSet: Sendable {
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
         appendEncoded(encode)
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
-            valueCount: bytes.count - valueStart, kind: .put))
+        add(database, keyStart: keyStart, keyCount: key.count, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .put)
     }
 
     /// Appends an event to the log as it is stored: its chain value (`SHA-256(previous || record)`) then
@@ -68,7 +89,7 @@ struct WriteSet: Sendable {
         let keyStart = bytes.count
         withUnsafeBytes(of: sequence.bigEndian) { bytes.append(contentsOf: $0) }  // `StoreLayout.sequenceKey`
         let valueStart = bytes.count
-        bytes.append(contentsOf: EventChain.genesis)  // 32 bytes, overwritten below
+        withUnsafeBytes(of: (UInt64(0), UInt64(0), UInt64(0), UInt64(0))) { bytes.append(contentsOf: $0) }  // overwritten below
         appendEncoded { EventCodec.encode(sequence: sequence, timestampMilliseconds: timestampMilliseconds, body: body, into: &$0) }
         let chain = bytes.withUnsafeBytes { buffer in
             EventChain.link(previous, UnsafeRawBufferPointer(rebasing: buffer[(valueStart + 32)...]))
@@ -76,9 +97,8 @@ struct WriteSet: Sendable {
         bytes.withUnsafeMutableBytes { buffer in
             for index in 0..<32 { buffer[valueStart + index] = chain[index] }
         }
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
-            valueCount: bytes.count - valueStart, kind: .append))
+        add(database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .append)
         return chain
     }
 
@@ -103,9 +123,8 @@ struct WriteSet: Sendable {
         StoreLayout.bound(&bytes, keyFrom: keyStart)
         let valueStart = bytes.count
         appendEncoded(encode)
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
-            valueCount: bytes.count - valueStart, kind: .put))
+        add(database, keyStart: keyStart, keyCount: valueStart - keyStart, valueStart: valueStart,
+            valueCount: bytes.count - valueStart, kind: .put)
         return keyStart..<valueStart
     }
 
@@ -114,8 +133,7 @@ struct WriteSet: Sendable {
         let keyStart = bytes.count
         appendKey(&bytes)
         StoreLayout.bound(&bytes, keyFrom: keyStart)
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: bytes.count - keyStart, valueStart: bytes.count, valueCount: 0, kind: .delete))
+        add(database, keyStart: keyStart, keyCount: bytes.count - keyStart, valueStart: bytes.count, valueCount: 0, kind: .delete)
     }
 
     /// Runs `body` on the bytes of a key the set holds (`range` from `put`).
@@ -126,28 +144,28 @@ struct WriteSet: Sendable {
     mutating func delete(_ database: LMDBDatabase, _ key: [UInt8]) {
         let keyStart = bytes.count
         bytes.append(contentsOf: key)
-        entries.append(Entry(
-            database: database, keyStart: keyStart, keyCount: key.count, valueStart: bytes.count, valueCount: 0, kind: .delete))
+        add(database, keyStart: keyStart, keyCount: key.count, valueStart: bytes.count, valueCount: 0, kind: .delete)
     }
 
     func apply(_ txn: borrowing LMDBWriteTransaction) throws(LMDBError) {
-        let failure: LMDBError? = bytes.withUnsafeBytes { buffer in
-            do throws(LMDBError) {
-                for entry in entries {
-                    let key = UnsafeRawBufferPointer(rebasing: buffer[entry.keyStart..<(entry.keyStart + entry.keyCount)])
-                    switch entry.kind {
-                    case .delete:
-                        try txn.delete(entry.database, key)
-                    case .put, .append:
-                        let value = UnsafeRawBufferPointer(rebasing: buffer[entry.valueStart..<(entry.valueStart + entry.valueCount)])
-                        try txn.put(entry.database, key, value, append: entry.kind == .append)
-                    }
+        let failure: (code: Int32, entry: Entry)? = bytes.withUnsafeBytes { buffer in
+            for entry in entries {
+                let key = UnsafeRawBufferPointer(rebasing: buffer[entry.keyStart..<(entry.keyStart + entry.keyCount)])
+                let code: Int32
+                switch entry.kind {
+                case .delete:
+                    code = txn.delete(entry.handle, key)
+                case .put, .append:
+                    let value = UnsafeRawBufferPointer(rebasing: buffer[entry.valueStart..<(entry.valueStart + entry.valueCount)])
+                    code = txn.put(entry.handle, key, value, append: entry.kind == .append)
                 }
-                return nil
-            } catch {
-                return error
+                if code != MDB_SUCCESS { return (code, entry) }
             }
+            return nil
         }
-        if let failure { throw failure }
+        if let failure {
+            let name = databases[Int(failure.entry.table)].name
+            try check(failure.code, failure.entry.kind == .delete ? "deleting from \(name)" : "writing to \(name)")
+        }
     }
 }

@@ -145,4 +145,30 @@ import Testing
         #expect(rebuilt == ledger.state)
         #expect(rebuilt.idempotency == ledger.state.idempotency)
     }
+
+    /// Keys are hashed once, when made: a key made from a request's stamp (the ledger's way) must equal and
+    /// hash like one made from the strings (the store's way, reading a record back), and differ in each field.
+    @Test func keysMadeFromAStampOrFromStringsAreTheSameKey() {
+        let stamp = IdempotencyStamp(key: "k-1", payloadHash: .zero)
+        let fromStamp = IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r1", stamp: stamp)
+        let fromStrings = IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r1", key: "k-1")
+        #expect(fromStamp == fromStrings && fromStamp.hashValue == fromStrings.hashValue)
+        #expect(Set([fromStamp, fromStrings]).count == 1)
+        let others = [
+            IdempotencyKey(tenant: "acme2", endpoint: .extend, qualifier: "r1", key: "k-1"),
+            IdempotencyKey(tenant: "acme", endpoint: .reserve, qualifier: "r1", key: "k-1"),
+            IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r2", key: "k-1"),
+            IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r1", key: "k-2"),
+            // The fields' boundaries count: the same characters split differently are another key.
+            IdempotencyKey(tenant: "acmer", endpoint: .extend, qualifier: "1", key: "k-1"),
+        ]
+        for other in others { #expect(other != fromStamp) }
+        var records: [IdempotencyKey: Int] = [fromStrings: 1]
+        for (index, other) in others.enumerated() { records[other] = index + 2 }
+        #expect(records[fromStamp] == 1 && records.count == others.count + 1)
+        // A stamp's payload fingerprint is no part of the key, but is of the stamp.
+        let otherPayload = IdempotencyStamp(key: "k-1", payloadHash: Digest256(words: (1, 0, 0, 0)))
+        #expect(IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r1", stamp: otherPayload) == fromStamp)
+        #expect(otherPayload != stamp && IdempotencyStamp(key: "k-1", payloadHash: .zero) == stamp)
+    }
 }

@@ -71,4 +71,35 @@ import Testing
             #expect(Array(stored.prefix(32)) == chain)
         }
     }
+
+    /// An entry LMDB refuses fails the set with the name of its table (entries carry only the table's handle),
+    /// and in a transaction that is then not committed nothing of the set is stored.
+    @Test func aRefusedEntryNamesItsTableAndNothingIsStored() throws {
+        let directory = NSTemporaryDirectory() + "tally-writeset-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 24, databaseNames: ["first", "second"])
+        defer { environment.close() }
+        let first = environment.database("first")
+        let second = environment.database("second")
+        for (refused, name) in [(first, "first"), (second, "second")] {
+            var writes = WriteSet()
+            writes.put(first, Array("a".utf8), [1])
+            writes.put(second, Array("b".utf8), [2])
+            writes.put(refused, [], [3])  // LMDB refuses an empty key
+            writes.put(second, Array("c".utf8), [4])
+            do {
+                try environment.write { txn in try writes.apply(txn) }
+                Issue.record("an empty key was accepted")
+            } catch let error as LMDBError {
+                #expect(error.context == "writing to \(name)")
+            } catch {
+                Issue.record("not an LMDB error: \(error)")
+            }
+            let stored = try environment.read { txn in
+                [try txn.get(first, Array("a".utf8)), try txn.get(second, Array("b".utf8))]
+            }
+            #expect(stored == [nil, nil])
+        }
+    }
 }

@@ -12,18 +12,49 @@ public enum IdempotencyEndpoint: UInt8, CaseIterable, Sendable, Hashable {
 }
 
 /// Where an idempotency key is unique: (tenant, endpoint, qualifier, key).
+///
+/// Hashed once, when it is made: the writer looks a key up, stores it, adds it to the batch's touched keys
+/// and evicts it again, and hashing the four strings at each of those steps was about a twelfth of the
+/// writer's CPU (BENCHMARKS.md). Made from a request's `IdempotencyStamp`, the key's own string is not hashed
+/// again either (the stamp hashed it when the request was decoded).
 public struct IdempotencyKey: Sendable, Hashable {
-    public var tenant: String
-    public var endpoint: IdempotencyEndpoint
+    public let tenant: String
+    public let endpoint: IdempotencyEndpoint
     /// The reservation id for `extend`, empty otherwise.
-    public var qualifier: String
-    public var key: String
+    public let qualifier: String
+    public let key: String
+    /// The fields hashed (with the process's seed, as `Hasher` always is): all that `hash(into:)` feeds.
+    private let fieldsHash: Int
 
     public init(tenant: String, endpoint: IdempotencyEndpoint, qualifier: String = "", key: String) {
+        self.init(tenant: tenant, endpoint: endpoint, qualifier: qualifier, key: key, keyHash: key.hashValue)
+    }
+
+    /// The key of a request's stamp, reusing the hash of its key string.
+    public init(tenant: String, endpoint: IdempotencyEndpoint, qualifier: String = "", stamp: IdempotencyStamp) {
+        self.init(tenant: tenant, endpoint: endpoint, qualifier: qualifier, key: stamp.key, keyHash: stamp.keyHash)
+    }
+
+    private init(tenant: String, endpoint: IdempotencyEndpoint, qualifier: String, key: String, keyHash: Int) {
         self.tenant = tenant
         self.endpoint = endpoint
         self.qualifier = qualifier
         self.key = key
+        var hasher = Hasher()
+        hasher.combine(tenant)
+        hasher.combine(endpoint)
+        hasher.combine(qualifier)
+        hasher.combine(keyHash)
+        fieldsHash = hasher.finalize()
+    }
+
+    public static func == (left: IdempotencyKey, right: IdempotencyKey) -> Bool {
+        left.fieldsHash == right.fieldsHash && left.key == right.key && left.tenant == right.tenant
+            && left.endpoint == right.endpoint && left.qualifier == right.qualifier
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fieldsHash)
     }
 }
 
@@ -51,12 +82,24 @@ public enum StoredReply: Sendable, Hashable {
 
 /// What the caller stamps on a request: the key and the SHA-256 of the request's canonical payload.
 public struct IdempotencyStamp: Sendable, Hashable {
-    public var key: String
+    public let key: String
     public var payloadHash: Digest256
+    /// `key.hashValue`, taken once when the request is decoded (`IdempotencyKey` reuses it).
+    let keyHash: Int
 
     public init(key: String, payloadHash: Digest256) {
         self.key = key
         self.payloadHash = payloadHash
+        keyHash = key.hashValue
+    }
+
+    public static func == (left: IdempotencyStamp, right: IdempotencyStamp) -> Bool {
+        left.key == right.key && left.payloadHash == right.payloadHash
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(keyHash)
+        hasher.combine(payloadHash)
     }
 
     func validate() throws(Refusal) {

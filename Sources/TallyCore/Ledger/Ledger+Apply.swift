@@ -61,14 +61,14 @@ extension Ledger {
                 eventID: debit.eventID,
                 charged: debit.charged < debit.actual ? Quantity(debit.unit, debit.charged) : nil,
                 balances: state.balances(of: debit.deltas.map(\.scope), unit: debit.unit))
-            state.idempotency[IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key)] =
+            state.idempotency[IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency)] =
                 IdempotencyRecord(
                     payloadHash: debit.idempotency.payloadHash,
                     retainUntilMilliseconds: debit.replayRetainUntilMilliseconds, reply: .debit(reply))
         case .evaluationRecorded(let evaluation):
             guard keepingHistory else { return }
             let endpoint: IdempotencyEndpoint = evaluation.reply.kind == .decide ? .decide : .reserve
-            state.idempotency[IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, key: evaluation.idempotency.key)] =
+            state.idempotency[IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, stamp: evaluation.idempotency)] =
                 IdempotencyRecord(
                     payloadHash: evaluation.idempotency.payloadHash,
                     retainUntilMilliseconds: evaluation.replayRetainUntilMilliseconds, reply: .evaluation(evaluation.reply))
@@ -86,7 +86,7 @@ extension Ledger {
         budget.updatedAtMilliseconds = funded.atMilliseconds
         state.budgets[budget.key] = budget
         if keepingHistory, let stamp = funded.idempotency {
-            state.idempotency[IdempotencyKey(tenant: budget.tenant, endpoint: .fund, key: stamp.key)] = IdempotencyRecord(
+            state.idempotency[IdempotencyKey(tenant: budget.tenant, endpoint: .fund, stamp: stamp)] = IdempotencyRecord(
                 payloadHash: stamp.payloadHash, retainUntilMilliseconds: funded.replayRetainUntilMilliseconds,
                 reply: .funding(fundingReply(funded)))
         }
@@ -114,7 +114,7 @@ extension Ledger {
             reserved: Quantity(reserved.unit, reserved.amount), expiresAtMilliseconds: reserved.expiresAtMilliseconds,
             scopePath: reserved.scopePath, affectedScopes: reserved.affectedScopes, caps: reserved.caps,
             balances: state.balances(of: reserved.budgetedScopes, unit: reserved.unit))
-        state.idempotency[IdempotencyKey(tenant: reserved.tenant, endpoint: .reserve, key: reserved.idempotency.key)] =
+        state.idempotency[IdempotencyKey(tenant: reserved.tenant, endpoint: .reserve, stamp: reserved.idempotency)] =
             IdempotencyRecord(
                 payloadHash: reserved.idempotency.payloadHash,
                 retainUntilMilliseconds: reserved.replayRetainUntilMilliseconds, reply: .reserve(reply))
@@ -158,7 +158,7 @@ extension Ledger {
             reservationID: extended.reservationID, expiresAtMilliseconds: extended.newExpiresAtMilliseconds,
             balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
         let key = IdempotencyKey(
-            tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, key: extended.idempotency.key)
+            tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, stamp: extended.idempotency)
         state.idempotency[key] = IdempotencyRecord(
             payloadHash: extended.idempotency.payloadHash,
             retainUntilMilliseconds: extended.replayRetainUntilMilliseconds, reply: .extend(reply))

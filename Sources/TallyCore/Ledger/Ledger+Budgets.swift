@@ -55,7 +55,7 @@ extension Ledger {
         try validateFund(command)
         let budget = try namedBudget(command.scope, command.unit, caller: command.caller, state)
         guard let stamp = command.idempotency else { return nil }
-        let key = IdempotencyKey(tenant: budget.tenant, endpoint: .fund, key: stamp.key)
+        let key = IdempotencyKey(tenant: budget.tenant, endpoint: .fund, stamp: stamp)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         guard record.payloadHash == stamp.payloadHash else {
             throw Refusal(.idempotencyMismatch, "idempotency_key '\(stamp.key)' was used with a different funding request")

@@ -15,7 +15,7 @@ extension Ledger {
         try command.metrics?.validate()
         try command.metadata?.validate(field: "metadata")
         try requireSubjectTenant(command.subject, effectiveTenant: command.tenant)
-        let key = IdempotencyKey(tenant: command.tenant, endpoint: .event, key: command.idempotency.key)
+        let key = IdempotencyKey(tenant: command.tenant, endpoint: .event, stamp: command.idempotency)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         guard record.payloadHash == command.idempotency.payloadHash else {
             throw Refusal(.idempotencyMismatch, "idempotency_key '\(command.idempotency.key)' was used with a different event")

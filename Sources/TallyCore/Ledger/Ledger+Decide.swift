@@ -108,10 +108,10 @@ extension Ledger {
     ) -> Reply {
         switch command {
         case .reserve(let reserve):
-            let key = IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key)
+            let key = IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, stamp: reserve.idempotency)
             return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
         case .decide(let decide):
-            let key = IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key)
+            let key = IdempotencyKey(tenant: decide.tenant, endpoint: .decide, stamp: decide.idempotency)
             return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
         case .commit(let commit):
             guard case .committed(let settlement)? = scratch.reservations[commit.reservationID]?.settlement else {
@@ -125,10 +125,10 @@ extension Ledger {
             return .released(settlement.reply)
         case .extend(let extend):
             guard case .extended(let extended)? = events.first else { preconditionFailure("extend yields Extended") }
-            let key = IdempotencyKey(tenant: extended.tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key)
+            let key = IdempotencyKey(tenant: extended.tenant, endpoint: .extend, qualifier: extend.reservationID, stamp: extend.idempotency)
             return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
         case .recordDebit(let debit):
-            let key = IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key)
+            let key = IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency)
             return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
         case .expireReservations:
             return .expired(events.compactMap { if case .expired(let expired) = $0 { expired.reservationID } else { nil } })

@@ -81,7 +81,7 @@ extension Ledger {
     static func reserveReplay(_ command: ReserveCommand, _ state: LedgerState, now: Int64) throws(Refusal) -> Decision? {
         try validateReserve(command)
         try requireSubjectTenant(command.subject, effectiveTenant: command.tenant)
-        let key = IdempotencyKey(tenant: command.tenant, endpoint: .reserve, key: command.idempotency.key)
+        let key = IdempotencyKey(tenant: command.tenant, endpoint: .reserve, stamp: command.idempotency)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         let sameKind: Bool
         switch record.reply {
@@ -143,7 +143,7 @@ extension Ledger {
         try validateNonNegative(command.estimate.amount, field: "estimate.amount")
         try command.metadata?.validate(field: "metadata")
         try requireSubjectTenant(command.subject, effectiveTenant: command.tenant)
-        let key = IdempotencyKey(tenant: command.tenant, endpoint: .decide, key: command.idempotency.key)
+        let key = IdempotencyKey(tenant: command.tenant, endpoint: .decide, stamp: command.idempotency)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         guard record.payloadHash == command.idempotency.payloadHash else {
             throw Refusal(.idempotencyMismatch, "idempotency_key '\(command.idempotency.key)' was used with a different decide request")

@@ -87,7 +87,7 @@ extension Ledger {
         }
         try command.metadata?.validate(field: "metadata")
         guard let tenant = command.caller.tenantID else { throw Refusal(.forbidden, "only the owning tenant's key can extend a reservation") }
-        let key = IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: command.reservationID, key: command.idempotency.key)
+        let key = IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: command.reservationID, stamp: command.idempotency)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         guard record.payloadHash == command.idempotency.payloadHash else {
             throw Refusal(.idempotencyMismatch, "idempotency_key '\(command.idempotency.key)' was used with a different extend of \(command.reservationID)")

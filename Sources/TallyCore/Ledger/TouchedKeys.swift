@@ -40,25 +40,25 @@ extension EventBody {
         case .budgetFunded(let funded):
             keys.budgets.insert(funded.key)
             if let stamp = funded.idempotency, let tenant = state.budgets[funded.key]?.tenant {
-                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
+                keys.idempotency.insert(IdempotencyKey(tenant: tenant, endpoint: .fund, stamp: stamp))
             }
         case .reserved(let reserved):
             keys.reservations.insert(reserved.reservationID)
             for scope in reserved.budgetedScopes { keys.budgets.insert(BudgetKey(scope, reserved.unit)) }
-            keys.idempotency.insert(IdempotencyKey(tenant: reserved.tenant, endpoint: .reserve, key: reserved.idempotency.key))
+            keys.idempotency.insert(IdempotencyKey(tenant: reserved.tenant, endpoint: .reserve, stamp: reserved.idempotency))
         case .committed(let committed): reservation(committed.reservationID)
         case .released(let released): reservation(released.reservationID)
         case .expired(let expired): reservation(expired.reservationID)
         case .extended(let extended):
             reservation(extended.reservationID)
             keys.idempotency.insert(IdempotencyKey(
-                tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, key: extended.idempotency.key))
+                tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, stamp: extended.idempotency))
         case .debitRecorded(let debit):
             for delta in debit.deltas { keys.budgets.insert(BudgetKey(delta.scope, debit.unit)) }
-            keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
+            keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency))
         case .evaluationRecorded(let evaluation):
             let endpoint: IdempotencyEndpoint = evaluation.reply.kind == .decide ? .decide : .reserve
-            keys.idempotency.insert(IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, key: evaluation.idempotency.key))
+            keys.idempotency.insert(IdempotencyKey(tenant: evaluation.tenant, endpoint: endpoint, stamp: evaluation.idempotency))
         }
     }
 }
@@ -91,22 +91,22 @@ extension Command {
         switch self {
         case .reserve(let reserve):
             try reservation(reserve.reservationID)
-            try idempotency(IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, key: reserve.idempotency.key))
+            try idempotency(IdempotencyKey(tenant: reserve.tenant, endpoint: .reserve, stamp: reserve.idempotency))
         case .decide(let decide):
-            try idempotency(IdempotencyKey(tenant: decide.tenant, endpoint: .decide, key: decide.idempotency.key))
+            try idempotency(IdempotencyKey(tenant: decide.tenant, endpoint: .decide, stamp: decide.idempotency))
         case .commit(let commit): try reservation(commit.reservationID)
         case .release(let release): try reservation(release.reservationID)
         case .extend(let extend):
             try reservation(extend.reservationID)
             if let tenant = extend.caller.tenantID {
-                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, key: extend.idempotency.key))
+                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, stamp: extend.idempotency))
             }
         case .recordDebit(let debit):
-            try idempotency(IdempotencyKey(tenant: debit.tenant, endpoint: .event, key: debit.idempotency.key))
+            try idempotency(IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency))
         case .fundBudget(let fund):
             if let stamp = fund.idempotency, let scope = try? ScopePath(parsing: fund.scope),
                let tenant = budgets[BudgetKey(scope, fund.unit)]?.tenant {
-                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .fund, key: stamp.key))
+                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .fund, stamp: stamp))
             }
         case .expireReservations(let expire):
             for id in expire.candidates { try reservation(id) }

@@ -65,6 +65,21 @@ public struct LMDBWriteTransaction: ~Copyable {
         try check(code, "deleting from \(database.name)")
     }
 
+    /// A put by table handle, returning LMDB's code (the flusher's write set, which names the table only in an
+    /// error).
+    func put(_ handle: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool) -> Int32 {
+        var keyValue = mdbValue(key)
+        var dataValue = mdbValue(value)
+        return mdb_put(txn, handle, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0)
+    }
+
+    /// A delete by table handle, returning LMDB's code; deleting an absent key is a success.
+    func delete(_ handle: MDB_dbi, _ key: UnsafeRawBufferPointer) -> Int32 {
+        var keyValue = mdbValue(key)
+        let code = mdb_del(txn, handle, &keyValue, nil)
+        return code == MDB_NOTFOUND ? MDB_SUCCESS : code
+    }
+
     func delete(_ database: LMDBDatabase, _ key: UnsafeRawBufferPointer) throws(LMDBError) {
         let code = lmdbDelete(txn, database, key)
         if code == MDB_NOTFOUND { return }
