@@ -17,9 +17,12 @@ final class AnswerMailbox<Answer: Sendable>: Sendable {
 
     /// Adds an answer. Returns true when the mailbox was empty: the caller must then schedule a task that
     /// calls `takeAll`.
-    func post(_ answer: sending Answer) -> Bool {
-        waiting.withLock { answers in
-            answers.append(answer)
+    func post(_ answer: consuming sending Answer) -> Bool {
+        // Moved into the array: appending the parameter itself copied it (a retain and a release of everything
+        // in the answer), as a parameter is only lent to the closure below.
+        var posted: Answer? = consume answer
+        return waiting.withLock { answers in
+            if let moved = posted.take() { answers.append(consume moved) }
             return answers.count == 1
         }
     }
