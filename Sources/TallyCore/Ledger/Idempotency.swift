@@ -13,10 +13,10 @@ public enum IdempotencyEndpoint: UInt8, CaseIterable, Sendable, Hashable {
 
 /// Where an idempotency key is unique: (tenant, endpoint, qualifier, key).
 ///
-/// Hashed once, when it is made: the writer looks a key up, stores it, adds it to the batch's touched keys
-/// and evicts it again, and hashing the four strings at each of those steps was about a twelfth of the
-/// writer's CPU (BENCHMARKS.md). Made from a request's `IdempotencyStamp`, the key's own string is not hashed
-/// again either (the stamp hashed it when the request was decoded).
+/// Hashed once, when it is made: the writer looks a key up, stores it, adds it to the batch's touched keys,
+/// checks it against later batches and evicts it, about seven hashes of the four strings per command before
+/// (3.5% of the writer's CPU at 16 x 64, BENCHMARKS.md). Made from a request's `IdempotencyStamp`, the key's
+/// own string is not hashed again either (the stamp hashed it when the request was decoded).
 public struct IdempotencyKey: Sendable, Hashable {
     public let tenant: String
     public let endpoint: IdempotencyEndpoint
