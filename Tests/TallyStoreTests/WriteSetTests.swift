@@ -46,13 +46,22 @@ import Testing
         #expect(writes.withKey(second) { Array($0) } == StoreLayout.idempotencyKey(Self.shortKey))
     }
 
-    /// Puts, deletes and appended events replayed into a transaction land under the layout's keys.
-    @Test func aReplayedSetWritesAndDeletesUnderTheLayoutsKeys() throws {
+    /// A fresh LMDB environment with these tables in a temporary directory, removed afterwards.
+    private static func withEnvironment(tables: [String], _ body: (LMDBEnvironment) throws -> Void) throws {
         let directory = NSTemporaryDirectory() + "tally-writeset-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 24, databaseNames: ["t", "events"])
+        let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 24, databaseNames: tables)
         defer { environment.close() }
+        try body(environment)
+    }
+
+    /// Puts, deletes and appended events replayed into a transaction land under the layout's keys.
+    @Test func aReplayedSetWritesAndDeletesUnderTheLayoutsKeys() throws {
+        try Self.withEnvironment(tables: ["t", "events"]) { environment in try Self.replayWritesUnderTheLayoutsKeys(environment) }
+    }
+
+    private static func replayWritesUnderTheLayoutsKeys(_ environment: LMDBEnvironment) throws {
         let table = environment.database("t")
         let events = environment.database("events")
         var writes = WriteSet()
@@ -75,11 +84,10 @@ import Testing
     /// An entry LMDB refuses fails the set with the name of its table (entries carry only the table's handle),
     /// and in a transaction that is then not committed nothing of the set is stored.
     @Test func aRefusedEntryNamesItsTableAndNothingIsStored() throws {
-        let directory = NSTemporaryDirectory() + "tally-writeset-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let environment = try LMDBEnvironment(directory: directory, mapSizeBytes: 1 << 24, databaseNames: ["first", "second"])
-        defer { environment.close() }
+        try Self.withEnvironment(tables: ["first", "second"]) { environment in try Self.refuseAnEntry(environment) }
+    }
+
+    private static func refuseAnEntry(_ environment: LMDBEnvironment) throws {
         let first = environment.database("first")
         let second = environment.database("second")
         for (refused, name) in [(first, "first"), (second, "second")] {
