@@ -199,8 +199,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         completed.takeAll(into: &delivering)
         // Each answer moved out (from the back of the reversed array, which ends empty with its capacity kept):
         // `for done in delivering` copied every one of them (a retain and a release of its closure and of
-        // everything in its decision).
-        delivering.reverse()
+        // everything in its decision). Reversed through the buffer, whose swaps move; the array's own `reverse()`
+        // copied each answer twice more.
+        delivering.withUnsafeMutableBufferPointer { $0.reverse() }
         while let done = delivering.popLast() {
             let response: Response = switch done.outcome {
             case .success(.success(let decision)): done.answer(decision)
