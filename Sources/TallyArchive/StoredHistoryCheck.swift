@@ -5,7 +5,7 @@ import TallyStore
 /// so that the history (which grows with the ledger) is never held in memory.
 public protocol StoredProjections {
     func storedWorkingSet() throws -> StoredWorkingSet
-    func storedReservations(_ ids: [String]) throws -> [[UInt8]?]
+    func storedReservations(_ ids: [ReservationID]) throws -> [[UInt8]?]
     func storedIdempotencyRecords(_ keys: [IdempotencyKey]) throws -> [IdempotencyRecord?]
 }
 

@@ -38,7 +38,7 @@ extension TallyConnection {
         return budgets
     }
 
-    public func reservation(id: String) async throws -> Reservation {
+    public func reservation(id: ReservationID) async throws -> Reservation {
         let response = try await send(.getReservation(reservationID: id))
         guard case .reservation(let reservation) = response else { throw unexpected(response, "reservation") }
         return reservation

@@ -46,7 +46,7 @@ struct RequestRouter: Sendable {
         case .reserve(let r):
             let (tenant, caller) = try tenantCaller(principal, .reservationsCreate, "reserve")
             return .command(.reserve(ReserveCommand(
-                tenant: tenant, caller: caller, reservationID: Self.newID(),
+                tenant: tenant, caller: caller, reservationID: Self.newReservationID(),
                 idempotency: IdempotencyStamp(key: r.idempotencyKey, payloadHash: Self.fingerprint(r)), subject: r.subject,
                 action: r.action, estimate: r.estimate, ttlMilliseconds: r.ttlMilliseconds, graceMilliseconds: r.graceMilliseconds,
                 overagePolicy: r.overagePolicy, dryRun: r.dryRun, metadata: r.metadata)), answer: reply)
@@ -274,5 +274,6 @@ struct RequestRouter: Sendable {
 
     /// Server-generated ids (reservations, debit events, keys): lower-case UUIDs, as Cycles uses, of
     /// version 7 (time-ordered: README design decisions).
-    static func newID() -> String { TimeOrderedUUID.make() }
+    static func newID() -> String { TimeOrderedUUID.make().description }
+    static func newReservationID() -> ReservationID { TimeOrderedUUID.make() }
 }

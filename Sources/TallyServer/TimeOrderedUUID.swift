@@ -2,9 +2,9 @@
 import Glibc
 #endif
 import Synchronization
+import TallyCore
 
-/// Version 7 UUIDs (RFC 9562) as lower-case text: the creation millisecond, then 74 bits from the
-/// system's CSPRNG.
+/// Version 7 UUIDs (RFC 9562): the creation millisecond, then 74 bits from the system's CSPRNG.
 ///
 /// Every reserve needs one, and the id is the key of the reservation in the store. Random (version 4)
 /// ids put each new reservation on a random leaf of that B-tree, so a durable batch of N reserves wrote
@@ -13,12 +13,12 @@ import Synchronization
 /// Cycles clients expect, unique and unguessable (74 random bits); the creation time they reveal is
 /// in the reservation's `created_at_ms` anyway. The random bits come from the system's CSPRNG
 /// (`/dev/urandom`) through `RandomPool`, 4 KiB per read rather than a `getrandom` call per draw
-/// (Foundation's `UUID()` on Linux opened, read and closed `/dev/urandom` for each id), and the text is
-/// written once.
+/// (Foundation's `UUID()` on Linux opened, read and closed `/dev/urandom` for each id). The id is kept as
+/// its bits (`ReservationID`); its text is written only where it leaves the process.
 enum TimeOrderedUUID {
     static let randomness = RandomPool()
 
-    static func make() -> String {
+    static func make() -> ReservationID {
         // RFC 9562 version 7: the Unix time in milliseconds in the top 48 bits, the version (7) in the high
         // nibble of byte 6, the variant (0b10) in the top bits of byte 8, and 74 random bits.
         var now = timespec()
@@ -27,30 +27,7 @@ enum TimeOrderedUUID {
         let (first, second) = randomness.next()
         let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (first & 0x0FFF)
         let low = second & ~(0b11 << 62) | (0b10 << 62)
-        return String(unsafeUninitializedCapacity: 36) { text in
-            var cursor = 0
-            func hex(_ value: UInt64, nibbles: Int, from top: Int) {
-                for index in 0..<nibbles {
-                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(4 * (top - index))) & 0x0F
-                    text[cursor] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-                    cursor += 1
-                }
-            }
-            func dash() {
-                text[cursor] = UInt8(ascii: "-")
-                cursor += 1
-            }
-            hex(high, nibbles: 8, from: 15)
-            dash()
-            hex(high, nibbles: 4, from: 7)
-            dash()
-            hex(high, nibbles: 4, from: 3)
-            dash()
-            hex(low, nibbles: 4, from: 15)
-            dash()
-            hex(low, nibbles: 12, from: 11)
-            return cursor
-        }
+        return ReservationID(high: high, low: low)
     }
 }
 

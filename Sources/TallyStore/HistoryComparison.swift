@@ -8,14 +8,14 @@ import TallyCore
 /// difference in counts, is a difference.
 public struct HistoryComparison: Sendable {
     /// Reads the stored encodings (`ProjectionCodec`) of reservations by id, nil where none is stored.
-    public typealias ReservationLookup = ([String]) throws -> [[UInt8]?]
+    public typealias ReservationLookup = ([ReservationID]) throws -> [[UInt8]?]
     /// Reads stored idempotency records by key, nil where none is stored.
     public typealias RecordLookup = ([IdempotencyKey]) throws -> [IdempotencyRecord?]
 
     private var matchedReservations = 0
     private var matchedRecords = 0
     /// Expected encodings the store did not match (yet).
-    private var pendingReservations: [String: [UInt8]] = [:]
+    private var pendingReservations: [ReservationID: [UInt8]] = [:]
     private var pendingRecords: [IdempotencyKey: IdempotencyRecord] = [:]
 
     public init() {}

@@ -35,7 +35,7 @@ extension LedgerStore {
         return result.sorted { $0.key < $1.key }
     }
 
-    public func reservation(_ id: String) throws -> Reservation? {
+    public func reservation(_ id: ReservationID) throws -> Reservation? {
         try readProjections { txn in
             guard let bytes = try txn.get(projections.reservations, StoreLayout.reservationKey(id)) else { return nil }
             let reservation = try ProjectionCodec.decodeReservation(bytes)
@@ -53,7 +53,7 @@ extension LedgerStore {
             }
         }
         matching.sort(by: query.precedes)
-        if let after = query.after, let index = matching.firstIndex(where: { $0.id == after }) {
+        if let after = query.after.map({ ReservationID($0) }), let index = matching.firstIndex(where: { $0.id == after }) {
             matching.removeFirst(index + 1)
         }
         let limit = max(1, query.limit)

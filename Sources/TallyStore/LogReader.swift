@@ -123,7 +123,7 @@ extension LogReader {
 
     /// The stored encodings (`ProjectionCodec`) of these reservations, nil where none is stored, read in one
     /// transaction.
-    public func storedReservations(_ ids: [String]) throws -> [[UInt8]?] {
+    public func storedReservations(_ ids: [ReservationID]) throws -> [[UInt8]?] {
         let projections = try projections()
         return try projections.environment.read { txn in try projections.storedReservations(ids, txn) }
     }

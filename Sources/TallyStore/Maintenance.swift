@@ -251,15 +251,15 @@ public enum Maintenance {
         compare("tenant", expected.tenants, actual.tenants) { $0 }
         compare("api key", expected.apiKeys, actual.apiKeys) { $0 }
         compare("budget", expected.budgets, actual.budgets) { $0.description }
-        compare("reservation", expected.reservations, actual.reservations) { $0 }
+        compare("reservation", expected.reservations, actual.reservations) { $0.description }
         compare("idempotency record", expected.idempotency, actual.idempotency) { "\($0.tenant)/\($0.endpoint)/\($0.key)" }
         return findings
     }
 
     private static func expiryIndexDifferences(_ state: LedgerState, _ projections: Projections, _ txn: borrowing LMDBReadTransaction) throws -> [String] {
-        var indexed: [String: Int64] = [:]
+        var indexed: [ReservationID: Int64] = [:]
         try txn.scan(projections.expiry) { key, value in
-            indexed[String(decoding: value, as: UTF8.self)] = StoreLayout.deadline(fromExpiryKey: key)
+            indexed[ReservationID(String(decoding: value, as: UTF8.self))] = StoreLayout.deadline(fromExpiryKey: key)
             return true
         }
         var findings: [String] = []

@@ -21,7 +21,7 @@ struct Projections {
     /// Writes every touched entry once, as it is in `state` (deleting entries that no longer exist), and
     /// keeps the expiry index in step: the old deadline of each touched reservation is removed and the new
     /// one added while it is ACTIVE.
-    func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], in txn: borrowing LMDBWriteTransaction) throws {
+    func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [ReservationID: Int64], in txn: borrowing LMDBWriteTransaction) throws {
         var writes = WriteSet()
         write(touched, from: state, oldDeadlines: oldDeadlines, into: &writes)
         try writes.apply(txn)
@@ -30,7 +30,7 @@ struct Projections {
     /// The same entries as bytes to write later (the writer hands them to the flusher). `keyFilter` is told
     /// each idempotency key written.
     func write(
-        _ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [String: Int64], into writes: inout WriteSet,
+        _ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [ReservationID: Int64], into writes: inout WriteSet,
         keyFilter: IdempotencyKeyFilter? = nil
     ) {
         for id in touched.tenants {
@@ -53,7 +53,7 @@ struct Projections {
             if let old = oldDeadlines[id] { writes.delete(expiry, key: { StoreLayout.appendExpiryKey(deadline: old, id: id, to: &$0) }) }
             if state.reservations.values[index].status == .active {
                 let deadline = state.reservations.values[index].settleDeadlineMilliseconds
-                writes.put(expiry, key: { StoreLayout.appendExpiryKey(deadline: deadline, id: id, to: &$0) }) { $0.writeBytes(id.utf8) }
+                writes.put(expiry, key: { StoreLayout.appendExpiryKey(deadline: deadline, id: id, to: &$0) }) { writer in id.withUTF8 { writer.writeBytes($0) } }
             }
         }
         for key in touched.idempotency {
@@ -89,7 +89,7 @@ struct Projections {
     }
 
     private func hydrateReservation(
-        _ id: String, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
+        _ id: ReservationID, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
     ) throws {
         // `index(forKey:)` tests presence without copying the value out.
         guard state.reservations.index(forKey: id) == nil,
@@ -133,9 +133,12 @@ struct Projections {
             state.budgets[budget.key] = budget
             return true
         }
-        var activeIDs: [String] = []
-        try txn.scan(expiry) { _, value in
-            activeIDs.append(String(decoding: value, as: UTF8.self))
+        var activeIDs: [ReservationID] = []
+        try txn.scanInPlace(expiry) { _, value in
+            guard let id = ReservationID(utf8: value) else {
+                throw StoreError(.corrupt, "the expiry index holds a reservation id that is not UTF-8")
+            }
+            activeIDs.append(id)
             return true
         }
         for id in activeIDs {
@@ -168,7 +171,7 @@ struct Projections {
     }
 
     /// The stored encodings of these reservations, nil where none is stored.
-    func storedReservations(_ ids: [String], _ txn: borrowing LMDBReadTransaction) throws -> [[UInt8]?] {
+    func storedReservations(_ ids: [ReservationID], _ txn: borrowing LMDBReadTransaction) throws -> [[UInt8]?] {
         try ids.map { id in try txn.get(reservations, StoreLayout.reservationKey(id)) }
     }
 

@@ -270,8 +270,8 @@ struct StoreFiles {
             guard chunk.first?.event.sequence == next else { throw StoreError(.corrupt, "event \(next) is missing from the log") }
             var touched = TouchedKeys()
             var loaded = TouchedKeys()
-            var oldDeadlines: [String: Int64] = [:]
-            var seen = Set<String>()
+            var oldDeadlines: [ReservationID: Int64] = [:]
+            var seen = Set<ReservationID>()
             try projections.environment.read { txn in
                 for stored in chunk where stored.event.sequence <= end.lastSequence {
                     let body = stored.event.body

@@ -61,7 +61,7 @@ enum StoreLayout {
 
     static func budgetKey(_ key: BudgetKey) -> [UInt8] { boundedKey { appendBudgetKey(key, to: &$0) } }
 
-    static func reservationKey(_ id: String) -> [UInt8] { bounded(Array(id.utf8)) }
+    static func reservationKey(_ id: ReservationID) -> [UInt8] { bounded(id.withUTF8 { Array($0) }) }
 
     /// The key a builder below appends, as an array of its own.
     private static func boundedKey(_ append: (inout [UInt8]) -> Void) -> [UInt8] {
@@ -79,7 +79,7 @@ enum StoreLayout {
         bytes.append(key.unit.rawValue)
     }
 
-    static func appendReservationKey(_ id: String, to bytes: inout [UInt8]) { bytes.append(contentsOf: id.utf8) }
+    static func appendReservationKey(_ id: ReservationID, to bytes: inout [UInt8]) { id.withUTF8 { bytes.append(contentsOf: $0) } }
 
     static func appendIdempotencyKey(_ key: IdempotencyKey, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: key.tenant.utf8)
@@ -90,9 +90,9 @@ enum StoreLayout {
         bytes.append(contentsOf: key.key.utf8)
     }
 
-    static func appendExpiryKey(deadline: Int64, id: String, to bytes: inout [UInt8]) {
+    static func appendExpiryKey(deadline: Int64, id: ReservationID, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: (UInt64(bitPattern: deadline) ^ (1 << 63)).bigEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: id.utf8)
+        id.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     static func tenantKey(_ id: String) -> [UInt8] { Array(id.utf8) }
@@ -107,7 +107,7 @@ enum StoreLayout {
     }
 
     /// Deadline first (biased so negative instants sort first), then the reservation id.
-    static func expiryKey(deadline: Int64, id: String) -> [UInt8] { boundedKey { appendExpiryKey(deadline: deadline, id: id, to: &$0) } }
+    static func expiryKey(deadline: Int64, id: ReservationID) -> [UInt8] { boundedKey { appendExpiryKey(deadline: deadline, id: id, to: &$0) } }
 
     static func deadline(fromExpiryKey key: [UInt8]) -> Int64 {
         let biased = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

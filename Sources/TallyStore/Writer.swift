@@ -312,12 +312,12 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// Expires what the expiry index says is past its deadline, as an ordinary command of the writer.
     private func sweep() {
         let now = options.clock()
-        var candidates: [String] = []
+        var candidates: [ReservationID] = []
         do {
             try projections.environment.read { txn in
                 try txn.scan(projections.expiry) { key, value in
                     guard StoreLayout.deadline(fromExpiryKey: key) < now, candidates.count < Limits.expirySweepCountMax else { return false }
-                    candidates.append(String(decoding: value, as: UTF8.self))
+                    candidates.append(ReservationID(String(decoding: value, as: UTF8.self)))
                     return true
                 }
             }
@@ -502,7 +502,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         touched.reservations.reserveCapacity(batch.count)
         touched.idempotency.reserveCapacity(batch.count)
         var hydrated = TouchedKeys()
-        var oldDeadlines: [String: Int64] = [:]
+        var oldDeadlines: [ReservationID: Int64] = [:]
         oldDeadlines.reserveCapacity(batch.count)
         var next = position
         keyFilter.refresh()
@@ -617,7 +617,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     }
 
     /// Drops a terminal reservation, reading its status in place (no copy of the whole value).
-    private func evictIfTerminal(_ id: String) {
+    private func evictIfTerminal(_ id: ReservationID) {
         guard let index = state.reservations.index(forKey: id),
               state.peekReservation(at: index, { $0.status.isTerminal }) else { return }
         state.reservations.remove(at: index)
@@ -625,7 +625,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     /// The settle deadline of an ACTIVE reservation (`Reservation.settleDeadlineMilliseconds`), read in
     /// place rather than from a copy of the whole reservation.
-    private static func activeDeadline(_ id: String, in state: inout LedgerState) -> Int64? {
+    private static func activeDeadline(_ id: ReservationID, in state: inout LedgerState) -> Int64? {
         guard let index = state.reservations.index(forKey: id) else { return nil }
         return state.peekReservation(at: index) { $0.status == .active ? $0.settleDeadlineMilliseconds : nil }
     }

@@ -205,7 +205,7 @@ struct BinaryBenchLoop {
         }
         switch waiting {
         case .reserve(let estimate):
-            let id: String, scopes: [String]
+            let id: ReservationID, scopes: [String]
             if let reservedID, let knownScopes {
                 (id, scopes) = (reservedID, knownScopes)
             } else if case .reply(.reserved(let reply, _))? = response {
@@ -231,13 +231,13 @@ struct BinaryBenchLoop {
 
     /// The reservation id of a `reserved` reply frame (kind 0x82, reply tag 1, decision byte, then the id as
     /// a u32 length and UTF-8: protocol/wire.md 6.2), or nil for any other frame.
-    static func reservedID(_ frame: Frame) -> String? {
+    static func reservedID(_ frame: Frame) -> ReservationID? {
         guard frame.kind == 0x82, frame.body.first == 1 else { return nil }
         var reader = ByteReader(frame.body)
-        return try? { () throws(EventCodecError) -> String in
+        return try? { () throws(EventCodecError) -> ReservationID in
             _ = try reader.readU8("reply tag")
             _ = try reader.readU8("reserved.decision")
-            return try reader.readString("reservation_id", bytesMax: EventCodec.FieldLimit.reservationIDBytesMax)
+            return try reader.readReservationID("reservation_id", bytesMax: EventCodec.FieldLimit.reservationIDBytesMax)
         }()
     }
 

@@ -96,7 +96,7 @@ public struct HistoryGenerator: Sendable {
                 overagePolicy: nil, metrics: nil, clientTimeMilliseconds: nil, metadata: nil)
             return try await store.execute(.recordDebit(debit)).isSuccess ? 1 : 0
         }
-        let id = "res-\(agent)-\(step)"
+        let id = ReservationID("res-\(agent)-\(step)")
         let reserve = ReserveCommand(
             tenant: tenant, caller: caller, reservationID: id, idempotency: stamp, subject: subject,
             action: Action(kind: action.kind, name: action.name), estimate: Quantity(.usdMicrocents, Amount(estimate)),

@@ -54,18 +54,18 @@ public struct LedgerDemo {
     private mutating func reserve(_ agent: String, dollars: Int64) -> String? {
         sequence += 1
         let command = ReserveCommand(
-            tenant: "acme-corp", caller: .tenant(id: "acme-corp", keyID: "demo"), reservationID: "res-\(sequence)",
+            tenant: "acme-corp", caller: .tenant(id: "acme-corp", keyID: "demo"), reservationID: ReservationID("res-\(sequence)"),
             idempotency: IdempotencyStamp(key: "reserve-\(sequence)", payloadHash: .zero),
             subject: Subject(tenant: "acme-corp", workspace: "project-alpha", agent: agent),
             action: Action(kind: "llm.completion", name: "openai:gpt-4o-mini"),
             estimate: Quantity(.usdMicrocents, Amount(dollars * Self.dollar)))
         guard case .reserved(let reply, _)? = perform(.reserve(command), "\(agent) reserves $\(dollars)") else { return nil }
-        return reply.reservationID
+        return reply.reservationID.description
     }
 
     private mutating func commit(_ id: String, dollars: Int64) {
         let command = CommitCommand(
-            caller: .tenant(id: "acme-corp", keyID: "demo"), reservationID: id,
+            caller: .tenant(id: "acme-corp", keyID: "demo"), reservationID: ReservationID(id),
             idempotency: IdempotencyStamp(key: "commit-\(id)", payloadHash: .zero),
             actual: Quantity(.usdMicrocents, Amount(dollars * Self.dollar)))
         perform(.commit(command), "commit \(id) at $\(dollars)")

@@ -13,7 +13,7 @@ public enum ReservationTool {
         case .reserved(let reserved, let remainingTTL):
             return [
                 TextTable.fields([
-                    ("decision", reserved.decision.cyclesName), ("reservation_id", reserved.reservationID),
+                    ("decision", reserved.decision.cyclesName), ("reservation_id", reserved.reservationID.description),
                     ("reserved", "\(reserved.reserved)"), ("scope_path", reserved.scopePath.rawValue),
                     ("expires_at", TimeText.format(milliseconds: reserved.expiresAtMilliseconds)),
                     ("remaining_ttl_ms", "\(remainingTTL)"),
@@ -46,7 +46,7 @@ public enum ReservationTool {
         case .extended(let extend, let remainingTTL):
             return [
                 TextTable.fields([
-                    ("reservation_id", extend.reservationID),
+                    ("reservation_id", extend.reservationID.description),
                     ("expires_at", TimeText.format(milliseconds: extend.expiresAtMilliseconds)),
                     ("remaining_ttl_ms", "\(remainingTTL)"),
                 ]),
@@ -69,7 +69,7 @@ public enum ReservationTool {
         case .funded:
             return []
         case .expired(let ids):
-            return [TextTable(headers: ["EXPIRED"], rows: ids.map { [$0] })]
+            return [TextTable(headers: ["EXPIRED"], rows: ids.map { [$0.description] })]
         }
     }
 
@@ -80,7 +80,7 @@ public enum ReservationTool {
             headers: headers,
             rows: reservations.map { reservation in
                 [
-                    reservation.id, reservation.status.cyclesName, reservation.scopePath.rawValue,
+                    reservation.id.description, reservation.status.cyclesName, reservation.scopePath.rawValue,
                     reservation.unit.cyclesName,
                     "\(reservation.estimate)", TimeText.format(milliseconds: reservation.createdAtMilliseconds),
                     TimeText.format(milliseconds: reservation.expiresAtMilliseconds),
@@ -97,7 +97,7 @@ public enum ReservationTool {
 
     public static func render(_ reservation: Reservation) -> Rendered {
         let fields = TextTable.fields([
-            ("reservation_id", reservation.id), ("status", reservation.status.cyclesName),
+            ("reservation_id", reservation.id.description), ("status", reservation.status.cyclesName),
             ("tenant", reservation.tenant),
             ("scope_path", reservation.scopePath.rawValue),
             ("reserved", "\(reservation.estimate) \(reservation.unit.cyclesName)"),

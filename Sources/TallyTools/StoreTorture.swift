@@ -28,7 +28,7 @@ public enum StoreTorture {
                 random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 return random >> 17
             }
-            var open: [String] = []
+            var open: [ReservationID] = []
             for step in 0..<commandsPerThread {
                 let caller = Caller.tenant(id: "acme", keyID: "torture")
                 let stamp = IdempotencyStamp(key: "s\(seed)-t\(thread)-\(step)", payloadHash: Digest256(words: (seed, UInt64(thread), UInt64(step), 0)))
@@ -50,7 +50,7 @@ public enum StoreTorture {
                         action: Action(kind: "tool.search", name: "web"), actual: Quantity(.usdMicrocents, Amount(Int64(next() % 500)))))
                     line = "ACK debit \(stamp.key)"
                 default:
-                    let id = "r-\(stamp.key)"
+                    let id = ReservationID("r-\(stamp.key)")
                     command = .reserve(ReserveCommand(
                         tenant: "acme", caller: caller, reservationID: id, idempotency: stamp, subject: subject,
                         action: Action(kind: "llm.completion", name: "m"), estimate: Quantity(.usdMicrocents, Amount(Int64(next() % 1_000))),

@@ -55,25 +55,25 @@ public enum TailTool {
             ]
         case .reserved(let reserved):
             return [
-                ("reservation", reserved.reservationID), ("scope", reserved.scopePath.rawValue),
+                ("reservation", reserved.reservationID.description), ("scope", reserved.scopePath.rawValue),
                 ("amount", "\(reserved.amount)"), ("unit", reserved.unit.cyclesName),
             ]
         case .committed(let committed):
             return [
-                ("reservation", committed.reservationID), ("actual", "\(committed.actual)"),
+                ("reservation", committed.reservationID.description), ("actual", "\(committed.actual)"),
                 ("charged", "\(committed.charged)"),
             ]
         case .released(let released):
-            return [("reservation", released.reservationID), ("amount", "\(released.amount)")]
+            return [("reservation", released.reservationID.description), ("amount", "\(released.amount)")]
                 + optional("reason", released.reason)
         case .extended(let extended):
             return [
-                ("reservation", extended.reservationID),
+                ("reservation", extended.reservationID.description),
                 ("expires_at", TimeText.format(milliseconds: extended.newExpiresAtMilliseconds)),
                 ("extensions", "\(extended.extensionCount)"),
             ]
         case .expired(let expired):
-            return [("reservation", expired.reservationID), ("amount", "\(expired.amount)")]
+            return [("reservation", expired.reservationID.description), ("amount", "\(expired.amount)")]
         case .debitRecorded(let debit):
             return [
                 ("event", debit.eventID), ("scope", debit.scopePath.rawValue), ("actual", "\(debit.actual)"),

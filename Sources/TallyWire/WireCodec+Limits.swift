@@ -30,6 +30,11 @@ private struct LimitCheck {
         violation = "\(field()) (\(value.utf8.count) bytes, limit \(bytesMax))"
     }
 
+    mutating func reservationID(_ id: ReservationID, _ field: @autoclosure () -> String) {
+        guard violation == nil, id.utf8Count > Limit.reservationIDBytesMax else { return }
+        violation = "\(field()) (\(id.utf8Count) bytes, limit \(Limit.reservationIDBytesMax))"
+    }
+
     mutating func count(_ count: Int, _ countMax: Int, _ field: @autoclosure () -> String) {
         guard violation == nil, count > countMax else { return }
         violation = "\(field()) (\(count) elements, limit \(countMax))"
@@ -79,7 +84,6 @@ private struct LimitCheck {
 
     mutating func request(_ request: Request) {
         let key = Limit.idempotencyKeyBytesMax
-        let reservationID = Limit.reservationIDBytesMax
         switch request {
         case .hello(let hello):
             switch hello.credential {
@@ -92,16 +96,16 @@ private struct LimitCheck {
             action(reserve.action)
             json(reserve.metadata, "metadata")
         case .commit(let commit):
-            string(commit.reservationID, reservationID, "reservation_id")
+            reservationID(commit.reservationID, "reservation_id")
             string(commit.idempotencyKey, key, "idempotency_key")
             metrics(commit.metrics)
             json(commit.metadata, "metadata")
         case .release(let release):
-            string(release.reservationID, reservationID, "reservation_id")
+            reservationID(release.reservationID, "reservation_id")
             string(release.idempotencyKey, key, "idempotency_key")
             string(release.reason, Limit.releaseReasonBytesMax, "reason")
         case .extend(let extend):
-            string(extend.reservationID, reservationID, "reservation_id")
+            reservationID(extend.reservationID, "reservation_id")
             string(extend.idempotencyKey, key, "idempotency_key")
             json(extend.metadata, "metadata")
         case .decide(let decide):
@@ -115,7 +119,7 @@ private struct LimitCheck {
             action(debit.action)
             metrics(debit.metrics)
             json(debit.metadata, "metadata")
-        case .getReservation(let id): string(id, reservationID, "reservation_id")
+        case .getReservation(let id): reservationID(id, "reservation_id")
         case .listReservations(let list):
             string(list.tenant, Limit.tenantIDBytesMax, "tenant")
             string(list.idempotencyKey, key, "idempotency_key")

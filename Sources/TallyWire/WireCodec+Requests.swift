@@ -86,8 +86,8 @@ extension ByteWriter {
         }
     }
 
-    mutating func writeReservationID(_ id: String) {
-        writeString(id, bytesMax: Limit.reservationIDBytesMax, field: "reservation_id")
+    mutating func writeReservationID(_ id: ReservationID) {
+        writeReservationID(id, bytesMax: Limit.reservationIDBytesMax, field: "reservation_id")
     }
 
     mutating func writeIdempotencyKey(_ key: String) {
@@ -299,8 +299,8 @@ extension ByteReader {
         }
     }
 
-    mutating func readReservationID() throws(EventCodecError) -> String {
-        try readString("reservation_id", bytesMax: Limit.reservationIDBytesMax)
+    mutating func readReservationID() throws(EventCodecError) -> ReservationID {
+        try readReservationID("reservation_id", bytesMax: Limit.reservationIDBytesMax)
     }
 
     mutating func readIdempotencyKey() throws(EventCodecError) -> String {

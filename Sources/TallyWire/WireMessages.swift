@@ -88,13 +88,13 @@ public struct ReserveRequest: Sendable, Hashable {
 }
 
 public struct CommitRequest: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotencyKey: String
     public var actual: Quantity
     public var metrics: StandardMetrics?
     public var metadata: JSONText?
 
-    public init(reservationID: String, idempotencyKey: String, actual: Quantity, metrics: StandardMetrics? = nil, metadata: JSONText? = nil) {
+    public init(reservationID: ReservationID, idempotencyKey: String, actual: Quantity, metrics: StandardMetrics? = nil, metadata: JSONText? = nil) {
         self.reservationID = reservationID
         self.idempotencyKey = idempotencyKey
         self.actual = actual
@@ -104,11 +104,11 @@ public struct CommitRequest: Sendable, Hashable {
 }
 
 public struct ReleaseRequest: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotencyKey: String
     public var reason: String?
 
-    public init(reservationID: String, idempotencyKey: String, reason: String? = nil) {
+    public init(reservationID: ReservationID, idempotencyKey: String, reason: String? = nil) {
         self.reservationID = reservationID
         self.idempotencyKey = idempotencyKey
         self.reason = reason
@@ -116,12 +116,12 @@ public struct ReleaseRequest: Sendable, Hashable {
 }
 
 public struct ExtendRequest: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotencyKey: String
     public var extendByMilliseconds: Int64
     public var metadata: JSONText?
 
-    public init(reservationID: String, idempotencyKey: String, extendByMilliseconds: Int64, metadata: JSONText? = nil) {
+    public init(reservationID: ReservationID, idempotencyKey: String, extendByMilliseconds: Int64, metadata: JSONText? = nil) {
         self.reservationID = reservationID
         self.idempotencyKey = idempotencyKey
         self.extendByMilliseconds = extendByMilliseconds
@@ -348,7 +348,7 @@ public enum Request: Sendable, Hashable {
     case extend(ExtendRequest)                          // 0x05
     case decide(DecideRequest)                          // 0x06
     case debit(DebitRequest)                            // 0x07
-    case getReservation(reservationID: String)          // 0x08
+    case getReservation(reservationID: ReservationID)          // 0x08
     case listReservations(ListReservationsRequest)      // 0x09
     case balances(BalancesRequest)                      // 0x0A
     case createTenant(CreateTenantCommand)              // 0x10

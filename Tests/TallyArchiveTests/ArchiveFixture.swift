@@ -69,7 +69,7 @@ struct Sample {
 /// workspaces and agents, with the clock moving 0-1500 ms between commands (so some share a timestamp).
 struct Workload {
     var random: UInt64
-    var open: [String] = []
+    var open: [ReservationID] = []
     var step = 0
     let tenant: String
 
@@ -131,7 +131,7 @@ struct Workload {
                 action: Action(kind: next(2) == 0 ? "tool.search" : "tool.fetch", name: "web"),
                 actual: Quantity(.usdMicrocents, Amount(Int64(next(800))))))
         default:
-            let id = "r-\(stamp.key)"
+            let id: ReservationID = "r-\(stamp.key)"
             open.append(id)
             return .reserve(ReserveCommand(
                 tenant: tenant, caller: caller, reservationID: id, idempotency: stamp, subject: subject,

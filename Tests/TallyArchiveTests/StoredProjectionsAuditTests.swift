@@ -11,7 +11,7 @@ import TallyStore
     /// The store as a reader sees it, with chosen damage.
     final class DamagedProjections: StoredProjections {
         let reader: LogReader
-        var changedReservation: String?
+        var changedReservation: ReservationID?
         var missingIdempotency: IdempotencyKey?
         var extraSettled = 0
         var changedBudget: BudgetKey?
@@ -25,7 +25,7 @@ import TallyStore
             return stored
         }
 
-        func storedReservations(_ ids: [String]) throws -> [[UInt8]?] {
+        func storedReservations(_ ids: [ReservationID]) throws -> [[UInt8]?] {
             try zip(ids, reader.storedReservations(ids)).map { id, bytes in
                 guard id == changedReservation, var bytes else { return bytes }
                 bytes[bytes.count - 1] ^= 1

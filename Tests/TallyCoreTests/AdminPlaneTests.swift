@@ -303,7 +303,7 @@ import Testing
         let acmeBudgets = world.state.budgets.values.filter { $0.tenant == "acme" }
         #expect(acmeBudgets.count == 4)
         #expect(acmeBudgets.allSatisfy { $0.status == .closed && $0.satisfiesInvariant })
-        for id in ["r1", "r2", "r3", "r6"] {
+        for id: ReservationID in ["r1", "r2", "r3", "r6"] {
             let reservation = try #require(world.state.reservations[id])
             #expect(reservation.status == .released)
             guard case .released(let settlement)? = reservation.settlement else {
@@ -330,7 +330,7 @@ import Testing
 
         // The expiry sweep, long after every deadline, finds nothing of acme's left to return.
         world.advance(86_400_000)
-        #expect(!world.state.expiryCandidates(now: world.now).contains { $0.hasPrefix("r") })
+        #expect(!world.state.expiryCandidates(now: world.now).contains { $0.description.hasPrefix("r") })
         let sweep = try world.sweep(["r1", "r2", "r3", "r4", "r5", "r6"]).get()
         #expect(sweep.events.isEmpty)
         #expect(world.state == before)

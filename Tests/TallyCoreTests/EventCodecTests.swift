@@ -78,6 +78,13 @@ private struct EventGenerator {
         return EventGenerator.scalarPool[random.below(EventGenerator.scalarPool.count)]
     }
 
+    /// A reservation id: half of them UUIDs (held as their bits), half any text up to the field's limit.
+    mutating func reservationID() -> ReservationID {
+        random.oneIn(2)
+            ? ReservationID(high: random.next(), low: random.next())
+            : ReservationID(string(bytesMax: Limit.reservationIDBytesMax))
+    }
+
     /// A string of at most `bytesMax` UTF-8 bytes: sometimes empty, sometimes exactly at the limit.
     mutating func string(bytesMax: Int) -> String {
         let target: Int
@@ -283,7 +290,7 @@ private struct EventGenerator {
                 reason: optionalString(bytesMax: Limit.adminReasonBytesMax), caller: caller(), atMilliseconds: int64()))
         case 8:
             return .reserved(Reserved(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), tenant: tenantID(), subject: subject(),
+                reservationID: reservationID(), tenant: tenantID(), subject: subject(),
                 action: action(), unit: enumCase(Unit.self), amount: amount(), scopePath: scopePath(),
                 affectedScopes: scopes(), budgetedScopes: scopes(), createdAtMilliseconds: int64(),
                 expiresAtMilliseconds: int64(), graceMilliseconds: int64(), overagePolicy: enumCase(OveragePolicy.self),
@@ -291,22 +298,22 @@ private struct EventGenerator {
                 replayRetainUntilMilliseconds: int64(), metadata: optional { $0.json() }, caller: caller()))
         case 9:
             return .committed(Committed(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), actual: amount(), charged: amount(),
+                reservationID: reservationID(), actual: amount(), charged: amount(),
                 deltas: deltas(), idempotency: stamp(), metrics: optional { $0.metrics() },
                 metadata: optional { $0.json() }, caller: caller(), atMilliseconds: int64()))
         case 10:
             return .released(Released(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), amount: amount(),
+                reservationID: reservationID(), amount: amount(),
                 reason: optionalString(bytesMax: Limit.releaseReasonBytesMax), cause: enumCase(ReleaseCause.self),
                 idempotency: optional { $0.stamp() }, caller: caller(), atMilliseconds: int64()))
         case 11:
             return .extended(Extended(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), tenant: tenantID(),
+                reservationID: reservationID(), tenant: tenantID(),
                 newExpiresAtMilliseconds: int64(), extensionCount: int(), idempotency: stamp(),
                 replayRetainUntilMilliseconds: int64(), caller: caller(), atMilliseconds: int64()))
         case 12:
             return .expired(Expired(
-                reservationID: string(bytesMax: Limit.reservationIDBytesMax), amount: amount(),
+                reservationID: reservationID(), amount: amount(),
                 atMilliseconds: int64()))
         case 13:
             return .debitRecorded(DebitRecorded(
@@ -813,7 +820,7 @@ extension EventCodecTests {
             let tooLong = String(repeating: "x", count: EventCodec.FieldLimit.reservationIDBytesMax + 1)
             _ = EventCodec.encode(Event(
                 sequence: 1, timestampMilliseconds: 0,
-                body: .expired(Expired(reservationID: tooLong, amount: 1, atMilliseconds: 0))))
+                body: .expired(Expired(reservationID: ReservationID(tooLong), amount: 1, atMilliseconds: 0))))
         }
     }
 }

@@ -8,7 +8,7 @@ import Testing
     static let agentScope = "tenant:acme/workspace:w/agent:a"
 
     /// Workspace with 1000 (limit `workspaceLimit`), agent with 150 (limit `agentLimit`), and a hold of 100.
-    static func ledger(workspaceLimit: Int64 = 0, agentLimit: Int64 = 0, policy: OveragePolicy) -> (LedgerScenario, String) {
+    static func ledger(workspaceLimit: Int64 = 0, agentLimit: Int64 = 0, policy: OveragePolicy) -> (LedgerScenario, ReservationID) {
         var ledger = LedgerScenario()
         ledger.budget(workspace, 1_000, overdraft: workspaceLimit)
         ledger.budget(agentScope, 150, overdraft: agentLimit)

@@ -57,7 +57,7 @@ import Testing
     @Test func interleavedAgentsNeverOverspendTheWorkspace() {
         var ledger = Self.pattern2()
         var generator = SplitMix(seed: 2026)
-        var active: [String] = []
+        var active: [ReservationID] = []
         for _ in 0..<2_000 {
             let name = ["planner", "executor", "reviewer"][Int(generator.next() % 3)]
             switch generator.next() % 4 {

@@ -4,7 +4,7 @@ import Testing
 /// The values the writer copies around cheaply (a reservation's shared box, a scope path's kept hash)
 /// still behave as plain values.
 @Suite struct ValueSemanticsTests {
-    static func reservation(id: String = "r-1") -> Reservation {
+    static func reservation(id: ReservationID = "r-1") -> Reservation {
         let scopes = ScopePath.derive(subject: Subject(workspace: "prod", agent: "bot"), tenant: "acme")
         return Reservation(
             id: id, tenant: "acme", subject: Subject(workspace: "prod", agent: "bot"), action: Action(kind: "llm", name: "gpt"),

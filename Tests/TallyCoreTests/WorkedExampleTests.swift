@@ -25,7 +25,7 @@ import Testing
     ]
 
     /// Builds the starting position of the example: spent 650, a 300 hold, remaining 50.
-    static func start(policy: OveragePolicy, overdraftLimit: Int64) -> (LedgerScenario, String) {
+    static func start(policy: OveragePolicy, overdraftLimit: Int64) -> (LedgerScenario, ReservationID) {
         var ledger = LedgerScenario()
         ledger.budget("tenant:acme", 1000, overdraft: overdraftLimit)
         let first = ledger.hold(Subject(workspace: "w"), 650)

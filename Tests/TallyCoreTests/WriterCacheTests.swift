@@ -111,7 +111,7 @@ import Testing
 
     @Test func aLifecycleEncodesTheSameWithTheHeadKept() throws {
         var world = try AdminWorld.acme()
-        for id in ["r-commit", "r-release", "r-expire"] {
+        for id: ReservationID in ["r-commit", "r-release", "r-expire"] {
             try adminOK(world.reserve(Subject(workspace: "prod", agent: "planner"), 100, id: id))
             let active = try #require(world.state.reservations[id])
             #expect(active.encodedHead == nil)
@@ -127,7 +127,7 @@ import Testing
         try adminOK(world.release("r-release"))
         world.advance(24 * 3_600_000)
         try adminOK(world.sweep(["r-expire"]))
-        for (id, status) in [("r-commit", ReservationStatus.committed), ("r-release", .released), ("r-expire", .expired)] {
+        for (id, status) in [(ReservationID("r-commit"), ReservationStatus.committed), ("r-release", .released), ("r-expire", .expired)] {
             let settled = try #require(world.state.reservations[id])
             #expect(settled.status == status)
             Self.expectSameEncoding(settled, "\(id) settled")

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TallyCore
 import TallyWire
 @testable import TallyServer
 
@@ -81,9 +82,13 @@ import TallyWire
 @Suite struct TimeOrderedUUIDTests {
     @Test func idsAreVersion7UUIDsOrderedByTheirMillisecond() throws {
         let before = Int64(Date().timeIntervalSince1970 * 1_000)
-        let ids = (0..<2_000).map { _ in TimeOrderedUUID.make() }
+        let made = (0..<2_000).map { _ in TimeOrderedUUID.make() }
         let after = Int64(Date().timeIntervalSince1970 * 1_000)
+        let ids = made.map(\.description)
         #expect(Set(ids).count == ids.count)
+        #expect(made.allSatisfy { $0.uuid != nil }, "kept as bits")
+        #expect(ids.map { ReservationID($0) } == made, "the text reads back as the same id")
+        #expect(made.sorted().map(\.description) == ids.sorted(), "ordered by their bits as by their text")
         for id in ids {
             let parts = id.split(separator: "-", omittingEmptySubsequences: false)
             #expect(parts.map(\.count) == [8, 4, 4, 4, 12], "\(id)")

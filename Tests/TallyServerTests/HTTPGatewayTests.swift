@@ -761,7 +761,7 @@ import TallyTestSupport
         defer { Task { await binary.close() } }
         // HTTP reserve, binary commit.
         let httpID = try #require(try f.reserve().json["reservation_id"]?.str)
-        let committed = try await binary.send(.commit(CommitRequest(reservationID: httpID, idempotencyKey: "bc", actual: Quantity(.usdMicrocents, 1_000))))
+        let committed = try await binary.send(.commit(CommitRequest(reservationID: ReservationID(httpID), idempotencyKey: "bc", actual: Quantity(.usdMicrocents, 1_000))))
         guard case .reply(.committed(let commit)) = committed else { Issue.record("binary commit: \(committed)"); return }
         #expect(commit.charged.amount.value == 1_000)
         // Binary reserve, HTTP commit; the same idempotency key replays across the fronts.
@@ -769,7 +769,7 @@ import TallyTestSupport
             idempotencyKey: "cross-1", subject: Subject(tenant: "acme-corp", workspace: "project-alpha", agent: "executor"),
             action: Action(kind: "llm.completion", name: "openai:gpt-4o"), estimate: Quantity(.usdMicrocents, Amount(2 * Fixture.dollar)))
         guard case .reply(.reserved(let reserved, _)) = try await binary.send(.reserve(request)) else { Issue.record("binary reserve"); return }
-        #expect(try f.reserve("cross-1").json["reservation_id"]?.str == reserved.reservationID)
+        #expect(try f.reserve("cross-1").json["reservation_id"]?.str == reserved.reservationID.description)
         let httpCommit = try f.runtime.tenant(f.key, "POST", "/v1/reservations/\(reserved.reservationID)/commit", #"{"idempotency_key": "hc", "actual": {"unit": "USD_MICROCENTS", "amount": 2000}}"#)
         #expect(httpCommit.status == 200)
         #expect(try f.balance(Self.executor)?.at("spent", "amount")?.int == 3_000)

@@ -35,7 +35,7 @@ import TallyWire
             action: Action(kind: "llm.completion", name: "openai:gpt-4o"), estimate: Quantity(.usdMicrocents, Amount(dollars * dollar)))))
     }
 
-    static func reservationID(_ response: Response) -> String? {
+    static func reservationID(_ response: Response) -> ReservationID? {
         if case .reply(.reserved(let reply, _)) = response { return reply.reservationID }
         return nil
     }
@@ -365,7 +365,7 @@ import TallyWire
         _ = try await Self.tenant("acme-corp", admin, server)
         try await Self.budget(admin, Self.workspace, dollars: 50)
         guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: "acme-corp", name: "race"))) else { return }
-        let accepted = Locked<[String]>([])
+        let accepted = Locked<[ReservationID]>([])
         let committed = Locked<Int64>(0)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<8 {
@@ -410,7 +410,7 @@ import TallyWire
         _ = try await Self.tenant("acme", admin, server)
         try await Self.budget(admin, "tenant:acme", dollars: 1_000_000)
         guard case .apiKeyCreated(_, let secret) = try await admin.send(.createApiKey(CreateApiKeyRequest(tenantID: "acme", name: "load"))) else { return }
-        let acknowledged = Locked<[String]>([])
+        let acknowledged = Locked<[ReservationID]>([])
         let load = Task {
             await withTaskGroup(of: Void.self) { group in
                 for client in 0..<4 {

@@ -11,15 +11,15 @@ import Testing
 @Suite struct TallyConnectionTests {
     @Test func pipelinedRequestsEachGetTheResponseWithTheirID() async throws {
         // The server holds eight requests and answers them in reverse order, echoing the id asked for.
-        let held = Mutex<[(UInt32, String)]>([])
+        let held = Mutex<[(UInt32, ReservationID)]>([])
         let server = try await FakeServer { request, requestID, reply, _ in
             guard case .getReservation(let id) = request else { return }
-            let batch = held.withLock { held -> [(UInt32, String)] in
+            let batch = held.withLock { held -> [(UInt32, ReservationID)] in
                 held.append((requestID, id))
                 defer { if held.count == 8 { held.removeAll() } }
                 return held.count == 8 ? held.reversed() : []
             }
-            for (requestID, id) in batch { reply(.error(WireError(code: .notFound, message: id)), requestID) }
+            for (requestID, id) in batch { reply(.error(WireError(code: .notFound, message: id.description)), requestID) }
         }
         let connection = try await server.connect()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -136,7 +136,7 @@ import Testing
         // answers every request with an error frame naming the reservation asked for, which arrives as WireError.
         let server = try await FakeServer { request, requestID, reply, _ in
             guard case .getReservation(let id) = request else { return }
-            reply(.error(WireError(code: .notFound, message: id)), requestID)
+            reply(.error(WireError(code: .notFound, message: id.description)), requestID)
         }
         let connection = try await server.connect()
         let answers = await withTaskGroup(of: [String].self) { group in

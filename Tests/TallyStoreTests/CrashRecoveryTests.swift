@@ -50,7 +50,7 @@ import TallyTestSupport
                 let parts = line.split(separator: " ").map(String.init)
                 #expect(parts.count == 3 && parts[0] == "ACK", "unexpected output line: \(line)")
                 guard parts.count == 3 else { continue }
-                let status = state.reservations[parts[2]]?.status
+                let status = state.reservations[ReservationID(parts[2])]?.status
                 switch parts[1] {
                 case "reserve": #expect(status != nil, "round \(round): acknowledged reservation \(parts[2]) is missing")
                 case "commit": #expect(status == .committed, "round \(round): acknowledged commit of \(parts[2]) is missing")

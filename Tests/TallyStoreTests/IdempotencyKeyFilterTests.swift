@@ -41,7 +41,7 @@ import Testing
             answered.enter()
             store.submit(StoreFixture.reserve("\(prefix)\(index)", 1, key: key)) { outcome in
                 if case .success(.success(let decision)) = outcome, case .reserved(let reply, _) = decision.reply {
-                    ids.withLock { $0[key] = reply.reservationID }
+                    ids.withLock { $0[key] = reply.reservationID.description }
                 }
                 answered.leave()
             }
@@ -66,7 +66,7 @@ import Testing
                 Issue.record("\(key) was decided afresh: \(comment)")
                 return
             }
-            #expect(reply.reservationID == id, comment)
+            #expect(reply.reservationID.description == id, comment)
         }
         #expect(try store.lastSequence() == before, "a replay writes nothing")
     }
@@ -82,7 +82,7 @@ import Testing
         for index in 0..<40 {  // one at a time: each is evicted from memory once durable
             let decision = try store.executeBlocking(StoreFixture.reserve("single\(index)", 1, key: "single-\(index)")).get()
             guard case .reserved(let reply, _) = decision.reply else { throw StoreError(.io, "no reservation") }
-            original["single-\(index)"] = reply.reservationID
+            original["single-\(index)"] = reply.reservationID.description
         }
         original.merge(try Self.reserveConcurrently(store, (0..<400).map { "many-\($0)" }, prefix: "many"), uniquingKeysWith: { $1 })
         #expect(original.count == 440)

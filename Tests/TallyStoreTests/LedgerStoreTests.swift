@@ -56,7 +56,7 @@ import Testing
             case 3 where !open.isEmpty:
                 _ = try store.executeBlocking(StoreFixture.release(open.removeLast()))
             default:
-                _ = try store.executeBlocking(.expireReservations(ExpireCommand(candidates: open)))
+                _ = try store.executeBlocking(.expireReservations(ExpireCommand(candidates: open.map { ReservationID($0) })))
             }
         }
         let replayed = try StoreFixture.replay(store)
@@ -132,7 +132,7 @@ import Testing
         let budget = try #require(try store.budget(Self.key))
         #expect(budget.reserved.value == Int64(ids.count) * 37 && budget.remaining.value == 10_000 - Int64(ids.count) * 37)
         let logged = Set(try StoreFixture.allEvents(store).compactMap { stored -> String? in
-            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID }
+            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID.description }
             return nil
         })
         #expect(logged == Set(ids))
@@ -269,7 +269,7 @@ import Testing
         #expect(store.statistics.flushes - before.flushes == 1, "three batches waiting, one write transaction")
         #expect(store.statistics.largestBatch == 18)
         let reserved = try StoreFixture.allEvents(store).compactMap { stored -> String? in
-            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID }
+            if case .reserved(let reserved) = stored.event.body { return reserved.reservationID.description }
             return nil
         }
         #expect(reserved == (0..<3).flatMap { group in (0..<6).map { "q\(group)-\($0)" } }, "in the order decided")
@@ -368,8 +368,8 @@ import Testing
         var inLog: [String: [String]] = [:]
         for stored in try StoreFixture.allEvents(store) {
             switch stored.event.body {
-            case .reserved(let event): inLog["Reserved", default: []].append(event.reservationID)
-            case .committed(let event): inLog["Committed", default: []].append(event.reservationID)
+            case .reserved(let event): inLog["Reserved", default: []].append(event.reservationID.description)
+            case .committed(let event): inLog["Committed", default: []].append(event.reservationID.description)
             default: break
             }
         }

@@ -49,7 +49,7 @@ final class StoreFixture: @unchecked Sendable {  // Safe: see the comment above
 
     static func reserve(_ id: String, _ amount: Int64, key: String? = nil, agent: String = "a", ttl: Int64? = nil, grace: Int64? = nil) -> Command {
         .reserve(ReserveCommand(
-            tenant: "acme", caller: .tenant(id: "acme", keyID: "k"), reservationID: id,
+            tenant: "acme", caller: .tenant(id: "acme", keyID: "k"), reservationID: ReservationID(id),
             idempotency: IdempotencyStamp(key: key ?? "key-\(id)", payloadHash: Digest256(words: (UInt64(amount), 1, 2, 3))),
             subject: Subject(workspace: "w", agent: agent), action: Action(kind: "llm", name: "m"),
             estimate: Quantity(.usdMicrocents, Amount(amount)), ttlMilliseconds: ttl, graceMilliseconds: grace))
@@ -57,14 +57,14 @@ final class StoreFixture: @unchecked Sendable {  // Safe: see the comment above
 
     static func commit(_ id: String, _ actual: Int64, key: String? = nil) -> Command {
         .commit(CommitCommand(
-            caller: .tenant(id: "acme", keyID: "k"), reservationID: id,
+            caller: .tenant(id: "acme", keyID: "k"), reservationID: ReservationID(id),
             idempotency: IdempotencyStamp(key: key ?? "commit-\(id)", payloadHash: Digest256(words: (UInt64(actual), 4, 5, 6))),
             actual: Quantity(.usdMicrocents, Amount(actual))))
     }
 
     static func release(_ id: String) -> Command {
         .release(ReleaseCommand(
-            caller: .tenant(id: "acme", keyID: "k"), reservationID: id,
+            caller: .tenant(id: "acme", keyID: "k"), reservationID: ReservationID(id),
             idempotency: IdempotencyStamp(key: "release-\(id)", payloadHash: .zero)))
     }
 

@@ -66,9 +66,9 @@ import Testing
         var seen: [String] = []
         for _ in 0..<5 {
             let page = try store.reservations(query)
-            seen += page.reservations.map(\.id)
+            seen += page.reservations.map(\.id.description)
             guard page.hasMore, let last = page.reservations.last else { break }
-            query.after = last.id
+            query.after = last.id.description
         }
         #expect(seen == (0..<9).map { "r\($0)" }, "ascending by reserved amount, in pages of 4")
     }

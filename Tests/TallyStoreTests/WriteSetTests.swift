@@ -8,6 +8,7 @@ import Testing
 /// limit included.
 @Suite struct WriteSetTests {
     static let long = String(repeating: "x", count: 600)
+    static let longID = ReservationID(long)
     static let budget = BudgetKey(try! ScopePath(parsing: "tenant:acme/workspace:w"), .usdMicrocents)
     static let shortKey = IdempotencyKey(tenant: "acme", endpoint: .extend, qualifier: "r1", key: "k-1")
     static let longKey = IdempotencyKey(tenant: "acme", endpoint: .reserve, key: long)
@@ -19,7 +20,7 @@ import Testing
     }
 
     @Test func keysBuiltInTheBufferAreTheLayoutsKeys() {
-        for id in ["r1", "01a231a8-a0c7-7935-b469-926f4085a0f3", Self.long] {
+        for id: ReservationID in ["r1", "01a231a8-a0c7-7935-b469-926f4085a0f3", Self.longID] {
             #expect(Self.built { StoreLayout.appendReservationKey(id, to: &$0) } == StoreLayout.reservationKey(id))
             for deadline: Int64 in [-5, 0, 1_796_129_524_519] {
                 #expect(Self.built { StoreLayout.appendExpiryKey(deadline: deadline, id: id, to: &$0) } == StoreLayout.expiryKey(deadline: deadline, id: id))
@@ -35,14 +36,14 @@ import Testing
         #expect(Self.built { StoreLayout.appendBudgetKey(Self.budget, to: &$0) } == Array("tenant:acme/workspace:w".utf8) + [0, Unit.usdMicrocents.rawValue])
         #expect(Self.built { StoreLayout.appendIdempotencyKey(Self.shortKey, to: &$0) } == Array("acme".utf8) + [0, 4] + Array("r1".utf8) + [0] + Array("k-1".utf8))
         // Over the limit: the first 478 bytes, 0xff, the SHA-256 of the whole key.
-        let bounded = Self.built { StoreLayout.appendReservationKey(Self.long, to: &$0) }
+        let bounded = Self.built { StoreLayout.appendReservationKey(Self.longID, to: &$0) }
         #expect(bounded.count == StoreLayout.keyBytesMax && bounded[478] == 0xff && bounded.prefix(478).allSatisfy { $0 == UInt8(ascii: "x") })
         // Keys one after the other in one buffer keep their own bytes.
         var writes = WriteSet()
         let table = LMDBDatabase(handle: 1, name: "t")
-        let first = writes.put(table, key: { StoreLayout.appendReservationKey(Self.long, to: &$0) }) { $0.writeBytes([1, 2, 3]) }
+        let first = writes.put(table, key: { StoreLayout.appendReservationKey(Self.longID, to: &$0) }) { $0.writeBytes([1, 2, 3]) }
         let second = writes.put(table, key: { StoreLayout.appendIdempotencyKey(Self.shortKey, to: &$0) }) { $0.writeU8(4) }
-        #expect(writes.withKey(first) { Array($0) } == StoreLayout.reservationKey(Self.long))
+        #expect(writes.withKey(first) { Array($0) } == StoreLayout.reservationKey(Self.longID))
         #expect(writes.withKey(second) { Array($0) } == StoreLayout.idempotencyKey(Self.shortKey))
     }
 
@@ -65,8 +66,8 @@ import Testing
         let table = environment.database("t")
         let events = environment.database("events")
         var writes = WriteSet()
-        for id in ["a", Self.long, "b"] {
-            writes.put(table, key: { StoreLayout.appendExpiryKey(deadline: 42, id: id, to: &$0) }) { $0.writeBytes(id.utf8) }
+        for id: ReservationID in ["a", Self.longID, "b"] {
+            writes.put(table, key: { StoreLayout.appendExpiryKey(deadline: 42, id: id, to: &$0) }) { $0.writeBytes(Array(id.description.utf8)) }
         }
         writes.delete(table, key: { StoreLayout.appendExpiryKey(deadline: 42, id: "b", to: &$0) })
         let body = EventBody.tenantCreated(Tenant(id: "acme", name: "Acme", createdAtMilliseconds: 5, updatedAtMilliseconds: 5))
@@ -74,7 +75,7 @@ import Testing
         try environment.write { txn in try writes.apply(txn) }
         try environment.read { txn in
             #expect(try txn.get(table, StoreLayout.expiryKey(deadline: 42, id: "a")) == Array("a".utf8))
-            #expect(try txn.get(table, StoreLayout.expiryKey(deadline: 42, id: Self.long)) == Array(Self.long.utf8))
+            #expect(try txn.get(table, StoreLayout.expiryKey(deadline: 42, id: Self.longID)) == Array(Self.long.utf8))
             #expect(try txn.get(table, StoreLayout.expiryKey(deadline: 42, id: "b")) == nil)
             let stored = try #require(try txn.get(events, StoreLayout.sequenceKey(9)))
             #expect(Array(stored.prefix(32)) == chain)

@@ -20,7 +20,7 @@ import TallyWire
             let hex = Array(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.joined().utf8)
             let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
             let frame = try Frame.parse(bytes)
-            let expected: String? = if case .reply(.reserved(let reply, _)) = try WireCodec.decodeResponse(frame) { reply.reservationID } else { nil }
+            let expected: ReservationID? = if case .reply(.reserved(let reply, _)) = try WireCodec.decodeResponse(frame) { reply.reservationID } else { nil }
             #expect(BinaryBenchLoop.reservedID(frame) == expected, "\(name)")
             checked += 1
             if expected != nil { reserved += 1 }
@@ -156,7 +156,7 @@ import TallyWire
                             limits: ServerLimits(frameBytesMax: 1 << 20, inFlightRequestsMax: 3, listLimitMax: 100), serverName: "fake"))
                     case .reserve(let reserve)?:
                         response = .reply(.reserved(ReserveReply(
-                            decision: .allow, reservationID: "r-" + reserve.idempotencyKey, reserved: reserve.estimate,
+                            decision: .allow, reservationID: ReservationID("r-" + reserve.idempotencyKey), reserved: reserve.estimate,
                             expiresAtMilliseconds: 1, scopePath: balance.scope, affectedScopes: [balance.scope], caps: nil,
                             balances: [balance]), remainingTTLMilliseconds: 1))
                     case .commit(let commit)?:

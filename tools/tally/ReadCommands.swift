@@ -46,7 +46,7 @@ struct Reservations: AsyncParsableCommand {
         if let reservationID {
             return try finish(
                 await ClientCommand.run(settings, plane: .runtime) { connection in
-                    ReservationTool.render(try await connection.reservation(id: reservationID))
+                    ReservationTool.render(try await connection.reservation(id: ReservationID(reservationID)))
                 })
         }
         let status = try status.map { text in

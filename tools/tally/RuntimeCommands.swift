@@ -56,7 +56,7 @@ struct Commit: AsyncParsableCommand {
     func run() async throws {
         let actual = try usage { () throws(UsageError) in try RequestParsing.amount(self.actual, flag: "--actual") }
         let request = CommitRequest(
-            reservationID: reservationID, idempotencyKey: idempotency.key, actual: Quantity(try unit.parsed(), actual),
+            reservationID: ReservationID(reservationID), idempotencyKey: idempotency.key, actual: Quantity(try unit.parsed(), actual),
             metrics: metrics.metrics)
         try finish(
             await ClientCommand.run(try client.settings(), plane: .runtime) { connection in
@@ -76,7 +76,7 @@ struct Release: AsyncParsableCommand {
     @OptionGroup var idempotency: IdempotencyOption
 
     func run() async throws {
-        let request = ReleaseRequest(reservationID: reservationID, idempotencyKey: idempotency.key, reason: reason)
+        let request = ReleaseRequest(reservationID: ReservationID(reservationID), idempotencyKey: idempotency.key, reason: reason)
         try finish(
             await ClientCommand.run(try client.settings(), plane: .runtime) { connection in
                 ReservationTool.render(try await connection.release(request))
@@ -95,7 +95,7 @@ struct Extend: AsyncParsableCommand {
 
     func run() async throws {
         let request = ExtendRequest(
-            reservationID: reservationID, idempotencyKey: idempotency.key, extendByMilliseconds: byMs)
+            reservationID: ReservationID(reservationID), idempotencyKey: idempotency.key, extendByMilliseconds: byMs)
         try finish(
             await ClientCommand.run(try client.settings(), plane: .runtime) { connection in
                 ReservationTool.render(try await connection.extend(request))

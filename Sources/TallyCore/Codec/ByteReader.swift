@@ -152,6 +152,23 @@ public struct ByteReader {
         return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// A reservation id written as a string field (`readString`'s checks), without making a `String` of a UUID.
+    public mutating func readReservationID(
+        _ field: @autoclosure () -> String, bytesMax: Int
+    ) throws(EventCodecError) -> ReservationID {
+        let start = offset
+        let length = try readU32("\(field()) length")
+        guard UInt64(length) <= UInt64(bytesMax) else {
+            throw EventCodecError(
+                .stringTooLong, offset: start,
+                reason: "\(field()) at offset \(start) declares \(length) bytes, over its limit of \(bytesMax)")
+        }
+        let utf8 = try readRawBytes(Int(length), field())
+        if let id = utf8.withUnsafeBytes({ ReservationID.parseUUID($0) }) { return id }
+        offset = start  // any other text: read again with the string's UTF-8 checks
+        return ReservationID(try readString(field(), bytesMax: bytesMax))
+    }
+
     /// The index of the first byte that does not start a well-formed scalar, or nil if all are well formed.
     private static func firstInvalidUTF8Index(_ utf8: ArraySlice<UInt8>) -> Int? {
         var parser = Unicode.UTF8.ForwardParser()

@@ -88,6 +88,16 @@ public struct ByteWriter: Sendable {
         text.withUTF8 { written.append(contentsOf: $0) }
     }
 
+    /// A reservation id as its text (a u32 byte length, then the UTF-8 bytes, exactly as `writeString` of
+    /// the text): a UUID is written straight from its bits.
+    public mutating func writeReservationID(_ id: ReservationID, bytesMax: Int, field: @autoclosure () -> String) {
+        id.withUTF8 { text in
+            precondition(text.count <= bytesMax, "\(field()) is \(text.count) bytes, over the codec limit of \(bytesMax)")
+            writeU32(UInt32(truncatingIfNeeded: text.count))
+            written.append(contentsOf: text)
+        }
+    }
+
     /// A u16 element count; every caller then writes that many elements.
     public mutating func writeCount(_ count: Int, countMax: Int, field: @autoclosure () -> String) {
         precondition(countMax <= Int(UInt16.max), "\(field()): a count limit must fit in u16")

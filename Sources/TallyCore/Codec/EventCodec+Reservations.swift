@@ -5,7 +5,7 @@ private typealias Limit = EventCodec.FieldLimit
 
 extension ByteWriter {
     mutating func write(_ reserved: Reserved) {
-        writeString(reserved.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reserved.reservation_id")
+        writeReservationID(reserved.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reserved.reservation_id")
         writeString(reserved.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reserved.tenant")
         write(reserved.subject)
         write(reserved.action)
@@ -27,7 +27,7 @@ extension ByteWriter {
     }
 
     mutating func write(_ committed: Committed) {
-        writeString(committed.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "committed.reservation_id")
+        writeReservationID(committed.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "committed.reservation_id")
         write(committed.actual)
         write(committed.charged)
         writeArray(committed.deltas, countMax: Limit.scopesCountMax, field: "committed.deltas") { $0.write($1) }
@@ -39,7 +39,7 @@ extension ByteWriter {
     }
 
     mutating func write(_ released: Released) {
-        writeString(released.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "released.reservation_id")
+        writeReservationID(released.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "released.reservation_id")
         write(released.amount)
         writeOptionalString(released.reason, bytesMax: Limit.releaseReasonBytesMax, field: "released.reason")
         writeU8(released.cause.rawValue)
@@ -49,7 +49,7 @@ extension ByteWriter {
     }
 
     mutating func write(_ extended: Extended) {
-        writeString(extended.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "extended.reservation_id")
+        writeReservationID(extended.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "extended.reservation_id")
         writeString(extended.tenant, bytesMax: Limit.tenantIDBytesMax, field: "extended.tenant")
         writeI64(extended.newExpiresAtMilliseconds)
         writeI64(Int64(extended.extensionCount))
@@ -60,7 +60,7 @@ extension ByteWriter {
     }
 
     mutating func write(_ expired: Expired) {
-        writeString(expired.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "expired.reservation_id")
+        writeReservationID(expired.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "expired.reservation_id")
         write(expired.amount)
         writeI64(expired.atMilliseconds)
     }
@@ -109,7 +109,7 @@ extension ByteWriter {
 extension ByteReader {
     mutating func readReserved() throws(EventCodecError) -> Reserved {
         Reserved(
-            reservationID: try readString("reserved.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+            reservationID: try readReservationID("reserved.reservation_id", bytesMax: Limit.reservationIDBytesMax),
             tenant: try readString("reserved.tenant", bytesMax: Limit.tenantIDBytesMax),
             subject: try readSubject(),
             action: try readAction(),
@@ -132,7 +132,7 @@ extension ByteReader {
 
     mutating func readCommitted() throws(EventCodecError) -> Committed {
         Committed(
-            reservationID: try readString("committed.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+            reservationID: try readReservationID("committed.reservation_id", bytesMax: Limit.reservationIDBytesMax),
             actual: try readAmount("committed.actual"),
             charged: try readAmount("committed.charged"),
             deltas: try readScopeDeltas(),
@@ -145,7 +145,7 @@ extension ByteReader {
 
     mutating func readReleased() throws(EventCodecError) -> Released {
         Released(
-            reservationID: try readString("released.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+            reservationID: try readReservationID("released.reservation_id", bytesMax: Limit.reservationIDBytesMax),
             amount: try readAmount("released.amount"),
             reason: try readOptionalString("released.reason", bytesMax: Limit.releaseReasonBytesMax),
             cause: try readEnum(ReleaseCause.self, "released.cause"),
@@ -156,7 +156,7 @@ extension ByteReader {
 
     mutating func readExtended() throws(EventCodecError) -> Extended {
         Extended(
-            reservationID: try readString("extended.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+            reservationID: try readReservationID("extended.reservation_id", bytesMax: Limit.reservationIDBytesMax),
             tenant: try readString("extended.tenant", bytesMax: Limit.tenantIDBytesMax),
             newExpiresAtMilliseconds: try readI64("extended.new_expires_at_ms"),
             extensionCount: try readInt("extended.extension_count"),
@@ -168,7 +168,7 @@ extension ByteReader {
 
     mutating func readExpired() throws(EventCodecError) -> Expired {
         Expired(
-            reservationID: try readString("expired.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+            reservationID: try readReservationID("expired.reservation_id", bytesMax: Limit.reservationIDBytesMax),
             amount: try readAmount("expired.amount"),
             atMilliseconds: try readI64("expired.at_ms"))
     }

@@ -110,7 +110,7 @@ extension ByteWriter {
     /// Every field before the settlement; returns where the three fields that change while a reservation is
     /// ACTIVE were written.
     private mutating func writeHead(_ reservation: Reservation) -> (expiresAt: Int, extensionCount: Int, status: Int) {
-        writeString(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
+        writeReservationID(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         writeString(reservation.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reservation.tenant")
         write(reservation.subject)
         write(reservation.action)
@@ -178,7 +178,7 @@ extension ByteWriter {
         case .reserve(let reply):
             writeU8(1)
             writeU8(reply.decision.rawValue)
-            writeString(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
+            writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
             write(reply.reserved)
             writeI64(reply.expiresAtMilliseconds)
             write(reply.scopePath)
@@ -190,7 +190,7 @@ extension ByteWriter {
             write(reply)
         case .extend(let reply):
             writeU8(3)
-            writeString(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
+            writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
             writeI64(reply.expiresAtMilliseconds)
             writeBalances(reply.balances)
         case .debit(let reply):
@@ -218,7 +218,7 @@ extension ByteReader {
 
     public mutating func readReservation() throws(EventCodecError) -> Reservation {
         var reservation = Reservation(
-            id: try readString("reservation.id", bytesMax: Limit.reservationIDBytesMax),
+            id: try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax),
             tenant: try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax),
             subject: try readSubject(), action: try readAction(), unit: try readEnum(Unit.self, "reservation.unit"),
             estimate: try readAmount("reservation.estimate"), scopePath: try readScopePath("reservation.scope_path"),
@@ -287,7 +287,7 @@ extension ByteReader {
         case 1:
             reply = .reserve(ReserveReply(
                 decision: try readEnum(DecisionKind.self, "reply.decision"),
-                reservationID: try readString("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+                reservationID: try readReservationID("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
                 reserved: try readQuantity("reply.reserved"), expiresAtMilliseconds: try readI64("reply.expires_at_ms"),
                 scopePath: try readScopePath("reply.scope_path"), affectedScopes: try readScopePaths("reply.affected_scopes"),
                 caps: try readOptionalCaps(), balances: try readBalances()))
@@ -295,7 +295,7 @@ extension ByteReader {
             reply = .evaluation(try readEvaluationReply())
         case 3:
             reply = .extend(ExtendReply(
-                reservationID: try readString("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
+                reservationID: try readReservationID("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax),
                 expiresAtMilliseconds: try readI64("reply.expires_at_ms"), balances: try readBalances()))
         case 4:
             reply = .debit(DebitReply(

@@ -27,7 +27,7 @@ public enum Command: Sendable, Hashable {
 public struct ReserveCommand: Sendable, Hashable {
     public var tenant: String
     public var caller: Caller
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotency: IdempotencyStamp
     public var subject: Subject
     public var action: Action
@@ -39,7 +39,7 @@ public struct ReserveCommand: Sendable, Hashable {
     public var metadata: JSONText?
 
     public init(
-        tenant: String, caller: Caller, reservationID: String, idempotency: IdempotencyStamp, subject: Subject,
+        tenant: String, caller: Caller, reservationID: ReservationID, idempotency: IdempotencyStamp, subject: Subject,
         action: Action, estimate: Quantity, ttlMilliseconds: Int64? = nil, graceMilliseconds: Int64? = nil,
         overagePolicy: OveragePolicy? = nil, dryRun: Bool = false, metadata: JSONText? = nil
     ) {
@@ -83,14 +83,14 @@ public struct DecideCommand: Sendable, Hashable {
 
 public struct CommitCommand: Sendable, Hashable {
     public var caller: Caller
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotency: IdempotencyStamp
     public var actual: Quantity
     public var metrics: StandardMetrics?
     public var metadata: JSONText?
 
     public init(
-        caller: Caller, reservationID: String, idempotency: IdempotencyStamp, actual: Quantity,
+        caller: Caller, reservationID: ReservationID, idempotency: IdempotencyStamp, actual: Quantity,
         metrics: StandardMetrics? = nil, metadata: JSONText? = nil
     ) {
         self.caller = caller
@@ -105,11 +105,11 @@ public struct CommitCommand: Sendable, Hashable {
 /// Release by the owning tenant's key, or by the admin key (force release, any tenant).
 public struct ReleaseCommand: Sendable, Hashable {
     public var caller: Caller
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotency: IdempotencyStamp
     public var reason: String?
 
-    public init(caller: Caller, reservationID: String, idempotency: IdempotencyStamp, reason: String? = nil) {
+    public init(caller: Caller, reservationID: ReservationID, idempotency: IdempotencyStamp, reason: String? = nil) {
         self.caller = caller
         self.reservationID = reservationID
         self.idempotency = idempotency
@@ -119,13 +119,13 @@ public struct ReleaseCommand: Sendable, Hashable {
 
 public struct ExtendCommand: Sendable, Hashable {
     public var caller: Caller
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var idempotency: IdempotencyStamp
     public var extendByMilliseconds: Int64
     public var metadata: JSONText?
 
     public init(
-        caller: Caller, reservationID: String, idempotency: IdempotencyStamp, extendByMilliseconds: Int64,
+        caller: Caller, reservationID: ReservationID, idempotency: IdempotencyStamp, extendByMilliseconds: Int64,
         metadata: JSONText? = nil
     ) {
         self.caller = caller
@@ -173,9 +173,9 @@ public struct DebitCommand: Sendable, Hashable {
 /// The expiry sweep: the store names candidates from its expiry index; `decide` re-checks each one
 /// (still ACTIVE, deadline passed) so a stale index entry can never settle a reservation twice.
 public struct ExpireCommand: Sendable, Hashable {
-    public var candidates: [String]
+    public var candidates: [ReservationID]
 
-    public init(candidates: [String]) { self.candidates = candidates }
+    public init(candidates: [ReservationID]) { self.candidates = candidates }
 }
 
 public struct CreateTenantCommand: Sendable, Hashable {

@@ -131,7 +131,7 @@ public struct BudgetUpdated: Sendable, Hashable {
 
 /// A live reservation: the hold of `amount` on every scope of `budgetedScopes`.
 public struct Reserved: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var tenant: String
     public var subject: Subject
     public var action: Action
@@ -154,7 +154,7 @@ public struct Reserved: Sendable, Hashable {
 
 /// A commit with the charge and the per-scope effects the overage policy decided.
 public struct Committed: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var actual: Amount
     public var charged: Amount
     public var deltas: [ScopeDelta]
@@ -167,7 +167,7 @@ public struct Committed: Sendable, Hashable {
 
 /// The hold of a reservation returned to each of its budgeted scopes.
 public struct Released: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var amount: Amount
     public var reason: String?
     public var cause: ReleaseCause
@@ -177,7 +177,7 @@ public struct Released: Sendable, Hashable {
 }
 
 public struct Extended: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     /// The tenant whose idempotency namespace holds the extend key.
     public var tenant: String
     public var newExpiresAtMilliseconds: Int64
@@ -190,7 +190,7 @@ public struct Extended: Sendable, Hashable {
 
 /// The expiry sweep returned a reservation's hold after `expires_at + grace`.
 public struct Expired: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var amount: Amount
     public var atMilliseconds: Int64
 }

@@ -158,7 +158,7 @@ extension Ledger {
             reservationID: extended.reservationID, expiresAtMilliseconds: extended.newExpiresAtMilliseconds,
             balances: state.balances(of: hold.budgetedScopes, unit: hold.unit))
         let key = IdempotencyKey(
-            tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, stamp: extended.idempotency)
+            tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID.description, stamp: extended.idempotency)
         state.idempotency[key] = IdempotencyRecord(
             payloadHash: extended.idempotency.payloadHash,
             retainUntilMilliseconds: extended.replayRetainUntilMilliseconds, reply: .extend(reply))
@@ -169,14 +169,14 @@ extension Ledger {
     /// array and the settlement of it on each event. `index` stays valid until the dictionary's keys
     /// change, and `settle` writes through it in place.
     private struct ActiveHold {
-        let id: String
-        let index: Dictionary<String, Reservation>.Index
+        let id: ReservationID
+        let index: Dictionary<ReservationID, Reservation>.Index
         let unit: Unit
         let estimate: Amount
         let budgetedScopes: [ScopePath]
     }
 
-    private static func activeHold(_ id: String, in state: inout LedgerState, event: String) throws(InconsistentEvent) -> ActiveHold {
+    private static func activeHold(_ id: ReservationID, in state: inout LedgerState, event: String) throws(InconsistentEvent) -> ActiveHold {
         guard let index = state.reservations.index(forKey: id) else { throw InconsistentEvent("\(event) for unknown reservation \(id)") }
         let (status, hold) = state.peekReservation(at: index) { reservation in
             (reservation.status, ActiveHold(

@@ -125,7 +125,7 @@ extension Ledger {
             return .released(settlement.reply)
         case .extend(let extend):
             guard case .extended(let extended)? = events.first else { preconditionFailure("extend yields Extended") }
-            let key = IdempotencyKey(tenant: extended.tenant, endpoint: .extend, qualifier: extend.reservationID, stamp: extend.idempotency)
+            let key = IdempotencyKey(tenant: extended.tenant, endpoint: .extend, qualifier: extend.reservationID.description, stamp: extend.idempotency)
             return storedReply(scratch.idempotency[key]!.reply, now: now, reservations: scratch)
         case .recordDebit(let debit):
             let key = IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency)
@@ -154,7 +154,7 @@ extension Ledger {
     /// A stored reply as the caller sees it now: `remaining_ttl_ms` is recomputed as
     /// `max(0, expires_at - now)`, and 0 once the reservation is no longer ACTIVE (semantics 4.1).
     static func storedReply(_ stored: StoredReply, now: Int64, reservations state: LedgerState) -> Reply {
-        func remainingTTL(_ id: String, _ expiresAt: Int64) -> Int64 {
+        func remainingTTL(_ id: ReservationID, _ expiresAt: Int64) -> Int64 {
             guard state.reservations[id]?.status == .active else { return 0 }
             return max(0, expiresAt &- now)
         }
@@ -214,8 +214,8 @@ extension Ledger {
         }
     }
 
-    static func validateReservationID(_ id: String) throws(Refusal) {
-        if id.isEmpty || id.hasMoreScalars(than: Limits.reservationIDLengthMax) {
+    static func validateReservationID(_ id: ReservationID) throws(Refusal) {
+        if id.isEmpty || id.scalarCount > Limits.reservationIDLengthMax {
             throw Refusal(.invalidRequest, "reservation_id must be 1-\(Limits.reservationIDLengthMax) characters")
         }
     }

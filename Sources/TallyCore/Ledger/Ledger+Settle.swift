@@ -87,7 +87,7 @@ extension Ledger {
         }
         try command.metadata?.validate(field: "metadata")
         guard let tenant = command.caller.tenantID else { throw Refusal(.forbidden, "only the owning tenant's key can extend a reservation") }
-        let key = IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: command.reservationID, stamp: command.idempotency)
+        let key = IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: command.reservationID.description, stamp: command.idempotency)
         guard let record = state.idempotencyRecord(key, now: now) else { return nil }
         guard record.payloadHash == command.idempotency.payloadHash else {
             throw Refusal(.idempotencyMismatch, "idempotency_key '\(command.idempotency.key)' was used with a different extend of \(command.reservationID)")
@@ -121,7 +121,7 @@ extension Ledger {
     /// Expires each candidate that is still ACTIVE and past `expires_at + grace`; anything else is skipped,
     /// so a stale or repeated candidate can never return a hold twice.
     static func decideExpiry(_ command: ExpireCommand, _ state: LedgerState, now: Int64) -> [EventBody] {
-        var seen = Set<String>()
+        var seen = Set<ReservationID>()
         var events: [EventBody] = []
         for id in command.candidates.prefix(Limits.expirySweepCountMax) where seen.insert(id).inserted {
             guard let reservation = state.reservations[id], reservation.status == .active,
@@ -133,7 +133,7 @@ extension Ledger {
 
     // MARK: Shared checks
 
-    static func ownedReservation(_ id: String, by caller: Caller, _ state: LedgerState) throws(Refusal) -> Reservation {
+    static func ownedReservation(_ id: ReservationID, by caller: Caller, _ state: LedgerState) throws(Refusal) -> Reservation {
         guard let reservation = state.reservations[id] else { throw Refusal(.notFound, "reservation \(id) not found") }
         try requireOwner(caller, owns: reservation.tenant, what: "reservation \(id)")
         return reservation

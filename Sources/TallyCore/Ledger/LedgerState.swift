@@ -9,7 +9,7 @@ public struct LedgerState: Sendable, Hashable {
     public var apiKeys: [String: ApiKey] = [:]
     public var apiKeyIDsByHash: [Digest256: String] = [:]
     public var budgets: [BudgetKey: Budget] = [:]
-    public var reservations: [String: Reservation] = [:]
+    public var reservations: [ReservationID: Reservation] = [:]
     public var idempotency: [IdempotencyKey: IdempotencyRecord] = [:]
 
     public init() {}
@@ -61,7 +61,7 @@ public struct LedgerState: Sendable, Hashable {
 
     /// Reservations whose settle deadline has passed, soonest deadline first, for the expiry sweep and for
     /// stores that keep their working set in memory.
-    public func expiryCandidates(now: Int64, limit: Int = Limits.expirySweepCountMax) -> [String] {
+    public func expiryCandidates(now: Int64, limit: Int = Limits.expirySweepCountMax) -> [ReservationID] {
         reservations.values
             .filter { $0.status == .active && now > $0.settleDeadlineMilliseconds }
             .sorted { ($0.settleDeadlineMilliseconds, $0.id) < ($1.settleDeadlineMilliseconds, $1.id) }
@@ -94,7 +94,7 @@ extension LedgerState {
     /// through `_modify`, which yields the stored value itself.
     /// `read` must only read: this is `mutating` solely to reach that accessor.
     package mutating func peekReservation<T>(
-        at index: Dictionary<String, Reservation>.Index, _ read: (inout Reservation) -> T
+        at index: Dictionary<ReservationID, Reservation>.Index, _ read: (inout Reservation) -> T
     ) -> T {
         read(&reservations.values[index])
     }

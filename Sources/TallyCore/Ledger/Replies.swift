@@ -4,7 +4,7 @@
 /// A live reservation was created (Cycles `ReservationCreateResponse`).
 public struct ReserveReply: Sendable, Hashable {
     public var decision: DecisionKind
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var reserved: Quantity
     public var expiresAtMilliseconds: Int64
     public var scopePath: ScopePath
@@ -14,7 +14,7 @@ public struct ReserveReply: Sendable, Hashable {
     public var balances: [Balance]
 
     public init(
-        decision: DecisionKind, reservationID: String, reserved: Quantity, expiresAtMilliseconds: Int64,
+        decision: DecisionKind, reservationID: ReservationID, reserved: Quantity, expiresAtMilliseconds: Int64,
         scopePath: ScopePath, affectedScopes: [ScopePath], caps: Caps?, balances: [Balance]
     ) {
         self.decision = decision
@@ -86,11 +86,11 @@ public struct ReleaseReply: Sendable, Hashable {
 }
 
 public struct ExtendReply: Sendable, Hashable {
-    public var reservationID: String
+    public var reservationID: ReservationID
     public var expiresAtMilliseconds: Int64
     public var balances: [Balance]
 
-    public init(reservationID: String, expiresAtMilliseconds: Int64, balances: [Balance]) {
+    public init(reservationID: ReservationID, expiresAtMilliseconds: Int64, balances: [Balance]) {
         self.reservationID = reservationID
         self.expiresAtMilliseconds = expiresAtMilliseconds
         self.balances = balances
@@ -144,5 +144,5 @@ public enum Reply: Sendable, Hashable {
     case budget(Budget)
     case funded(FundingReply)
     /// The ids the expiry sweep settled, in the order they were expired.
-    case expired([String])
+    case expired([ReservationID])
 }

@@ -6,7 +6,7 @@ public struct TouchedKeys: Sendable, Hashable {
     public var tenants: Set<String> = []
     public var apiKeys: Set<String> = []
     public var budgets: Set<BudgetKey> = []
-    public var reservations: Set<String> = []
+    public var reservations: Set<ReservationID> = []
     public var idempotency: Set<IdempotencyKey> = []
 
     public init() {}
@@ -24,7 +24,7 @@ extension EventBody {
     /// Adds the entries this event changes. `state` is the state the event is applied to (before or after
     /// it: the facts used, such as a reservation's budgeted scopes, do not change).
     public func touch(_ keys: inout TouchedKeys, in state: LedgerState) {
-        func reservation(_ id: String) {
+        func reservation(_ id: ReservationID) {
             keys.reservations.insert(id)
             // One copy of the reservation: each `values[index]` read would copy it out again.
             if let reservation = state.reservations[id] {
@@ -52,7 +52,7 @@ extension EventBody {
         case .extended(let extended):
             reservation(extended.reservationID)
             keys.idempotency.insert(IdempotencyKey(
-                tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID, stamp: extended.idempotency))
+                tenant: extended.tenant, endpoint: .extend, qualifier: extended.reservationID.description, stamp: extended.idempotency))
         case .debitRecorded(let debit):
             for delta in debit.deltas { keys.budgets.insert(BudgetKey(delta.scope, debit.unit)) }
             keys.idempotency.insert(IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency))
@@ -66,7 +66,7 @@ extension EventBody {
 extension EventBody {
     /// The reservation this event creates or changes, if any: the one `touch` adds to `reservations`. The
     /// writer uses it to note a reservation's deadline before the event moves it, without a `TouchedKeys`.
-    package var reservationID: String? {
+    package var reservationID: ReservationID? {
         switch self {
         case .reserved(let reserved): reserved.reservationID
         case .committed(let committed): committed.reservationID
@@ -86,7 +86,7 @@ extension Command {
     /// asks for every command, and building sets for one or two keys each would cost more than the lookups.
     /// `budgets` (the state's) give a fund's tenant.
     public func forEachLookup(
-        budgets: [BudgetKey: Budget], reservation: (String) throws -> Void, idempotency: (IdempotencyKey) throws -> Void
+        budgets: [BudgetKey: Budget], reservation: (ReservationID) throws -> Void, idempotency: (IdempotencyKey) throws -> Void
     ) rethrows {
         switch self {
         case .reserve(let reserve):
@@ -99,7 +99,7 @@ extension Command {
         case .extend(let extend):
             try reservation(extend.reservationID)
             if let tenant = extend.caller.tenantID {
-                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID, stamp: extend.idempotency))
+                try idempotency(IdempotencyKey(tenant: tenant, endpoint: .extend, qualifier: extend.reservationID.description, stamp: extend.idempotency))
             }
         case .recordDebit(let debit):
             try idempotency(IdempotencyKey(tenant: debit.tenant, endpoint: .event, stamp: debit.idempotency))

@@ -119,7 +119,7 @@ public struct WorkingSetFold: Sendable {
                 guard let slot else { throw InconsistentEvent("reservation \(reservation.id) holds on unknown budget \(scope)") }
                 scratchSlots.append(slot)
             }
-            let key = Array(reservation.id.utf8)
+            let key = reservation.id.withUTF8 { Array($0) }
             let index = key.withUnsafeBytes { addHold(key: $0, id: 0..<key.count, unit: reservation.unit, estimate: reservation.estimate.value) }
             startingReservations[index] = reservation
         }

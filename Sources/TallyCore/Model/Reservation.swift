@@ -9,7 +9,7 @@ public struct Reservation: Sendable, Hashable {
     /// reads pass it around by value. A copy is one retain instead of a retain of every string in it.
     private var storage: Storage
 
-    public var id: String {
+    public var id: ReservationID {
         get { storage.fields.id }
         _modify {
             makeUnique()
@@ -210,7 +210,7 @@ public struct Reservation: Sendable, Hashable {
     }
 
     public init(
-        id: String, tenant: String, subject: Subject, action: Action, unit: Unit, estimate: Amount,
+        id: ReservationID, tenant: String, subject: Subject, action: Action, unit: Unit, estimate: Amount,
         scopePath: ScopePath, affectedScopes: [ScopePath], budgetedScopes: [ScopePath], createdAtMilliseconds: Int64,
         expiresAtMilliseconds: Int64, graceMilliseconds: Int64, overagePolicy: OveragePolicy, maxExtensions: Int,
         extensionCount: Int = 0, status: ReservationStatus = .active, idempotencyKey: String, caps: Caps? = nil,
@@ -277,7 +277,7 @@ public struct Reservation: Sendable, Hashable {
     }
 
     private struct Fields: Sendable, Hashable {
-        var id: String
+        var id: ReservationID
         var tenant: String
         var subject: Subject
         var action: Action

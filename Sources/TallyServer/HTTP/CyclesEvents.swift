@@ -26,7 +26,7 @@ struct CyclesEvent: Sendable {
 
 enum CyclesEvents {
     /// The reservation facts an event without its own tenant needs (commit, release, expiry).
-    typealias ReservationLookup = (String) -> Reservation?
+    typealias ReservationLookup = (ReservationID) -> Reservation?
 
     static func expand(_ event: Event, reservation: ReservationLookup) -> [CyclesEvent] {
         var events: [CyclesEvent] = []
@@ -101,7 +101,7 @@ enum CyclesEvents {
             ]))
         case .reserved(let reserved):
             add("custom.tally.reservation_created", reserved.tenant, scope: reserved.scopePath.rawValue, actor: reserved.caller, .object([
-                "reservation_id": .string(reserved.reservationID), "subject": subject(reserved.subject),
+                "reservation_id": .string(reserved.reservationID.description), "subject": subject(reserved.subject),
                 "action": .object(["kind": .string(reserved.action.kind), "name": .string(reserved.action.name)]),
                 "estimated_amount": amount(reserved.amount, reserved.unit),
                 "budgeted_scopes": .array(reserved.budgetedScopes.map { .string($0.rawValue) }),
@@ -111,14 +111,14 @@ enum CyclesEvents {
             guard let owner = reservation(committed.reservationID) else { break }
             let unit = owner.unit
             add("custom.tally.reservation_committed", owner.tenant, scope: owner.scopePath.rawValue, actor: committed.caller, .object([
-                "reservation_id": .string(committed.reservationID), "subject": subject(owner.subject),
+                "reservation_id": .string(committed.reservationID.description), "subject": subject(owner.subject),
                 "action": .object(["kind": .string(owner.action.kind), "name": .string(owner.action.name)]),
                 "estimated_amount": amount(owner.estimate, unit), "actual_amount": amount(committed.actual, unit),
                 "charged_amount": amount(committed.charged, unit),
             ]))
             if committed.actual > owner.estimate {
                 add("reservation.commit_overage", owner.tenant, scope: owner.scopePath.rawValue, actor: committed.caller, .object([
-                    "reservation_id": .string(committed.reservationID), "scope": .string(owner.scopePath.rawValue),
+                    "reservation_id": .string(committed.reservationID.description), "scope": .string(owner.scopePath.rawValue),
                     "unit": .string(unit.cyclesName), "estimated_amount": amount(owner.estimate, unit),
                     "actual_amount": amount(committed.actual, unit),
                     "overage": amount(Amount(committed.actual.value - owner.estimate.value), unit),
@@ -131,18 +131,18 @@ enum CyclesEvents {
             guard let owner = reservation(released.reservationID) else { break }
             let type = released.cause == .tenantClosed ? "reservation.released_via_tenant_cascade" : "custom.tally.reservation_released"
             add(type, owner.tenant, scope: owner.scopePath.rawValue, actor: released.caller, .object([
-                "reservation_id": .string(released.reservationID), "released_amount": amount(released.amount, owner.unit),
+                "reservation_id": .string(released.reservationID.description), "released_amount": amount(released.amount, owner.unit),
                 "reason": released.reason.map(JSONValue.string) ?? .null,
             ]))
         case .extended(let extended):
             add("custom.tally.reservation_extended", extended.tenant, actor: extended.caller, .object([
-                "reservation_id": .string(extended.reservationID), "expires_at_ms": .integer(extended.newExpiresAtMilliseconds),
+                "reservation_id": .string(extended.reservationID.description), "expires_at_ms": .integer(extended.newExpiresAtMilliseconds),
                 "extensions_used": .integer(Int64(extended.extensionCount)),
             ]))
         case .expired(let expired):
             guard let owner = reservation(expired.reservationID) else { break }
             add("reservation.expired", owner.tenant, scope: owner.scopePath.rawValue, actor: .system, source: "expiry-sweeper", .object([
-                "reservation_id": .string(expired.reservationID), "scope": .string(owner.scopePath.rawValue),
+                "reservation_id": .string(expired.reservationID.description), "scope": .string(owner.scopePath.rawValue),
                 "unit": .string(owner.unit.cyclesName), "estimated_amount": amount(expired.amount, owner.unit),
                 "created_at_ms": .integer(owner.createdAtMilliseconds), "expired_at_ms": .integer(expired.atMilliseconds),
                 "ttl_ms": .integer(owner.expiresAtMilliseconds - owner.createdAtMilliseconds),
@@ -173,13 +173,13 @@ enum CyclesEvents {
 
     /// `budget.debt_incurred` and `budget.over_limit_entered` from a settlement's per-scope deltas.
     private static func derived(
-        _ deltas: [ScopeDelta], _ unit: TallyCore.Unit, _ tenant: String, reservationID: String?, policy: OveragePolicy,
+        _ deltas: [ScopeDelta], _ unit: TallyCore.Unit, _ tenant: String, reservationID: ReservationID?, policy: OveragePolicy,
         _ add: (String, String, String?, Caller?, String, JSONValue) -> Void
     ) {
         for delta in deltas where delta.debt.value > 0 {
             add("budget.debt_incurred", tenant, delta.scope.rawValue, .system, "tally", .object([
                 "scope": .string(delta.scope.rawValue), "unit": .string(unit.cyclesName),
-                "reservation_id": reservationID.map(JSONValue.string) ?? .null,
+                "reservation_id": reservationID.map { .string($0.description) } ?? .null,
                 "debt_incurred": amount(delta.debt, unit), "overage_policy": .string(policy.cyclesName),
             ]))
         }

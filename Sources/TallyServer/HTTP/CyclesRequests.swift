@@ -34,7 +34,7 @@ enum CyclesRequests {
         return request
     }
 
-    static func commit(_ body: JSONValue, reservationID: String) throws(WireError) -> CommitRequest {
+    static func commit(_ body: JSONValue, reservationID: ReservationID) throws(WireError) -> CommitRequest {
         var fields = try JSONFields(body)
         let request = CommitRequest(
             reservationID: reservationID,
@@ -46,7 +46,7 @@ enum CyclesRequests {
         return request
     }
 
-    static func release(_ body: JSONValue, reservationID: String) throws(WireError) -> ReleaseRequest {
+    static func release(_ body: JSONValue, reservationID: ReservationID) throws(WireError) -> ReleaseRequest {
         var fields = try JSONFields(body)
         let request = ReleaseRequest(
             reservationID: reservationID,
@@ -56,7 +56,7 @@ enum CyclesRequests {
         return request
     }
 
-    static func extend(_ body: JSONValue, reservationID: String) throws(WireError) -> ExtendRequest {
+    static func extend(_ body: JSONValue, reservationID: ReservationID) throws(WireError) -> ExtendRequest {
         var fields = try JSONFields(body)
         let request = ExtendRequest(
             reservationID: reservationID,

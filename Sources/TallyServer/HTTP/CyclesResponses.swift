@@ -216,7 +216,7 @@ enum CyclesResponses {
             funded(&w, funding)
         case .expired(let ids):
             w.beginObject()
-            strings(&w, "expired_reservation_ids", ids)
+            strings(&w, "expired_reservation_ids", ids.map(\.description))
             w.endObject()
         }
     }

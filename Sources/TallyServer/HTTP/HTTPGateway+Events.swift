@@ -71,7 +71,7 @@ extension HTTPGateway {
         var found: [CyclesEvent] = []
         var scanned = 0
         var resume: (UInt64, Int)?
-        var lookups: [String: Reservation] = [:]
+        var lookups: [ReservationID: Reservation] = [:]
         let store = shared.store
         // Commits, releases and expiries name only their reservation: each is read once per page.
         let lookup: CyclesEvents.ReservationLookup = { id in

@@ -88,11 +88,11 @@ extension HTTPGateway {
     }
 
     /// Semantics 2.4: path ids are 1-128 characters.
-    private func reservationID(_ text: String) throws(WireError) -> String {
+    private func reservationID(_ text: String) throws(WireError) -> ReservationID {
         guard !text.isEmpty, text.unicodeScalars.count <= 128 else {
             throw WireError(code: .invalidRequest, message: "reservation_id must be 1-128 characters")
         }
-        return text
+        return ReservationID(text)
     }
 
     /// Runs a command-backed request (the admin plane's) and renders the reply.
@@ -145,7 +145,7 @@ extension HTTPGateway {
         guard case .reservations(let rows, let hasMore) = try await perform(.listReservations(list), principal) else {
             throw WireError(code: .internalError, message: "unexpected answer to a reservation listing")
         }
-        return page("reservations", rows, next: hasMore ? rows.last.map { PageCursor.make(position: $0.id, filters: filters) } : nil) { CyclesResponses.reservation(&$0, $1, include: include) }
+        return page("reservations", rows, next: hasMore ? rows.last.map { PageCursor.make(position: $0.id.description, filters: filters) } : nil) { CyclesResponses.reservation(&$0, $1, include: include) }
     }
 
     /// `GET /v1/balances` (semantics 2.9, decision 1): the runtime subject filters or the admin

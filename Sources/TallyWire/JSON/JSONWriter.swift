@@ -1,3 +1,5 @@
+import TallyCore
+
 /// Appends compact JSON to a byte buffer without building a `JSONValue` tree first, for hot paths.
 ///
 /// The writer places commas itself: it keeps one "no element yet" flag per open container and remembers
@@ -59,6 +61,15 @@ public struct JSONWriter: Sendable {
     public mutating func string(_ value: String) {
         separate()
         appendQuoted(value)
+    }
+
+    /// A reservation id as a JSON string: a UUID's text needs no escapes and is written from its bits.
+    public mutating func string(_ id: ReservationID) {
+        guard id.uuid != nil else { return string(id.description) }
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        id.withUTF8 { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     public mutating func integer(_ value: Int64) {

@@ -11,7 +11,7 @@ struct ModelRun {
     var state = LedgerState()
     var generator: WorkloadGenerator
     var events: [EventBody] = []
-    var terminal: [String: ReservationStatus] = [:]
+    var terminal: [ReservationID: ReservationStatus] = [:]
     /// How often each kind of outcome happened (for the coverage test and the report).
     var outcomes: [String: Int] = [:]
     /// Known core discrepancies met on the way, with where they happened.
@@ -109,7 +109,7 @@ struct ModelRun {
     // MARK: Invariants on the core's state
 
     /// The reservation ids a command names (and the id a reserve created), for the per-step checks.
-    static func touched(_ command: Command, _ outcome: ModelOutcome) -> [String] {
+    static func touched(_ command: Command, _ outcome: ModelOutcome) -> [ReservationID] {
         switch command {
         case .commit(let c): [c.reservationID]
         case .release(let c): [c.reservationID]
@@ -160,7 +160,7 @@ struct ModelRun {
     }
 
     /// The model's budgets, reservations, tenants and keys must equal the core's, field by field.
-    mutating func checkAgreement(full: Bool, touched: [String]) -> String? {
+    mutating func checkAgreement(full: Bool, touched: [ReservationID]) -> String? {
         let ids = full ? model.reservations.map(\.id) : model.data.activeIDs + touched
         let coreRows = ids.compactMap { state.reservations[$0] }
         if let broken = checkTerminal(full ? Array(state.reservations.values) : coreRows) { return broken }

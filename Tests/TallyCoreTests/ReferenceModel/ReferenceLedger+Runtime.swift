@@ -50,7 +50,7 @@ extension ReferenceLedger {
         budgeted.last.flatMap { budgetIndex($0, unit) }.flatMap { budgets[$0].caps }
     }
 
-    func replayTTL(reservationID: String, expiresAt: Int64, now: Int64) -> Int64 {
+    func replayTTL(reservationID: ReservationID, expiresAt: Int64, now: Int64) -> Int64 {
         guard let index = reservationIndex(reservationID), reservations[index].status == .active else { return 0 }
         return max(0, expiresAt - now)
     }
@@ -59,7 +59,7 @@ extension ReferenceLedger {
 
     func reserve(_ c: ReserveCommand, now: Int64) -> ModelOutcome {
         guard Self.validSubject(c.subject), Self.validAction(c.action), c.estimate.amount.value >= 0,
-              Self.validKey(c.idempotency), !c.reservationID.isEmpty, c.reservationID.count <= 128,
+              Self.validKey(c.idempotency), !c.reservationID.isEmpty, c.reservationID.scalarCount <= 128,
               c.ttlMilliseconds.map({ $0 >= 1_000 && $0 <= 86_400_000 }) ?? true,
               c.graceMilliseconds.map({ $0 >= 0 && $0 <= 60_000 }) ?? true
         else { return .refused(.invalidRequest) }
@@ -224,7 +224,7 @@ extension ReferenceLedger {
 
     func commit(_ c: CommitCommand, now: Int64) -> ModelOutcome {
         guard Self.validKey(c.idempotency), c.actual.amount.value >= 0, !c.reservationID.isEmpty,
-              c.reservationID.count <= 128
+              c.reservationID.scalarCount <= 128
         else { return .refused(.invalidRequest) }
         guard let index = reservationIndex(c.reservationID) else { return .refused(.notFound) }
         let r = reservations[index]
@@ -265,7 +265,7 @@ extension ReferenceLedger {
 
     func release(_ c: ReleaseCommand, now: Int64) -> ModelOutcome {
         guard Self.validKey(c.idempotency), (c.reason?.count ?? 0) <= 256, !c.reservationID.isEmpty,
-              c.reservationID.count <= 128
+              c.reservationID.scalarCount <= 128
         else { return .refused(.invalidRequest) }
         guard let index = reservationIndex(c.reservationID) else { return .refused(.notFound) }
         let r = reservations[index]
@@ -290,10 +290,10 @@ extension ReferenceLedger {
 
     func extend(_ c: ExtendCommand, now: Int64) -> ModelOutcome {
         guard Self.validKey(c.idempotency), c.extendByMilliseconds >= 1, c.extendByMilliseconds <= 86_400_000,
-              !c.reservationID.isEmpty, c.reservationID.count <= 128
+              !c.reservationID.isEmpty, c.reservationID.scalarCount <= 128
         else { return .refused(.invalidRequest) }
         let namespace = c.caller.tenantID ?? ""
-        if let row = remembered(namespace, "extend", c.reservationID, c.idempotency.key, now: now) {
+        if let row = remembered(namespace, "extend", c.reservationID.description, c.idempotency.key, now: now) {
             guard row.hash == c.idempotency.payloadHash else { return .refused(.idempotencyMismatch) }
             guard case .extended(let original, _) = row.reply else { preconditionFailure("extend namespace holds \(row.reply)") }
             let ttl = replayTTL(reservationID: original.reservationID, expiresAt: original.expiresAtMilliseconds, now: now)
@@ -316,7 +316,7 @@ extension ReferenceLedger {
         // 4.1 table: an extend key is kept for the remaining lease after that extension, which the model
         // takes to include the grace period (the settle deadline).
         remember(IdempotencyRow(
-            tenant: namespace, endpoint: "extend", qualifier: r.id, key: c.idempotency.key,
+            tenant: namespace, endpoint: "extend", qualifier: r.id.description, key: c.idempotency.key,
             hash: c.idempotency.payloadHash, retainUntil: newExpiry + r.grace, reply: stored))
         return .replied(stored)
     }
@@ -361,7 +361,7 @@ extension ReferenceLedger {
     }
 
     func expire(_ c: ExpireCommand, now: Int64) -> ModelOutcome {
-        var expired: [String] = []
+        var expired: [ReservationID] = []
         for id in c.candidates {
             guard let index = reservationIndex(id), reservations[index].status == .active,
                   now > reservations[index].expiresAt + reservations[index].grace

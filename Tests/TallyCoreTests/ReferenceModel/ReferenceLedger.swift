@@ -51,7 +51,7 @@ final class ReferenceLedger {
     }
 
     struct ReservationRow {
-        var id: String
+        var id: ReservationID
         var tenant: String
         var unit: Unit
         var estimate: Int64
@@ -91,11 +91,11 @@ final class ReferenceLedger {
         var reservations: [ReservationRow] = []
         /// Position of each reservation in `reservations`: the one concession to speed, since the expiry
         /// sweep looks up every live reservation.
-        var reservationPositions: [String: Int] = [:]
+        var reservationPositions: [ReservationID: Int] = [:]
         /// By "tenant|endpoint|qualifier|key".
         var idempotency: [String: IdempotencyRow] = [:]
         /// Ids of the ACTIVE reservations, in creation order.
-        var activeIDs: [String] = []
+        var activeIDs: [ReservationID] = []
     }
 
     var data = Snapshot()
@@ -148,7 +148,7 @@ final class ReferenceLedger {
         budgets.firstIndex { $0.scope == scope && $0.unit == unit }
     }
 
-    func reservationIndex(_ id: String) -> Int? { data.reservationPositions[id] }
+    func reservationIndex(_ id: ReservationID) -> Int? { data.reservationPositions[id] }
 
     static func idempotencyKey(_ tenant: String, _ endpoint: String, _ qualifier: String, _ key: String) -> String {
         "\(tenant)|\(endpoint)|\(qualifier)|\(key)"

@@ -52,6 +52,13 @@ struct WorkloadGenerator {
         return "\(prefix)\(counter)"
     }
 
+    /// A new reservation id: every other one a UUID (held as its bits, as `tallyd` makes them), the others
+    /// text, so the core's maps, ordering and codecs see both forms.
+    mutating func freshReservationID() -> ReservationID {
+        counter += 1
+        return counter % 2 == 0 ? ReservationID(high: UInt64(counter) << 16 | 0x7000, low: 0x8000_0000_0000_0000 | UInt64(counter)) : ReservationID("res-\(counter)")
+    }
+
     var policies: [OveragePolicy?] {
         allowOverdraft ? [nil, .reject, .allowIfAvailable, .allowWithOverdraft] : [nil, .reject, .allowIfAvailable]
     }
@@ -216,7 +223,7 @@ struct WorkloadGenerator {
         }
         let grace: Int64? = rng.chance(60) ? nil : rng.pick([rng.int(0...60_000), rng.int(0...60_000), 0, 60_000, 60_001, -1])
         let command = ReserveCommand(
-            tenant: tenant, caller: caller, reservationID: fresh("res-"), idempotency: stamp(""), subject: subject,
+            tenant: tenant, caller: caller, reservationID: freshReservationID(), idempotency: stamp(""), subject: subject,
             action: Self.action, estimate: estimate, ttlMilliseconds: ttl, graceMilliseconds: grace,
             overagePolicy: rng.pick(policies), dryRun: dryRun)
         return remember(.reserve(Self.rehash(command)))
@@ -463,7 +470,7 @@ struct WorkloadGenerator {
         let change = rng.chance(30)
         switch sent.command {
         case .reserve(var c):
-            c.reservationID = fresh("res-")
+            c.reservationID = freshReservationID()
             if change { c.estimate.amount = Amount(c.estimate.amount.value &+ 1) }
             return .reserve(Self.rehash(c))
         case .decide(var c):

@@ -167,7 +167,7 @@ struct AdminWorld {
 
     @discardableResult
     mutating func reserve(
-        _ subject: Subject, _ amount: Int64, id: String, key: String? = nil, payload: UInt64 = 1,
+        _ subject: Subject, _ amount: Int64, id: ReservationID, key: String? = nil, payload: UInt64 = 1,
         tenant: String = "acme", unit: Unit = usd, dryRun: Bool = false
     ) -> Result<Decision, Refusal> {
         run(.reserve(ReserveCommand(
@@ -188,7 +188,7 @@ struct AdminWorld {
 
     @discardableResult
     mutating func commit(
-        _ id: String, _ actual: Int64, key: String? = nil, payload: UInt64 = 1, unit: Unit = usd, caller: Caller? = nil
+        _ id: ReservationID, _ actual: Int64, key: String? = nil, payload: UInt64 = 1, unit: Unit = usd, caller: Caller? = nil
     ) -> Result<Decision, Refusal> {
         run(.commit(CommitCommand(
             caller: caller ?? Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -197,7 +197,7 @@ struct AdminWorld {
 
     @discardableResult
     mutating func release(
-        _ id: String, key: String? = nil, payload: UInt64 = 1, caller: Caller? = nil
+        _ id: ReservationID, key: String? = nil, payload: UInt64 = 1, caller: Caller? = nil
     ) -> Result<Decision, Refusal> {
         run(.release(ReleaseCommand(
             caller: caller ?? Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -206,7 +206,7 @@ struct AdminWorld {
 
     @discardableResult
     mutating func extend(
-        _ id: String, by milliseconds: Int64, key: String? = nil, payload: UInt64 = 1
+        _ id: ReservationID, by milliseconds: Int64, key: String? = nil, payload: UInt64 = 1
     ) -> Result<Decision, Refusal> {
         run(.extend(ExtendCommand(
             caller: Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -225,7 +225,7 @@ struct AdminWorld {
     }
 
     @discardableResult
-    mutating func sweep(_ candidates: [String]) -> Result<Decision, Refusal> {
+    mutating func sweep(_ candidates: [ReservationID]) -> Result<Decision, Refusal> {
         run(.expireReservations(ExpireCommand(candidates: candidates)))
     }
 }

@@ -48,19 +48,19 @@ struct LedgerScenario {
     /// A reserve; the payload fingerprint covers every field, so the same arguments replay and others mismatch.
     mutating func reserve(
         _ subject: Subject, _ amount: Int64, unit: Unit = usd, key: String? = nil, ttl: Int64? = nil, grace: Int64? = nil,
-        policy: OveragePolicy? = nil, dryRun: Bool = false, tenant: String = "acme", id: String? = nil
+        policy: OveragePolicy? = nil, dryRun: Bool = false, tenant: String = "acme", id: ReservationID? = nil
     ) -> Result<Decision, Refusal> {
         let key = key ?? nextID("reserve-key")
         let payload = "reserve|\(subject)|\(amount)|\(unit)|\(String(describing: ttl))|\(String(describing: grace))|\(String(describing: policy))|\(dryRun)"
         return run(.reserve(ReserveCommand(
-            tenant: tenant, caller: Self.caller(tenant), reservationID: id ?? nextID("res"),
+            tenant: tenant, caller: Self.caller(tenant), reservationID: id ?? ReservationID(nextID("res")),
             idempotency: IdempotencyStamp(key: key, payloadHash: .fingerprint(payload)), subject: subject,
             action: Action(kind: "llm.completion", name: "openai:gpt-4o-mini"), estimate: Quantity(unit, Amount(amount)),
             ttlMilliseconds: ttl, graceMilliseconds: grace, overagePolicy: policy, dryRun: dryRun)))
     }
 
     /// Reserves and returns the new reservation id; the reservation must succeed.
-    mutating func hold(_ subject: Subject, _ amount: Int64, unit: Unit = usd, policy: OveragePolicy? = nil, ttl: Int64? = nil, grace: Int64? = nil, tenant: String = "acme") -> String {
+    mutating func hold(_ subject: Subject, _ amount: Int64, unit: Unit = usd, policy: OveragePolicy? = nil, ttl: Int64? = nil, grace: Int64? = nil, tenant: String = "acme") -> ReservationID {
         let result = reserve(subject, amount, unit: unit, ttl: ttl, grace: grace, policy: policy, tenant: tenant)
         guard case .success(let decision) = result, case .reserved(let reply, _) = decision.reply else {
             preconditionFailure("expected the reservation to succeed: \(result)")
@@ -76,7 +76,7 @@ struct LedgerScenario {
             subject: subject, action: Action(kind: "llm.completion", name: "m"), estimate: Quantity(unit, Amount(amount)))))
     }
 
-    mutating func commit(_ id: String, _ actual: Int64, unit: Unit = usd, key: String? = nil, caller: Caller? = nil) -> Result<Decision, Refusal> {
+    mutating func commit(_ id: ReservationID, _ actual: Int64, unit: Unit = usd, key: String? = nil, caller: Caller? = nil) -> Result<Decision, Refusal> {
         let key = key ?? nextID("commit-key")
         return run(.commit(CommitCommand(
             caller: caller ?? Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -84,7 +84,7 @@ struct LedgerScenario {
             actual: Quantity(unit, Amount(actual)))))
     }
 
-    mutating func release(_ id: String, key: String? = nil, caller: Caller? = nil, reason: String? = nil) -> Result<Decision, Refusal> {
+    mutating func release(_ id: ReservationID, key: String? = nil, caller: Caller? = nil, reason: String? = nil) -> Result<Decision, Refusal> {
         let key = key ?? nextID("release-key")
         return run(.release(ReleaseCommand(
             caller: caller ?? Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -92,7 +92,7 @@ struct LedgerScenario {
             reason: reason)))
     }
 
-    mutating func extend(_ id: String, by milliseconds: Int64, key: String? = nil, caller: Caller? = nil) -> Result<Decision, Refusal> {
+    mutating func extend(_ id: ReservationID, by milliseconds: Int64, key: String? = nil, caller: Caller? = nil) -> Result<Decision, Refusal> {
         let key = key ?? nextID("extend-key")
         return run(.extend(ExtendCommand(
             caller: caller ?? Self.caller(state.reservations[id]?.tenant ?? "acme"), reservationID: id,
@@ -110,7 +110,7 @@ struct LedgerScenario {
     }
 
     @discardableResult
-    mutating func sweep() -> [String] {
+    mutating func sweep() -> [ReservationID] {
         let candidates = state.expiryCandidates(now: now)
         guard case .success(let decision) = run(.expireReservations(ExpireCommand(candidates: candidates))),
               case .expired(let ids) = decision.reply else { preconditionFailure("the sweep never refuses") }

@@ -35,6 +35,11 @@ struct WireGenerator {
 
     mutating func ident() -> String { "id-" + String(random.next() % 100_000) }
 
+    /// Half UUIDs (kept as their bits), half other text (kept as text): both must encode as their text.
+    mutating func reservationID() -> ReservationID {
+        random.next() % 2 == 0 ? ReservationID(high: random.next(), low: random.next()) : ReservationID(ident())
+    }
+
     mutating func tenantID() -> String { random.pick(["acme", "beta-co", "t-01"]) }
 
     mutating func json() -> JSONText { JSONText("{\"k\":\"\(string())\"}") }
@@ -161,7 +166,7 @@ struct WireGenerator {
 
     mutating func reservation() -> Reservation {
         Reservation(
-            id: ident(), tenant: tenantID(), subject: subject(), action: action(), unit: enumeration(Unit.self),
+            id: reservationID(), tenant: tenantID(), subject: subject(), action: action(), unit: enumeration(Unit.self),
             estimate: amount(), scopePath: scopePath(), affectedScopes: scopePaths(), budgetedScopes: scopePaths(),
             createdAtMilliseconds: int64(), expiresAtMilliseconds: int64(), graceMilliseconds: int64(),
             overagePolicy: enumeration(OveragePolicy.self), maxExtensions: Int(int64()), extensionCount: Int(int64()),
@@ -183,12 +188,12 @@ struct WireGenerator {
                 metadata: optional { $0.json() }))
         case 2:
             .commit(CommitRequest(
-                reservationID: ident(), idempotencyKey: string(), actual: quantity(), metrics: optional { $0.metrics() },
+                reservationID: reservationID(), idempotencyKey: string(), actual: quantity(), metrics: optional { $0.metrics() },
                 metadata: optional { $0.json() }))
-        case 3: .release(ReleaseRequest(reservationID: ident(), idempotencyKey: string(), reason: optional { $0.string() }))
+        case 3: .release(ReleaseRequest(reservationID: reservationID(), idempotencyKey: string(), reason: optional { $0.string() }))
         case 4:
             .extend(ExtendRequest(
-                reservationID: ident(), idempotencyKey: string(), extendByMilliseconds: int64(), metadata: optional { $0.json() }))
+                reservationID: reservationID(), idempotencyKey: string(), extendByMilliseconds: int64(), metadata: optional { $0.json() }))
         case 5:
             .decide(DecideRequest(
                 idempotencyKey: string(), subject: subject(), action: action(), estimate: quantity(),
@@ -198,7 +203,7 @@ struct WireGenerator {
                 idempotencyKey: string(), subject: subject(), action: action(), actual: quantity(),
                 overagePolicy: optional { $0.enumeration(OveragePolicy.self) }, metrics: optional { $0.metrics() },
                 clientTimeMilliseconds: optional { $0.int64() }, metadata: optional { $0.json() }))
-        case 7: .getReservation(reservationID: ident())
+        case 7: .getReservation(reservationID: reservationID())
         case 8:
             .listReservations(ListReservationsRequest(
                 tenant: optional { $0.tenantID() }, idempotencyKey: optional { $0.string() },
@@ -274,7 +279,7 @@ struct WireGenerator {
         switch index {
         case 0:
             .reserved(ReserveReply(
-                decision: enumeration(DecisionKind.self), reservationID: ident(), reserved: quantity(),
+                decision: enumeration(DecisionKind.self), reservationID: reservationID(), reserved: quantity(),
                 expiresAtMilliseconds: int64(), scopePath: scopePath(), affectedScopes: scopePaths(),
                 caps: optional { $0.caps() }, balances: balances()), remainingTTLMilliseconds: int64())
         case 1:
@@ -286,7 +291,7 @@ struct WireGenerator {
         case 2: .committed(CommitReply(charged: quantity(), released: optional { $0.quantity() }, balances: balances()))
         case 3: .released(ReleaseReply(released: quantity(), balances: balances()))
         case 4:
-            .extended(ExtendReply(reservationID: ident(), expiresAtMilliseconds: int64(), balances: balances()),
+            .extended(ExtendReply(reservationID: reservationID(), expiresAtMilliseconds: int64(), balances: balances()),
                       remainingTTLMilliseconds: int64())
         case 5: .debitRecorded(DebitReply(eventID: ident(), charged: optional { $0.quantity() }, balances: balances()))
         case 6: .tenant(tenant(), created: random.oneIn(2))
@@ -296,7 +301,7 @@ struct WireGenerator {
             .funded(FundingReply(
                 key: BudgetKey(scopePath(), enumeration(Unit.self)), operation: enumeration(FundingOperation.self),
                 previous: figures(), new: figures(), atMilliseconds: int64()))
-        default: .expired((0..<random.below(4)).map { _ in ident() })
+        default: .expired((0..<random.below(4)).map { _ in reservationID() })
         }
     }
 

@@ -1,0 +1,88 @@
+import Testing
+@testable import TallyCore
+
+/// A reservation id held as a UUID's bits must behave exactly as its text did: the same equality, order,
+/// hash buckets and bytes in every encoding, so nothing stored or sent changes.
+@Suite struct ReservationIDTests {
+    static let text = "01a231a8-a0c7-7935-b469-926f4085a0f3"
+
+    @Test func aCanonicalUUIDIsHeldAsItsBitsAndWritesTheSameText() throws {
+        let id = ReservationID(Self.text)
+        let bits = try #require(id.uuid)
+        #expect(bits.high == 0x01a2_31a8_a0c7_7935 && bits.low == 0xb469_926f_4085_a0f3)
+        #expect(id == ReservationID(high: bits.high, low: bits.low))
+        #expect(id.description == Self.text)
+        #expect(id.withUTF8 { Array($0) } == Array(Self.text.utf8))
+        #expect(id.utf8Count == 36 && id.scalarCount == 36 && !id.isEmpty)
+        #expect(ReservationID(high: 0, low: 0).description == "00000000-0000-0000-0000-000000000000")
+        #expect(ReservationID(high: .max, low: .max).description == "ffffffff-ffff-ffff-ffff-ffffffffffff")
+    }
+
+    @Test func anyOtherTextIsKeptAsTextAndNeverEqualsAUUID() {
+        let others = [
+            Self.text.uppercased(),                          // upper-case hex: another id, as its text was
+            "01a231a8a0c7-7935-b469-926f4085a0f3-",          // dashes elsewhere
+            "01a231a8-a0c7-7935-b469-926f4085a0f",           // 35 bytes
+            "01a231a8-a0c7-7935-b469-926f4085a0f3 ",         // 37 bytes
+            "01a231a8-a0c7-7935-b469-926f4085a0g3",          // not hex
+            "r-1", "", "réservation-ü",
+        ]
+        for text in others {
+            let id = ReservationID(text)
+            #expect(id.uuid == nil, "\(text)")
+            #expect(id.description == text)
+            #expect(id.withUTF8 { Array($0) } == Array(text.utf8))
+            #expect(id != ReservationID(Self.text))
+            #expect(id.scalarCount == text.unicodeScalars.count && id.utf8Count == text.utf8.count)
+        }
+        #expect(ReservationID("").isEmpty)
+    }
+
+    @Test func equalityHashAndOrderAreTheTexts() {
+        var random = ModelSplitMix64(seed: 7)
+        var ids: [ReservationID] = []
+        for index in 0..<400 {
+            switch index % 4 {
+            case 0: ids.append(ReservationID(high: random.next(), low: random.next()))
+            case 1: ids.append(ReservationID(high: random.next() & 0xFFFF, low: random.next()))  // leading zeros
+            case 2: ids.append(ReservationID("r-\(random.next() % 50)"))
+            default: ids.append(ReservationID(String(ReservationID(high: random.next(), low: random.next()).description.prefix(20))))
+            }
+        }
+        ids.append(contentsOf: ids.prefix(40))  // repeats
+        for (left, right) in zip(ids, ids.shuffled(using: &random)) {
+            #expect((left == right) == (left.description == right.description), "\(left) \(right)")
+            #expect((left < right) == (left.description < right.description), "\(left) \(right)")
+            if left == right { #expect(left.hashValue == right.hashValue) }
+        }
+        #expect(ids.sorted().map(\.description) == ids.map(\.description).sorted())
+        #expect(Set(ids).count == Set(ids.map(\.description)).count)
+    }
+
+    @Test func theCodecWritesAnIdAsItsStringAndReadsItBack() throws {
+        let bytesMax = EventCodec.FieldLimit.reservationIDBytesMax
+        for id: ReservationID in [ReservationID(Self.text), "r-1", "", "réservation-ü", ReservationID(Self.text.uppercased())] {
+            var asID = ByteWriter()
+            asID.writeReservationID(id, bytesMax: bytesMax, field: "id")
+            var asString = ByteWriter()
+            asString.writeString(id.description, bytesMax: bytesMax, field: "id")
+            #expect(asID.bytes == asString.bytes, "\(id)")
+            var reader = ByteReader(asID.bytes)
+            let read = try reader.readReservationID("id", bytesMax: bytesMax)
+            #expect(read == id && read.uuid.map { _ in true } == id.uuid.map { _ in true })
+            #expect(reader.remainingCount == 0)
+        }
+    }
+
+    @Test func theCodecRefusesWhatAStringFieldRefuses() {
+        let invalidUTF8: [UInt8] = [0, 0, 0, 3, 0x61, 0xFF, 0x62]
+        var reader = ByteReader(invalidUTF8)
+        #expect(throws: EventCodecError.self) { try reader.readReservationID("id", bytesMax: 128) }
+        var long = ByteWriter()
+        long.writeString(String(repeating: "a", count: 40), bytesMax: 100, field: "id")
+        var longReader = ByteReader(long.bytes)
+        #expect(throws: EventCodecError.self) { try longReader.readReservationID("id", bytesMax: 36) }
+        var truncated = ByteReader(Array(long.bytes.prefix(20)))
+        #expect(throws: EventCodecError.self) { try truncated.readReservationID("id", bytesMax: 128) }
+    }
+}
