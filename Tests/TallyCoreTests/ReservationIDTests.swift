@@ -85,4 +85,38 @@ import Testing
         var truncated = ByteReader(Array(long.bytes.prefix(20)))
         #expect(throws: EventCodecError.self) { try truncated.readReservationID("id", bytesMax: 128) }
     }
+
+    @Test func tableHashesAgreeForEqualKeysAndSpreadRandomIds() {
+        var random = ModelSplitMix64(seed: 11)
+        let seeds = [0, 1, -1, Int.max, 0x5EED]
+        let uuid = ReservationID(Self.text)
+        let sameUUID = ReservationID(high: uuid.uuid!.high, low: uuid.uuid!.low)
+        let scope = ScopePath.derive(subject: Subject(workspace: "prod", agent: "bot"), tenant: "acme").last!
+        let sameScope = ScopePath.derive(subject: Subject(workspace: "prod", agent: "bot"), tenant: "acme").last!
+        let key = IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "k-1")
+        let sameKey = IdempotencyKey(tenant: "acme", endpoint: .reserve, stamp: IdempotencyStamp(key: "k-1", payloadHash: .zero))
+        for seed in seeds {
+            #expect(uuid._rawHashValue(seed: seed) == sameUUID._rawHashValue(seed: seed))
+            #expect(ReservationID("r-1")._rawHashValue(seed: seed) == ReservationID("r-" + "1")._rawHashValue(seed: seed))
+            #expect(scope._rawHashValue(seed: seed) == sameScope._rawHashValue(seed: seed))
+            #expect(BudgetKey(scope, .usdMicrocents)._rawHashValue(seed: seed) == BudgetKey(sameScope, .usdMicrocents)._rawHashValue(seed: seed))
+            #expect(key._rawHashValue(seed: seed) == sameKey._rawHashValue(seed: seed))
+        }
+        #expect(BudgetKey(scope, .usdMicrocents)._rawHashValue(seed: 3) != BudgetKey(scope, .tokens)._rawHashValue(seed: 3))
+        // Ids as tallyd makes them (one millisecond, random bits) fill 1,024 buckets about evenly under any seed,
+        // and two seeds put them in different buckets.
+        let now: UInt64 = 0x01a2_31a8_a0c7
+        let ids = (0..<16_384).map { _ in ReservationID(high: now << 16 | 0x7000 | random.next() & 0xFFF, low: random.next() >> 2 | 1 << 63) }
+        for seed in seeds {
+            var buckets = [Int](repeating: 0, count: 1_024)
+            for id in ids { buckets[id._rawHashValue(seed: seed) & 1_023] += 1 }
+            #expect(buckets.max()! < 40 && buckets.min()! > 0, "seed \(seed): \(buckets.min()!)...\(buckets.max()!) per bucket, 16 expected")
+        }
+        let moved = ids.prefix(1_000).filter { $0._rawHashValue(seed: 1) & 1_023 != $0._rawHashValue(seed: 2) & 1_023 }.count
+        #expect(moved > 950)
+        // The tables themselves.
+        var table: [ReservationID: Int] = [:]
+        for (index, id) in ids.enumerated() { table[id] = index }
+        #expect(table.count == ids.count && ids.enumerated().allSatisfy { table[$0.element] == $0.offset })
+    }
 }

@@ -56,6 +56,8 @@ public struct IdempotencyKey: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(fieldsHash)
     }
+
+    public func _rawHashValue(seed: Int) -> Int { KeyHash.mix(UInt64(bitPattern: Int64(fieldsHash)), seed: seed) }
 }
 
 /// The original answer to a successful request and the fingerprint of its payload.

@@ -107,6 +107,15 @@ public struct ReservationID: Sendable, Hashable, Comparable, CustomStringConvert
         }
     }
 
+    /// A UUID's own bits mixed with the table's seed (`KeyHash`: `tallyd`'s ids are random but for the
+    /// creation time); any other text hashes as its `String` does.
+    public func _rawHashValue(seed: Int) -> Int {
+        switch form {
+        case .uuid(let high, let low): KeyHash.mix(low ^ high &* 0x9E37_79B9_7F4A_7C15, seed: seed)
+        case .text(let text): text._rawHashValue(seed: seed)
+        }
+    }
+
     /// The order of the texts: for two UUIDs that is the order of their bits (fixed-width lower-case hex).
     public static func < (left: ReservationID, right: ReservationID) -> Bool {
         if case .uuid(let leftHigh, let leftLow) = left.form, case .uuid(let rightHigh, let rightLow) = right.form {

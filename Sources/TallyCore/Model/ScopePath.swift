@@ -7,7 +7,7 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     public let rawValue: String
     /// `rawValue`'s hash, taken once: the writer looks budgets up by scope many times per reservation (check,
     /// hold, balances, the touched set), and hashing this word is cheaper than hashing the path each time.
-    private let hashCode: Int
+    let hashCode: Int
 
     private init(unchecked rawValue: String) {
         self.rawValue = rawValue
@@ -21,6 +21,8 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
+
+    public func _rawHashValue(seed: Int) -> Int { KeyHash.mix(UInt64(bitPattern: Int64(hashCode)), seed: seed) }
 
     /// The segments as (level, value) pairs, in canonical order.
     public var segments: [(level: ScopeLevel, value: String)] {
