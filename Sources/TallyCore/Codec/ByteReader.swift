@@ -134,14 +134,7 @@ public struct ByteReader {
     public mutating func readString(
         _ field: @autoclosure () -> String, bytesMax: Int
     ) throws(EventCodecError) -> String {
-        let start = offset
-        let length = try readU32("\(field()) length")
-        guard UInt64(length) <= UInt64(bytesMax) else {
-            throw EventCodecError(
-                .stringTooLong, offset: start,
-                reason: "\(field()) at offset \(start) declares \(length) bytes, over its limit of \(bytesMax)")
-        }
-        let utf8 = try readRawBytes(Int(length), field())
+        let utf8 = try readStringBytes(field(), bytesMax: bytesMax)
         // Almost every string in the log is ASCII, which is valid UTF-8 as it is: one cheap pass decides,
         // and only other text pays for the scalar-by-scalar check.
         let isASCII = utf8.withUnsafeBufferPointer { bytes in bytes.allSatisfy { $0 < 0x80 } }
@@ -157,16 +150,24 @@ public struct ByteReader {
         _ field: @autoclosure () -> String, bytesMax: Int
     ) throws(EventCodecError) -> ReservationID {
         let start = offset
+        let utf8 = try readStringBytes(field(), bytesMax: bytesMax)
+        if let id = utf8.withUnsafeBytes({ ReservationID.parseUUID($0) }) { return id }
+        offset = start  // any other text: read again with the string's UTF-8 checks
+        return ReservationID(try readString(field(), bytesMax: bytesMax))
+    }
+
+    /// A string field's bytes (u32 length, checked against the limit before anything is read), unchecked as text.
+    private mutating func readStringBytes(
+        _ field: @autoclosure () -> String, bytesMax: Int
+    ) throws(EventCodecError) -> ArraySlice<UInt8> {
+        let start = offset
         let length = try readU32("\(field()) length")
         guard UInt64(length) <= UInt64(bytesMax) else {
             throw EventCodecError(
                 .stringTooLong, offset: start,
                 reason: "\(field()) at offset \(start) declares \(length) bytes, over its limit of \(bytesMax)")
         }
-        let utf8 = try readRawBytes(Int(length), field())
-        if let id = utf8.withUnsafeBytes({ ReservationID.parseUUID($0) }) { return id }
-        offset = start  // any other text: read again with the string's UTF-8 checks
-        return ReservationID(try readString(field(), bytesMax: bytesMax))
+        return try readRawBytes(Int(length), field())
     }
 
     /// The index of the first byte that does not start a well-formed scalar, or nil if all are well formed.
