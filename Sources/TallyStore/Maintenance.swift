@@ -259,7 +259,9 @@ public enum Maintenance {
     private static func expiryIndexDifferences(_ state: LedgerState, _ projections: Projections, _ txn: borrowing LMDBReadTransaction) throws -> [String] {
         var indexed: [ReservationID: Int64] = [:]
         try txn.scan(projections.expiry) { key, value in
-            indexed[ReservationID(String(decoding: value, as: UTF8.self))] = StoreLayout.deadline(fromExpiryKey: key)
+            // Bytes that are not UTF-8 are reported under their lossy text (as an id that is not ACTIVE).
+            let id = value.withUnsafeBytes { ReservationID(utf8: $0) } ?? ReservationID(String(decoding: value, as: UTF8.self))
+            indexed[id] = StoreLayout.deadline(fromExpiryKey: key)
             return true
         }
         var findings: [String] = []

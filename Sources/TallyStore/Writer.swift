@@ -317,7 +317,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             try projections.environment.read { txn in
                 try txn.scan(projections.expiry) { key, value in
                     guard StoreLayout.deadline(fromExpiryKey: key) < now, candidates.count < Limits.expirySweepCountMax else { return false }
-                    candidates.append(ReservationID(String(decoding: value, as: UTF8.self)))
+                    // Read from the bytes (no `String` for a UUID); bytes that are not UTF-8 name no reservation.
+                    if let id = value.withUnsafeBytes({ ReservationID(utf8: $0) }) { candidates.append(id) }
                     return true
                 }
             }

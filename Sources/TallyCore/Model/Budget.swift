@@ -10,13 +10,6 @@ public struct BudgetKey: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { "\(scope) [\(unit.cyclesName)]" }
 
-    public static func == (lhs: BudgetKey, rhs: BudgetKey) -> Bool { lhs.unit == rhs.unit && lhs.scope == rhs.scope }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(scope)
-        hasher.combine(unit)
-    }
-
     /// The scope path's kept hash with the unit folded in (`KeyHash`).
     public func _rawHashValue(seed: Int) -> Int {
         KeyHash.mix(UInt64(bitPattern: Int64(scope.hashCode)) ^ UInt64(unit.rawValue) &* 0x9E37_79B9_7F4A_7C15, seed: seed)

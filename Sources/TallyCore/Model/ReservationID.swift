@@ -12,7 +12,7 @@
 /// 8, 13, 18 and 23) is always held as its bits, so one id has one form and equality is the text's.
 public struct ReservationID: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringInterpolation {
     @usableFromInline
-    enum Form: Sendable, Hashable {
+    enum Form: Sendable {
         case uuid(high: UInt64, low: UInt64)
         case text(String)
     }
