@@ -119,4 +119,47 @@ import Testing
         for (index, id) in ids.enumerated() { table[id] = index }
         #expect(table.count == ids.count && ids.enumerated().allSatisfy { table[$0.element] == $0.offset })
     }
+
+    /// `format` and `parse` work eight digits at a time; the one-digit versions are their reference: the same
+    /// text for every nibble value in every position and for random bits, and the same verdict for every byte
+    /// value (digits, letters, their neighbours, upper case, non-ASCII) put in every position of a valid text.
+    @Test func theWordAtATimeTextAgreesWithTheDigitByDigitOne() {
+        func texts(_ high: UInt64, _ low: UInt64) -> ([UInt8], [UInt8]) {
+            var fast = [UInt8](repeating: 0, count: 36)
+            var slow = fast
+            _ = fast.withUnsafeMutableBytes { ReservationID.format(high, low, into: $0) }
+            _ = slow.withUnsafeMutableBytes { ReservationID.formatByDigit(high, low, into: $0) }
+            return (fast, slow)
+        }
+        var random = ModelSplitMix64(seed: 21)
+        var patterns: [(UInt64, UInt64)] = [(0, 0), (.max, .max), (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210)]
+        for shift in stride(from: 0, to: 64, by: 4) {
+            for nibble in UInt64(0)...15 { patterns.append((nibble << shift, (15 - nibble) << shift)) }
+        }
+        for _ in 0..<2_000 { patterns.append((random.next(), random.next())) }
+        for (high, low) in patterns {
+            let (fast, slow) = texts(high, low)
+            #expect(fast == slow, "\(String(decoding: fast, as: UTF8.self)) != \(String(decoding: slow, as: UTF8.self))")
+            let parsed = fast.withUnsafeBytes { ReservationID.parse($0) }
+            guard case .uuid(let readHigh, let readLow) = parsed else {
+                Issue.record("\(String(decoding: fast, as: UTF8.self)) did not parse")
+                continue
+            }
+            #expect(readHigh == high && readLow == low)
+        }
+        let valid = Array(Self.text.utf8)
+        for position in valid.indices {
+            for byte in UInt8(0)...255 {
+                var bytes = valid
+                bytes[position] = byte
+                let fast = bytes.withUnsafeBytes { ReservationID.parse($0) }
+                let slow = bytes.withUnsafeBytes { ReservationID.parseByDigit($0) }
+                switch (fast, slow) {
+                case (.uuid(let a, let b), .uuid(let c, let d)): #expect(a == c && b == d)
+                case (nil, nil): break
+                default: Issue.record("position \(position), byte \(byte): \(String(describing: fast)) against \(String(describing: slow))")
+                }
+            }
+        }
+    }
 }
