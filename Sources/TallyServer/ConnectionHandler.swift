@@ -35,7 +35,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A command the store has completed, waiting for this connection's event loop.
     private struct Completed: Sendable {
         var requestID: UInt32
-        var outcome: Result<Result<Decision, Refusal>, StoreError>
+        /// Optional only so that `deliverCompleted` can move it out (`take()`); always set until then.
+        var outcome: Result<Result<Decision, Refusal>, StoreError>?
         var answer: @Sendable (Decision) -> Response
     }
 
@@ -202,11 +203,14 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
         // everything in its decision). Reversed through the buffer, whose swaps move; the array's own `reverse()`
         // copied each answer twice more.
         delivering.withUnsafeMutableBufferPointer { $0.reverse() }
-        while let done = delivering.popLast() {
-            let response: Response = switch done.outcome {
-            case .success(.success(let decision)): done.answer(decision)
-            case .success(.failure(let refusal)): .error(WireError(refusal))
-            case .failure(let storeError): .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
+        while var done = delivering.popLast() {
+            // The outcome moved out of the answer: switched on in place, its decision was copied (a retain and a
+            // release of everything in it) to be handed to `answer`.
+            let response: Response = switch done.outcome.take() {
+            case .success(.success(let decision))?: done.answer(decision)
+            case .success(.failure(let refusal))?: .error(WireError(refusal))
+            case .failure(let storeError)?: .error(WireError(code: .internalError, message: "the ledger could not make this durable: \(storeError)"))
+            case nil: preconditionFailure("an answer delivered twice")
             }
             inFlight -= 1
             write(response, requestID: done.requestID, channelContext)
