@@ -24,6 +24,13 @@ public final class TallyServer: Service, Sendable {
     private let boundHTTP = Mutex<[HTTPGateway.Plane: Int]>([:])
     private let archiver: Archiver?
 
+    /// Sizes the process's event-loop group (NIO's singleton, which every plane's listener and connections run
+    /// on). Call once, before a server starts: the group is made at its first use and keeps its size.
+    public static func useEventLoops(_ count: Int) {
+        precondition(count >= 1, "at least one event loop")
+        NIOSingletons.groupLoopCountSuggestion = count
+    }
+
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger

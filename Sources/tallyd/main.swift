@@ -39,6 +39,9 @@ struct Tallyd: AsyncParsableCommand {
     @Option(help: "Seconds an HTTP connection may take to send its next whole request (after opening or after its last answer) before it is closed.")
     var httpIdleTimeout: Int64 = 60
 
+    @Option(help: "Event loops serving the connections of every plane (default: the cores left after the store's writer and flusher threads, at least 1).")
+    var eventLoops: Int?
+
     @Option(help: "Open connections allowed on the binary protocol, and separately on the HTTP planes together; more are closed at accept.")
     var connectionsMax = 4_096
 
@@ -69,6 +72,8 @@ struct Tallyd: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
+        let loops = eventLoops ?? ServerConfiguration.eventLoopsDefault
+        guard (1...256).contains(loops) else { throw ValidationError("--event-loops must be 1-256") }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -110,6 +115,7 @@ struct Tallyd: AsyncParsableCommand {
                 throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "has" : "have") no effect with --no-archive")
             }
         }
+        TallyServer.useEventLoops(loops)
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {
             say("Generated an admin key for \(dataDirectory) (only its hash is stored; this is the only time it is shown):")

@@ -172,6 +172,33 @@ import TallyWire
         await admin.close()
     }
 
+    /// `--event-loops` sizes the group every plane's connections run on (one loop serves them for less CPU on two
+    /// cores, BENCHMARKS.md); the server answers on both protocols with one loop or several, and a count outside
+    /// 1-256 is refused before anything starts.
+    @Test func theEventLoopsAreAsManyAsAskedAndServeBothProtocols() async throws {
+        for count in [1, 3] {
+            let server = try ServerProcess(arguments: ["--event-loops", "\(count)", "--no-archive"])
+            defer { server.stop(); server.removeData() }
+            let admin = try await Self.admin(server)
+            let acme = try await Self.tenant("acme", admin, server)
+            try await Self.budget(admin, "tenant:acme", dollars: 10)
+            #expect(Self.reservationID(try await Self.reserve(acme, agent: "a", dollars: 1)) != nil)
+            let listed = try HTTPTestClient(port: server.adminHTTPPort).admin("GET", "/v1/admin/tenants")
+            #expect(listed.status == 200 && listed.text.contains("acme"), "\(listed)")
+            #if os(Linux)
+            let tasks = "/proc/\(server.process.processIdentifier)/task"
+            let names = try FileManager.default.contentsOfDirectory(atPath: tasks).map {
+                (try? String(contentsOfFile: "\(tasks)/\($0)/comm", encoding: .utf8)) ?? ""
+            }
+            #expect(names.filter { $0.hasPrefix("NIO-SGLTN") }.count == count, "\(names)")
+            #endif
+        }
+        for refused in ["0", "257"] {
+            let (status, output) = try ServerArchiverTests.tallydRefusing(["--event-loops", refused])
+            #expect(status != 0 && output.contains("--event-loops must be 1-256"), "\(refused): \(output)")
+        }
+    }
+
     @Test func aRequestBeforeTheHandshakeIsRefusedAndClosed() throws {
         let server = try ServerProcess()
         defer { server.stop(); server.removeData() }
