@@ -5,9 +5,10 @@ import TallyStore
 /// Everything `tallyd` is started with. Defaults are the ones documented in `tallyd --help`.
 public struct ServerConfiguration: Sendable {
     /// Event loops for the connections of every plane when `tallyd` is not told (`--event-loops`): the cores
-    /// the store's writer and flusher threads leave, at least one. On two cores one loop serves the connections
-    /// for 6-12% less of the server's CPU per operation than two (BENCHMARKS.md, "One event loop on two cores").
-    public static var eventLoopsDefault: Int { max(1, System.coreCount - 2) }
+    /// the store's writer and flusher threads leave, at least one and at most 256 (`--event-loops`' range). On two
+    /// cores one loop serves the connections for 6-12% less of the server's CPU per operation than two
+    /// (BENCHMARKS.md, "One event loop on two cores").
+    public static var eventLoopsDefault: Int { min(256, max(1, System.coreCount - 2)) }
 
     public var dataDirectory = "./data"
     public var host = "127.0.0.1"
