@@ -134,7 +134,20 @@ public struct ByteReader {
     public mutating func readString(
         _ field: @autoclosure () -> String, bytesMax: Int
     ) throws(EventCodecError) -> String {
+        try text(of: readStringBytes(field(), bytesMax: bytesMax), field())
+    }
+
+    /// A reservation id written as a string field (`readString`'s checks), without making a `String` of a UUID.
+    public mutating func readReservationID(
+        _ field: @autoclosure () -> String, bytesMax: Int
+    ) throws(EventCodecError) -> ReservationID {
         let utf8 = try readStringBytes(field(), bytesMax: bytesMax)
+        if let id = utf8.withUnsafeBytes({ ReservationID.parseUUID($0) }) { return id }
+        return ReservationID(try text(of: utf8, field()))  // any other text: the string's UTF-8 checks
+    }
+
+    /// The field's bytes as a `String`, refused unless they are well-formed UTF-8.
+    private func text(of utf8: ArraySlice<UInt8>, _ field: @autoclosure () -> String) throws(EventCodecError) -> String {
         // Almost every string in the log is ASCII, which is valid UTF-8 as it is: one cheap pass decides,
         // and only other text pays for the scalar-by-scalar check.
         let isASCII = utf8.withUnsafeBufferPointer { bytes in bytes.allSatisfy { $0 < 0x80 } }
@@ -143,17 +156,6 @@ public struct ByteReader {
             throw EventCodecError(.invalidUTF8, offset: bad, reason: "\(field()) has invalid UTF-8 at offset \(bad)")
         }
         return utf8.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// A reservation id written as a string field (`readString`'s checks), without making a `String` of a UUID.
-    public mutating func readReservationID(
-        _ field: @autoclosure () -> String, bytesMax: Int
-    ) throws(EventCodecError) -> ReservationID {
-        let start = offset
-        let utf8 = try readStringBytes(field(), bytesMax: bytesMax)
-        if let id = utf8.withUnsafeBytes({ ReservationID.parseUUID($0) }) { return id }
-        offset = start  // any other text: read again with the string's UTF-8 checks
-        return ReservationID(try readString(field(), bytesMax: bytesMax))
     }
 
     /// A string field's bytes (u32 length, checked against the limit before anything is read), unchecked as text.
