@@ -52,10 +52,14 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
+        // jemalloc from Debian's libjemalloc-dev, the server's malloc on Linux (README, "tallyd allocates with
+        // jemalloc"); only tallyd links it.
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         .executableTarget(
             name: "tallyd",
             dependencies: [
                 "TallyServer", "TallyArchive", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -72,6 +72,9 @@ final class ServerProcess: @unchecked Sendable {  // Safe: set once in init; out
 
     func removeData() { try? FileManager.default.removeItem(atPath: dataDirectory) }
 
+    /// What the server has printed to standard output so far.
+    var printed: String { String(decoding: output.withLock { $0 }, as: UTF8.self) }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }

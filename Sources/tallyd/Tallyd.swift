@@ -124,6 +124,7 @@ struct Tallyd: AsyncParsableCommand {
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let announce = Task {
             while !server.isListening { try await Task.sleep(for: .milliseconds(5)) }
+            say("tallyd memory allocator: \(MemoryAllocator.summary)")
             if let port = server.boundHTTPPort { say("tallyd HTTP runtime plane on http://\(host):\(port)") }
             if let port = server.boundAdminHTTPPort { say("tallyd HTTP admin plane on http://\(host):\(port)") }
             // Scripts and tests read this line to learn the port; it comes last, once every listener is up.
