@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "tallyd",
             dependencies: [
-                "TallyServer", "TallyArchive", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TallyServer", "TallyArchive", "TallyStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

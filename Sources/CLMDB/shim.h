@@ -12,4 +12,18 @@ extern int fallocate(int fd, int mode, off_t offset, off_t len);
 static inline int tally_allocate_file(int fd, off_t offset, off_t length) {
     return fallocate(fd, 0, offset, length) == 0 ? 0 : errno;
 }
+
+// Also only under _GNU_SOURCE. `mask` is a cpu_set_t's bytes (bit n of byte n / 8: CPU n).
+extern int sched_setaffinity(pid_t pid, size_t size, const void *mask);
+extern int sched_getaffinity(pid_t pid, size_t size, void *mask);
+
+/// Lets the calling thread run only on the CPUs in `mask`. 0 or errno.
+static inline int tally_pin_current_thread(const void *mask, size_t size) {
+    return sched_setaffinity(0, size, mask) == 0 ? 0 : errno;
+}
+
+/// The CPUs the calling thread may run on, into `mask`. 0 or errno.
+static inline int tally_current_affinity(void *mask, size_t size) {
+    return sched_getaffinity(0, size, mask) == 0 ? 0 : errno;
+}
 #endif

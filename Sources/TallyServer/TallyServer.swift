@@ -85,6 +85,12 @@ public final class TallyServer: Service, Sendable {
         let gateway = GatewayShared(
             store: store, router: context.router, adminKey: adminKey, clock: configuration.store.clock,
             bodyBytesMax: configuration.httpBodyBytesMax, listLimitMax: configuration.listLimitMax, logger: logger)
+        if let cpus = configuration.loopCPUs {
+            // Before anything is bound: every connection's work then runs on these CPUs from the first.
+            for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                if let failure = try await loop.submit({ cpus.pinCurrentThread() }).get() { logger.warning("\(failure)") }
+            }
+        }
         var planes: [(HTTPGateway.Plane, Int)] = []
         if let port = configuration.httpPort { planes.append((.runtime, port)) }
         if let port = configuration.adminHTTPPort { planes.append((.admin, port)) }

@@ -125,6 +125,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         keyFilter.start()
         let thread = Thread { [self] in
             ThreadName.setCurrent("tally-writer")
+            // A refusal leaves the thread where the system puts it: `tallyd` checked the CPUs before opening.
+            _ = options.writerCPUs?.pinCurrentThread()
             run()
             finished.signal()
         }

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import TallyArchive
 import TallyServer
+import TallyStore
 
 /// The Tally server.
 @main
@@ -41,6 +42,12 @@ struct Tallyd: AsyncParsableCommand {
 
     @Option(help: "Event loops serving the connections of every plane (default: the cores left after the store's writer and flusher threads, at least 1).")
     var eventLoops: Int?
+
+    @Option(name: .customLong("writer-cpus"), help: "CPUs the store's writer thread runs on, as Linux lists them (0, 0-1, 0,2-3); default: wherever the system schedules it.")
+    var writerCPUs: String?
+
+    @Option(name: .customLong("loop-cpus"), help: "CPUs the event loops run on (the same form); with one loop, the writer's CPU keeps the two on one core's caches.")
+    var loopCPUs: String?
 
     @Option(help: "Open connections allowed on the binary protocol, and separately on the HTTP planes together; more are closed at accept.")
     var connectionsMax = 4_096
@@ -115,6 +122,8 @@ struct Tallyd: AsyncParsableCommand {
                 throw ValidationError("\(given.joined(separator: ", ")) \(given.count == 1 ? "has" : "have") no effect with --no-archive")
             }
         }
+        configuration.store.writerCPUs = try Self.cpus(writerCPUs, flag: "--writer-cpus")
+        configuration.loopCPUs = try Self.cpus(loopCPUs, flag: "--loop-cpus")
         TallyServer.useEventLoops(loops)
         let server = try TallyServer(configuration: configuration, logger: logger)
         if let secret = server.adminKey.generatedSecret {
@@ -132,6 +141,25 @@ struct Tallyd: AsyncParsableCommand {
         }
         try await group.run()
         announce.cancel()
+    }
+}
+
+extension Tallyd {
+    /// A `--writer-cpus` or `--loop-cpus` value: a CPU list this process may run on.
+    static func cpus(_ text: String?, flag: String) throws -> CPUSet? {
+        guard let text else { return nil }
+        guard let cpus = CPUSet(parsing: text) else {
+            throw ValidationError("\(flag) must list CPUs as 0, 0-1 or 0,2-3 (numbers under \(CPUSet.cpuLimit)), not \"\(text)\"")
+        }
+        #if os(Linux)
+        guard let allowed = CPUSet.currentThread else { throw ValidationError("\(flag): cannot read the CPUs this process may run on") }
+        guard cpus.isSubset(of: allowed) else {
+            throw ValidationError("\(flag) \(cpus): this process may run only on CPUs \(allowed)")
+        }
+        return cpus
+        #else
+        throw ValidationError("\(flag) is supported on Linux only")
+        #endif
     }
 }
 
