@@ -38,7 +38,8 @@ public struct ServerConfiguration: Sendable {
     /// How often a subscription looks for newly committed events.
     public var subscriptionPollMilliseconds: Int64 = 20
     public var store = StoreOptions()
-    /// The CPUs the event loops run on (nil: wherever the system schedules them). `tallyd --loop-cpus`.
+    /// The CPUs the event loops run on (nil: wherever the system schedules them). `tallyd --loop-cpus`. The loops
+    /// are NIO's singleton group, the whole process's: a server started with this pins them for every other user.
     public var loopCPUs: CPUSet?
     /// The background archiver (sealed segments and checkpoints); nil turns it off. `tallyd` sets it to
     /// `<data-directory>/archive` unless told otherwise.

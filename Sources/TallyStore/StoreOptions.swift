@@ -21,7 +21,8 @@ public struct StoreOptions: Sendable {
     /// Keys the filter's scans read per read transaction (tests make it small to cross chunks).
     var idempotencyScanChunkKeys: Int = 20_000
     /// The CPUs the writer thread runs on (nil: wherever the system schedules it). `tallyd --writer-cpus`; the
-    /// caller checks them against the process's own (`CPUSet.currentThread`), since the thread cannot report.
+    /// caller checks them against the process's own (`CPUSet.currentThread`) first. Should pinning fail all the
+    /// same, `openProgress` is told and the thread runs unpinned.
     public var writerCPUs: CPUSet?
     /// The writer's clock in epoch milliseconds (injected by tests).
     public var clock: @Sendable () -> Int64 = StoreOptions.wallClockMilliseconds

@@ -125,8 +125,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         keyFilter.start()
         let thread = Thread { [self] in
             ThreadName.setCurrent("tally-writer")
-            // A refusal leaves the thread where the system puts it: `tallyd` checked the CPUs before opening.
-            _ = options.writerCPUs?.pinCurrentThread()
+            // `tallyd` checked the CPUs before opening; a refusal all the same leaves the thread where the system
+            // puts it, and is told on the channel that reports opening (`tallyd` logs it).
+            if let refused = options.writerCPUs?.pinCurrentThread() { options.openProgress?("the writer thread runs unpinned: \(refused)") }
             run()
             finished.signal()
         }
