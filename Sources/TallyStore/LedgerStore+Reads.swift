@@ -62,9 +62,7 @@ extension LedgerStore {
 
     public func idempotencyRecord(_ key: IdempotencyKey) throws -> IdempotencyRecord? {
         try readProjections { txn in
-            guard let bytes = try txn.get(projections.idempotency, StoreLayout.idempotencyKey(key)) else { return nil }
-            let (stored, record) = try Projections.idempotencyEntry(bytes)
-            return stored == key ? record : nil
+            try projections.record(for: key, get: { try txn.get(projections.idempotency, $0) })
         }
     }
 

@@ -26,7 +26,8 @@ public final class LedgerStore: Sendable {
         lock = try DirectoryLock(directory: directory)
         let files: StoreFiles
         do {
-            files = try StoreFiles.openBoth(directory, mapSizeBytes: options.mapSizeBytes, readOnly: false)
+            files = try StoreFiles.openBoth(
+                directory, mapSizeBytes: options.mapSizeBytes, readOnly: false, recordDigest: options.idempotencyDigestForTests)
         } catch {
             lock.release()
             throw error
@@ -37,6 +38,7 @@ public final class LedgerStore: Sendable {
         do throws(StoreError) {
             try files.upgradeFromOneEnvironment(directory, progress: options.openProgress)
             (state, position) = try Recovery.open(files, directory: directory, limitBytes: options.mapSizeBytesMax, progress: options.openProgress)
+            try Self.indexIdempotencyRecords(files.projections, progress: options.openProgress)
             // From here on the projections are written without waiting for the disk (the log is).
             try StoreFiles.markUnsynced(directory)
             do {
@@ -55,9 +57,6 @@ public final class LedgerStore: Sendable {
 
     /// Counters of the writer since open (how well group commit is batching).
     public var statistics: StoreStatistics { writer.statistics }
-
-    /// How the writer's idempotency key filter has served (tests).
-    var idempotencyFilterStatistics: IdempotencyFilterStatistics { writer.idempotencyFilterStatistics }
 
     /// Answers what is queued, flushes, stops the writer, closes the environment and releases the
     /// directory. The store refuses commands and reads afterwards. Safe to call more than once.
@@ -199,4 +198,24 @@ public struct StoreStatistics: Sendable, Hashable {
     public var commands: UInt64 = 0
     public var largestBatch = 0
     public var lastSequence: UInt64 = 0
+}
+
+extension LedgerStore {
+    /// Builds the index of the idempotency rows before the writer starts (the catch-up of `Recovery.open` may
+    /// have built it already), telling how long it took when the table is large.
+    @available(*, noasync, message: "reads the whole idempotency table")
+    static func indexIdempotencyRecords(_ projections: Projections, progress: (@Sendable (String) -> Void)?) throws(StoreError) {
+        do {
+            try projections.environment.read { txn in
+                guard !projections.records.isBuilt else { return }
+                let rows = try txn.count(projections.idempotency)
+                let started = ContinuousClock.now
+                if rows >= 1_000_000 { progress?("indexing \(rows) idempotency records") }
+                try projections.indexRecords(txn)
+                if rows >= 1_000_000 { progress?("indexed \(rows) idempotency records in \(ContinuousClock.now - started)") }
+            }
+        } catch {
+            throw StoreError(error, doing: "indexing the idempotency records")
+        }
+    }
 }

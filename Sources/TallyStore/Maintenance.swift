@@ -74,7 +74,7 @@ public enum Maintenance {
                     }
                     let meta = environment.database(StoreLayout.meta)
                     try Recovery.checkFormat(logTxn, meta)
-                    try Recovery.checkFormat(txn, projections.meta)
+                    try Recovery.checkProjectionsFormat(txn, projections.meta)
                     let stored = try LogPosition.read(from: meta, logTxn)
                     if stored.lastSequence > position.lastSequence {
                         report.findings.append("meta.last_sequence is \(stored.lastSequence) but the log ends at \(position.lastSequence)")
@@ -91,7 +91,10 @@ public enum Maintenance {
                     report.findings += differences(expected: state, actual: actual)
                     report.findings += try history.differences(
                         storedSettledReservations: try txn.count(projections.reservations) - actual.reservations.count,
-                        storedRecords: try txn.count(projections.idempotency),
+                        storedRecords: try { () throws -> Int in
+                            try projections.indexRecordsIfNeeded(txn)
+                            return try projections.storedRecordCount(txn)
+                        }(),
                         reservations: { try projections.storedReservations($0, txn) }, records: { try projections.storedRecords($0, txn) })
                     report.findings += try expiryIndexDifferences(state, projections, txn)
                 }
@@ -152,7 +155,7 @@ public enum Maintenance {
             }
             try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
                 try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
-                try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+                try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatVersion)))
                 try position.write(to: meta, txn)
             }
             // Written with a wait for the disk: nothing unsynced is left of an earlier server's run.

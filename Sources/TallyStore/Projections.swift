@@ -6,9 +6,12 @@ struct Projections {
     let environment: LMDBEnvironment
     let budgets, reservations, expiry, idempotency, tenants, apiKeys: LMDBDatabase
     let meta: LMDBDatabase
+    /// Where each idempotency record's row is (the table keeps them in the order they were written).
+    let records: IdempotencyIndex
 
-    init(_ environment: LMDBEnvironment) {
+    init(_ environment: LMDBEnvironment, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil) {
         self.environment = environment
+        records = IdempotencyIndex(digest: recordDigest)
         meta = environment.database(StoreLayout.meta)
         budgets = environment.database(StoreLayout.budgets)
         reservations = environment.database(StoreLayout.reservations)
@@ -22,16 +25,17 @@ struct Projections {
     /// keeps the expiry index in step: the old deadline of each touched reservation is removed and the new
     /// one added while it is ACTIVE.
     func write(_ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [ReservationID: Int64], in txn: borrowing LMDBWriteTransaction) throws {
+        try records.knowEnd { try txn.last(idempotency).flatMap { StoreLayout.ordinal(fromRowKey: $0.key) } }
         var writes = WriteSet()
         write(touched, from: state, oldDeadlines: oldDeadlines, into: &writes)
         try writes.apply(txn)
     }
 
-    /// The same entries as bytes to write later (the writer hands them to the flusher). `keyFilter` is told
-    /// each idempotency key written.
+    /// The same entries as bytes to write later (the writer hands them to the flusher). Each idempotency record
+    /// gets a new row at the table's end, indexed in `records` at once (the index must know the table's end:
+    /// built, or `knowEnd`).
     func write(
-        _ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [ReservationID: Int64], into writes: inout WriteSet,
-        keyFilter: IdempotencyKeyFilter? = nil
+        _ touched: TouchedKeys, from state: LedgerState, oldDeadlines: [ReservationID: Int64], into writes: inout WriteSet
     ) {
         for id in touched.tenants {
             if let tenant = state.tenants[id] { writes.put(tenants, StoreLayout.tenantKey(id)) { ProjectionCodec.encode(tenant, into: &$0) } }
@@ -58,10 +62,11 @@ struct Projections {
         }
         for key in touched.idempotency {
             guard let index = state.idempotency.index(forKey: key) else { continue }
-            let stored = writes.put(idempotency, key: { StoreLayout.appendIdempotencyKey(key, to: &$0) }) {
+            // A key used again (its record aged out) gets a new row too: the newest row is the record.
+            let ordinal = records.add(digest: records.digest(StoreLayout.idempotencyKeyBytes(key)))
+            writes.put(idempotency, key: { StoreLayout.appendRowKey(ordinal, to: &$0) }) {
                 Projections.writeIdempotencyValue(key, state.idempotency.values[index], into: &$0)
             }
-            if let keyFilter { writes.withKey(stored) { keyFilter.add($0) } }
         }
     }
 
@@ -76,16 +81,16 @@ struct Projections {
     }
 
     /// The same for what `command` may consult (`Command.forEachLookup`), without building sets for it. An
-    /// idempotency key `keyFilter` has never seen is not looked up (the table cannot hold it).
+    /// idempotency key whose digest no row has is not looked up at all (the usual case: a new key).
     func hydrate(
         for command: borrowing Command, into state: inout LedgerState, adding added: inout TouchedKeys,
-        from txn: borrowing LMDBReadTransaction, keyFilter: IdempotencyKeyFilter? = nil
+        from txn: borrowing LMDBReadTransaction
     ) throws {
         let budgets = state.budgets  // shares the dictionary's storage: the closures below change `state`
         try command.forEachLookup(
             budgets: budgets,
             reservation: { id in try hydrateReservation(id, into: &state, adding: &added, from: txn) },
-            idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn, keyFilter: keyFilter) })
+            idempotency: { key in try hydrateRecord(key, into: &state, adding: &added, from: txn) })
     }
 
     private func hydrateReservation(
@@ -101,16 +106,105 @@ struct Projections {
     }
 
     private func hydrateRecord(
-        _ key: IdempotencyKey, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction,
-        keyFilter: IdempotencyKeyFilter? = nil
+        _ key: IdempotencyKey, into state: inout LedgerState, adding added: inout TouchedKeys, from txn: borrowing LMDBReadTransaction
     ) throws {
-        guard state.idempotency.index(forKey: key) == nil else { return }
-        let stored = StoreLayout.idempotencyKey(key)
-        guard keyFilter?.mayHold(stored) ?? true, let bytes = try txn.get(idempotency, stored) else { return }
-        let (storedKey, record) = try Projections.idempotencyEntry(bytes)
-        guard storedKey == key else { return }  // a hashed long key that collided
+        guard state.idempotency.index(forKey: key) == nil,
+              let record = try record(for: key, get: { try txn.get(idempotency, $0) }) else { return }
         state.idempotency[key] = record
         added.idempotency.insert(key)
+    }
+
+    /// The stored record of `key`: the newest row among the index's candidates whose full key is `key`. Needs
+    /// the index built (`indexRecords`).
+    func record(for key: IdempotencyKey, get: ([UInt8]) throws -> [UInt8]?) throws -> IdempotencyRecord? {
+        precondition(records.isBuilt, "idempotency records are looked up through an index built first (indexRecords)")
+        let keyBytes = StoreLayout.idempotencyKeyBytes(key)
+        let candidates = records.candidates(records.digest(keyBytes))
+        guard !candidates.isEmpty else { return nil }
+        for ordinal in candidates {
+            guard let row = try get(StoreLayout.idempotencyRowKey(ordinal)) else { continue }  // not written (yet)
+            let stored = try Projections.storedKeyBytes(of: row)
+            guard stored.elementsEqual(keyBytes) else { continue }  // another key with the same digest
+            return try Projections.idempotencyEntry(row).1
+        }
+        return nil
+    }
+
+    /// Builds the index of idempotency rows from the table, unless it is built already.
+    func indexRecordsIfNeeded(_ txn: borrowing LMDBReadTransaction) throws {
+        guard !records.isBuilt else { return }
+        try indexRecords(txn)
+    }
+
+    /// Builds the index of idempotency rows from the table, forgetting what it held (rows handed out for
+    /// batches that failed, say).
+    func indexRecords(_ txn: borrowing LMDBReadTransaction) throws {
+        try records.build { add in
+            try txn.scanInPlace(idempotency) { key, value in
+                guard let ordinal = StoreLayout.ordinal(fromRowKey: key) else {
+                    throw StoreError(.corrupt, "the idempotency table holds an entry whose key is not a row ordinal: a format 2 table not converted yet (open the directory once with tallyd)")
+                }
+                try Projections.withStoredKeyBytes(of: value) { add(ordinal, $0) }
+                return true
+            }
+        }
+    }
+
+    /// Format 2 kept each idempotency record under its key: this gives every one of them a row (in the order a
+    /// scan meets them: a key had one record, so any order will do) and writes format 3. In chunks, each one
+    /// transaction that deletes the entries it rewrites, so a conversion that stops halfway goes on from
+    /// there at the next open (rows sort before format 2 keys: an ordinal's first byte is 0, a tenant id's never).
+    @available(*, noasync, message: "runs write transactions")
+    func convertKeyOrderedRecords(doing: String, limitBytes: Int, progress: inout StoreFiles.OpenProgress) throws {
+        var next: UInt64 = 1
+        try environment.read { txn in
+            try txn.scanInPlace(idempotency) { key, _ in
+                guard key.count == 8, key[0] == 0, let ordinal = StoreLayout.ordinal(fromRowKey: key) else { return false }
+                next = ordinal + 1
+                return true
+            }
+        }
+        var converted = 0
+        while true {
+            var chunk: [(old: [UInt8], row: [UInt8], value: [UInt8])] = []
+            try environment.read { txn in
+                try txn.scan(idempotency, from: [0x01]) { key, value in
+                    chunk.append((key, StoreLayout.idempotencyRowKey(next + UInt64(chunk.count)), value))
+                    return chunk.count < 8_192
+                }
+            }
+            if converted == 0 && !chunk.isEmpty { progress.say("converting the idempotency records to format \(StoreLayout.projectionsFormatVersion)") }
+            let last = chunk.isEmpty
+            try environment.writeGrowing(doing: doing, limitBytes: limitBytes) { txn in
+                for entry in chunk {
+                    try txn.delete(idempotency, entry.old)
+                    try txn.put(idempotency, entry.row, entry.value)
+                }
+                if last {
+                    try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatVersion)))
+                }
+            }
+            if last { break }
+            next += UInt64(chunk.count)
+            converted += chunk.count
+            progress.tick("converting the idempotency records: \(converted) done")
+        }
+        if converted > 0 { progress.say("converted \(converted) idempotency records in \(progress.elapsed)") }
+    }
+
+    /// The number of idempotency keys the table holds records for (rows that a newer row of the same key
+    /// replaced are not counted). Needs the index built.
+    func storedRecordCount(_ txn: borrowing LMDBReadTransaction) throws -> Int {
+        var single = 0
+        var shared = Set<[UInt8]>()
+        try txn.scanInPlace(idempotency) { _, value in
+            try Projections.withStoredKeyBytes(of: value) { keyBytes in
+                let candidates = records.candidates(records.digest(keyBytes))
+                if candidates.older == nil { single += 1 } else { shared.insert(Array(keyBytes)) }
+            }
+            return true
+        }
+        return single + shared.count
     }
 
     /// The writer's working set: every tenant, key and budget, and the ACTIVE reservations (found through
@@ -162,6 +256,7 @@ struct Projections {
             state.reservations[reservation.id] = reservation
             return true
         }
+        // In the order the rows were written: a key's newest row is the one that stays.
         try txn.scan(idempotency) { _, value in
             let (key, record) = try Projections.idempotencyEntry(value)
             state.idempotency[key] = record
@@ -178,16 +273,13 @@ struct Projections {
     /// The stored idempotency records under these keys, nil where none is stored (or a shortened table key
     /// holds another key's record).
     func storedRecords(_ keys: [IdempotencyKey], _ txn: borrowing LMDBReadTransaction) throws -> [IdempotencyRecord?] {
-        try keys.map { key in
-            guard let bytes = try txn.get(idempotency, StoreLayout.idempotencyKey(key)) else { return nil }
-            let (storedKey, record) = try Projections.idempotencyEntry(bytes)
-            return storedKey == key ? record : nil
-        }
+        try indexRecordsIfNeeded(txn)
+        return try keys.map { key in try record(for: key, get: { try txn.get(idempotency, $0) }) }
     }
 
-    /// An idempotency entry stores its full key before the record, because the table key may be shortened.
-    /// Appended to the write set's buffer: u64 big-endian key length, `tenant 0 endpoint qualifier 0 key`,
-    /// then the encoded record.
+    /// An idempotency row stores its full key before the record (the table key is an ordinal; in format 2 it
+    /// was the key itself, shortened when long). Appended to the write set's buffer: u64 big-endian key
+    /// length, `tenant 0 endpoint qualifier 0 key`, then the encoded record.
     static func writeIdempotencyValue(_ key: IdempotencyKey, _ record: IdempotencyRecord, into writer: inout ByteWriter) {
         let fullCount = key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count
         writer.writeU64(UInt64(fullCount))
@@ -198,6 +290,22 @@ struct Projections {
         writer.writeU8(0)
         writer.writeBytes(key.key.utf8)
         ProjectionCodec.encode(record, into: &writer)
+    }
+
+    /// The full key's bytes at the start of a row.
+    static func storedKeyBytes(of value: [UInt8]) throws -> ArraySlice<UInt8> {
+        guard value.count >= 8, let length = StoreLayout.uint64(Array(value.prefix(8))), length <= UInt64(value.count - 8) else {
+            throw StoreError(.corrupt, "an idempotency entry is truncated")
+        }
+        return value[8..<(8 + Int(length))]
+    }
+
+    /// The same for a row in LMDB's memory.
+    static func withStoredKeyBytes<T>(of value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        guard value.count >= 8 else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
+        let length = value.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard length <= UInt64(value.count - 8) else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
+        return try body(UnsafeRawBufferPointer(rebasing: value[8..<(8 + Int(length))]))
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {

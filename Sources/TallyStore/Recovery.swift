@@ -48,6 +48,22 @@ enum Recovery {
         }
     }
 
+    /// The same for the projections' `meta` (their own format since format 3, `StoreLayout.projectionsFormatVersion`).
+    static func checkProjectionsFormat(_ txn: borrowing LMDBReadTransaction, _ meta: LMDBDatabase) throws {
+        guard let bytes = try txn.get(meta, StoreLayout.metaFormat), let version = StoreLayout.uint64(bytes) else {
+            throw StoreError(.corrupt, "the projections' meta.format_version is missing")
+        }
+        if version == UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords) {
+            throw StoreError(.formatMismatch, """
+                the projections have format \(version) (idempotency records ordered by key): open the directory once with tallyd \
+                to convert them to format \(StoreLayout.projectionsFormatVersion)
+                """)
+        }
+        guard version == UInt64(StoreLayout.projectionsFormatVersion) else {
+            throw StoreError(.formatMismatch, "the projections have format \(version); this Tally reads format \(StoreLayout.projectionsFormatVersion)")
+        }
+    }
+
     /// The log's position (`LogPosition.current`) must be exactly at its last event, with that event's chain
     /// value, linked from its predecessor (or from the trim base when the log was trimmed
     /// right up to it; a log trimmed empty must end exactly at its base).

@@ -50,7 +50,7 @@ public final class RestoringStore {
         let position = LogPosition(lastSequence: origin.base.sequence, chainHead: origin.base.chain, lastTimestamp: origin.lastTimestampMilliseconds)
         let projections = files.projections
         try write(Maintenance.everything(in: origin.state), from: origin.state) { txn in
-            try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+            try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatVersion)))
             try position.write(to: projections.meta, txn)
         }
         let meta = files.logMeta

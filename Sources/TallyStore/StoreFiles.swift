@@ -47,7 +47,9 @@ struct StoreFiles {
     }
 
     /// Opens the projections' environment, creating it when writable.
-    static func openProjections(_ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool) throws(StoreError) -> Projections {
+    static func openProjections(
+        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil
+    ) throws(StoreError) -> Projections {
         let path = projectionsPath(directory)
         if readOnly {
             guard FileManager.default.fileExists(atPath: path + "/data.mdb") else {
@@ -64,8 +66,9 @@ struct StoreFiles {
             }
         }
         do {
-            return Projections(try LMDBEnvironment(
-                directory: path, mapSizeBytes: mapSizeBytes, databaseNames: StoreLayout.projectionTables, readOnly: readOnly))
+            return Projections(
+                try LMDBEnvironment(directory: path, mapSizeBytes: mapSizeBytes, databaseNames: StoreLayout.projectionTables, readOnly: readOnly),
+                recordDigest: recordDigest)
         } catch {
             throw StoreError(error, doing: "opening \(path)")
         }
@@ -73,10 +76,13 @@ struct StoreFiles {
 
     /// Opens both environments (creating them when writable), closing the log's again if the projections'
     /// cannot be opened.
-    static func openBoth(_ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool) throws(StoreError) -> StoreFiles {
+    static func openBoth(
+        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil
+    ) throws(StoreError) -> StoreFiles {
         let log = try openLog(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
         do {
-            return StoreFiles(log: log, projections: try openProjections(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly))
+            return StoreFiles(
+                log: log, projections: try openProjections(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly, recordDigest: recordDigest))
         } catch {
             log.close()
             throw error
@@ -143,7 +149,9 @@ struct StoreFiles {
                 }
             }
             try target.writeGrowing(doing: doing, limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
-                try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+                // The tables as they were (idempotency records under their keys): converted by `prepareProjections`.
+                try txn.put(
+                    projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords)))
                 try position.write(to: projections.meta, txn)
             }
             try log.writeGrowing(doing: doing, limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
@@ -188,11 +196,19 @@ struct StoreFiles {
     func prepareProjections(_ directory: String, limitBytes: Int, progress: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
         let doing = "bringing the projections of \(directory) up to the log"
         do {
-            let format = try projections.environment.read { txn in
+            var format = try projections.environment.read { txn in
                 try txn.get(projections.meta, StoreLayout.metaFormat).flatMap(StoreLayout.uint64)
             }
-            if let format, format != UInt64(StoreLayout.formatVersion) {
-                throw StoreError(.formatMismatch, "the projections have format \(format); this Tally reads format \(StoreLayout.formatVersion)")
+            if format == UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords) {
+                var converting = OpenProgress(progress)
+                try projections.convertKeyOrderedRecords(doing: doing, limitBytes: limitBytes, progress: &converting)
+                format = UInt64(StoreLayout.projectionsFormatVersion)
+            }
+            if let format, format != UInt64(StoreLayout.projectionsFormatVersion) {
+                throw StoreError(.formatMismatch, """
+                    the projections have format \(format); this Tally reads formats \(StoreLayout.projectionsFormatWithKeyOrderedRecords) \
+                    and \(StoreLayout.projectionsFormatVersion)
+                    """)
             }
             let damaged = !Self.projectionsSurvivedLastRun(directory)
             let end = try logEnd()
@@ -221,7 +237,7 @@ struct StoreFiles {
                 let target = projections.environment
                 try target.writeGrowing(doing: doing, limitBytes: limitBytes) { txn in
                     for name in StoreLayout.projectionTables { try txn.clear(target.database(name)) }
-                    try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.formatVersion)))
+                    try txn.put(projections.meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatVersion)))
                     try LogPosition().write(to: projections.meta, txn)
                 }
             }
@@ -259,7 +275,11 @@ struct StoreFiles {
         let telling = why != nil || total >= 65_536
         let what = why.map { "rebuilding the projections from the log (\($0))" } ?? "replaying into the projections what they miss of the log"
         if telling { progress.say("\(what): \(total) events") }
-        var state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
+        var state = try projections.environment.read { txn in
+            // Rows handed out for batches that failed are forgotten: the index is the table's.
+            try projections.indexRecords(txn)
+            return try projections.loadWorkingSet(txn)
+        }
         while covered.lastSequence < end.lastSequence {
             if telling {
                 let done = covered.lastSequence - start

@@ -11,6 +11,12 @@ enum StoreLayout {
     /// every table in the data directory's environment and is upgraded at open (`StoreFiles`).
     static let formatVersion: UInt32 = 2
     static let formatVersionWithOneEnvironment: UInt32 = 1
+    /// The projections' own format (their `meta`): 3 keeps idempotency records in the order they were written
+    /// (`idempotencyRowKey`, found through `IdempotencyIndex`); 2 kept them ordered by their keys and is
+    /// converted at open (`Projections.convertKeyOrderedRecords`). Before format 3 the projections carried the
+    /// log's format number.
+    static let projectionsFormatVersion: UInt32 = 3
+    static let projectionsFormatWithKeyOrderedRecords: UInt32 = 2
     static let keyBytesMax = 511
 
     static let events = "events"
@@ -99,6 +105,25 @@ enum StoreLayout {
 
     static func apiKeyKey(_ hash: Digest256) -> [UInt8] { hash.bytes }
 
+    /// The key of an idempotency row: its ordinal, big-endian (rows sort in the order they were written).
+    static func idempotencyRowKey(_ ordinal: UInt64) -> [UInt8] { bigEndian(ordinal) }
+
+    static func ordinal(fromRowKey key: some Collection<UInt8>) -> UInt64? { sequence(fromKey: key) }
+
+    static func appendRowKey(_ ordinal: UInt64, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: ordinal.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// The full bytes of an idempotency key (`tenant 0 endpoint qualifier 0 key`, never shortened), as a row
+    /// stores them before its record.
+    static func idempotencyKeyBytes(_ key: IdempotencyKey) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count)
+        appendIdempotencyKey(key, to: &bytes)
+        return bytes
+    }
+
+    /// The table key of format 2 (ordered by the idempotency key), read only to convert such a table.
     static func idempotencyKey(_ key: IdempotencyKey) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count)

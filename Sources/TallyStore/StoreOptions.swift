@@ -15,11 +15,9 @@ public struct StoreOptions: Sendable {
     /// the projections, upgrading a format 1 directory): a line when it starts, about every two seconds,
     /// and when it is done. `tallyd` logs them.
     public var openProgress: (@Sendable (String) -> Void)?
-    /// The idempotency key filter is sized for at least this many keys (12 bits each), and for twice the keys
-    /// the table holds at open; it grows when more are added (`IdempotencyKeyFilter`). Tests make it small.
-    public var idempotencyFilterKeysMin: Int = 1 << 20
-    /// Keys the filter's scans read per read transaction (tests make it small to cross chunks).
-    var idempotencyScanChunkKeys: Int = 20_000
+    /// The digest of idempotency keys' bytes in `IdempotencyIndex` (nil: the standard library's seeded hash).
+    /// Tests give a poor one to make keys collide.
+    var idempotencyDigestForTests: (@Sendable (UnsafeRawBufferPointer) -> UInt64)?
     /// The CPUs the writer thread runs on (nil: wherever the system schedules it). `tallyd --writer-cpus`; the
     /// caller checks them against the process's own (`CPUSet.currentThread`) first. Should pinning fail all the
     /// same, `openProgress` is told and the thread runs unpinned.

@@ -82,8 +82,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private var state: LedgerState
     /// The subjects' scope paths derived so far (belongs, like `state`, to whoever runs the writer's work).
     private let derivations = ScopeDerivations()
-    /// The idempotency keys the projections may hold (belongs to whoever runs the writer's work).
-    private let keyFilter: IdempotencyKeyFilter
     /// The end of the log as decided: includes the batch in flight, if any.
     private var position: LogPosition
     /// Batches handed to the flusher that have not ended, oldest first.
@@ -112,17 +110,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         self.options = options
         self.state = state
         self.position = position
-        let projections = files.projections
-        keyFilter = IdempotencyKeyFilter(
-            environment: projections.environment, table: projections.idempotency,
-            keysAtOpen: try? projections.environment.read { txn in try txn.count(projections.idempotency) },
-            capacityMin: options.idempotencyFilterKeysMin, scanChunkKeys: options.idempotencyScanChunkKeys)
     }
 
     func start() {
         flusher.onFailure = { [weak self] in self?.flusherFailed() }
         flusher.start()
-        keyFilter.start()
         let thread = Thread { [self] in
             ThreadName.setCurrent("tally-writer")
             // `tallyd` checked the CPUs before opening; a refusal all the same leaves the thread where the system
@@ -231,7 +223,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
 
     var statistics: StoreStatistics { flusher.statistics }
 
-    var idempotencyFilterStatistics: IdempotencyFilterStatistics { keyFilter.statistics }
 
     /// Returns once every command answered so far has its projections written (reads call it first). A lone
     /// command's projections still waiting after its answer are written here, on the reading thread: that may be
@@ -309,7 +300,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         }
         drain()
         flusher.stop()
-        keyFilter.stop()
     }
 
     /// Expires what the expiry index says is past its deadline, as an ordinary command of the writer.
@@ -509,7 +499,6 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var oldDeadlines: [ReservationID: Int64] = [:]
         oldDeadlines.reserveCapacity(batch.count)
         var next = position
-        keyFilter.refresh()
         // Through the buffer: iterating the array would copy every pending command and its completion.
         try batch.withUnsafeMutableBufferPointer { batch in try projections.environment.read { txn in
             // The closure's own local, for the same reason as above: `state`, captured from outside, would be
@@ -522,7 +511,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 // handed `batch[index].command`, each of them got a copy of its own (a retain and a release of
                 // every string in it), the compiler unable to tell that the calls leave the buffer alone.
                 let command = batch[index].takeCommand()
-                try projections.hydrate(for: command, into: &working, adding: &hydrated, from: txn, keyFilter: keyFilter)
+                try projections.hydrate(for: command, into: &working, adding: &hydrated, from: txn)
                 // `draft` rather than `decide`: the reply of a fresh success is read from `working` right
                 // after its events, which is what `decide` would return without its scratch copy.
                 let result: Result<Decision, Refusal>
@@ -554,11 +543,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
             }
         } }
-        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites, keyFilter: keyFilter)
-        if keyFilter.wantsToGrow {
-            // The records in memory include every batch not yet written to the table.
-            keyFilter.grow(unwritten: state.idempotency.keys.lazy.map(StoreLayout.idempotencyKey))
-        }
+        projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
         position = next
         // Shares `touched`'s storage: usually nothing was loaded, and then nothing is copied.
@@ -577,7 +562,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         do {
             position = try files.logEnd()
             try files.catchUp(limitBytes: options.mapSizeBytesMax)
-            state = try projections.environment.read { txn in try projections.loadWorkingSet(txn) }
+            state = try projections.environment.read { txn in
+                // The rows handed out for the failed batches were never written: the index is rebuilt from the table.
+                try projections.indexRecords(txn)
+                return try projections.loadWorkingSet(txn)
+            }
             stalled = nil
             flusher.barrier.caughtUp()
         } catch {

@@ -467,8 +467,14 @@ import Testing
             try environment.write { txn in
                 try txn.put(reservations, StoreLayout.reservationKey("r5"), ProjectionCodec.encode(settled))
                 try txn.put(reservations, StoreLayout.reservationKey("forged"), ProjectionCodec.encode(forged))
-                try txn.delete(environment.database(StoreLayout.idempotency),
-                               StoreLayout.idempotencyKey(IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "key-r4100")))
+                let idempotency = environment.database(StoreLayout.idempotency)
+                let wanted = StoreLayout.idempotencyKeyBytes(IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "key-r4100"))
+                var row: [UInt8]?
+                try txn.scan(idempotency) { key, value in
+                    if try Projections.storedKeyBytes(of: value).elementsEqual(wanted) { row = key }
+                    return row == nil
+                }
+                try txn.delete(idempotency, try #require(row))
             }
         }
         let report = try Maintenance.verify(directory: fixture.directory)

@@ -1,0 +1,132 @@
+import Synchronization
+
+/// Where the rows of the `idempotency` table are, by key: the table keeps its records in the order they were
+/// written (each row keyed by an ordinal, `StoreLayout.idempotencyRowKey`), and this index, in memory, maps a
+/// digest of each record's full key to the ordinals of the rows that hold that digest.
+///
+/// Why: client keys are random, so a table ordered by them put every new record on a leaf page of its own, and
+/// each batch of N reserves copied and wrote about N pages of a large B-tree (with the branch pages above them):
+/// about half of the flusher's work at 16 x 64 (BENCHMARKS.md, "Idempotency records in the order they are
+/// written"). In arrival order a batch's records fill a few pages at the table's end. The price is this index:
+/// 8 bytes of digest and 8 of ordinal per stored record (about 20-25 bytes with the table's slack), built by
+/// reading the whole table when a store opens.
+///
+/// A digest names candidates, never a record: a reader compares the full key stored in each candidate row, the
+/// newest first. Several rows may hold one key: a key used again after its record aged out gets a new row, and
+/// the newest row is the record (as the newest `apply` is in the ledger). A row that was never written (an
+/// ordinal handed out for a batch that failed) is simply not found. Digests are the standard library's `Hasher`
+/// over the key's bytes, seeded per process, so no client can choose keys that pile onto one digest.
+///
+/// Every part of a store that reads or writes the table goes through one index, which is built before the
+/// first lookup (`buildIfNeeded`) and kept in step by whoever writes rows (`add`, then the rows reach the table).
+final class IdempotencyIndex: Sendable {
+    private struct Storage {
+        /// The newest ordinal for each digest.
+        var newest: [UInt64: UInt64] = [:]
+        /// Older ordinals of digests that have more than one row, newest first (rare: reuse or a collision).
+        var older: [UInt64: [UInt64]] = [:]
+        /// The ordinal the next row gets; 0 until it was read from the table.
+        var nextOrdinal: UInt64 = 0
+        var built = false
+        var rows = 0
+    }
+
+    private let storage = Mutex(Storage())
+    /// The digest of a key's bytes (tests replace it to force collisions).
+    private let digestOf: @Sendable (UnsafeRawBufferPointer) -> UInt64
+
+    init(digest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil) {
+        digestOf = digest ?? { bytes in
+            var hasher = Hasher()
+            hasher.combine(bytes: bytes)
+            return UInt64(bitPattern: Int64(hasher.finalize()))
+        }
+    }
+
+    func digest(_ keyBytes: UnsafeRawBufferPointer) -> UInt64 { digestOf(keyBytes) }
+
+    func digest(_ keyBytes: [UInt8]) -> UInt64 { keyBytes.withUnsafeBytes(digestOf) }
+
+    var isBuilt: Bool { storage.withLock { $0.built } }
+
+    /// The number of rows indexed (written and handed out).
+    var rows: Int { storage.withLock { $0.rows } }
+
+    /// Forgets everything and indexes the rows `scan` visits (ordinal, the full key's bytes), in any order.
+    func build(_ scan: ((UInt64, UnsafeRawBufferPointer) -> Void) throws -> Void) rethrows {
+        var fresh = Storage()
+        var last: UInt64 = 0
+        try scan { ordinal, keyBytes in
+            Self.insert(digestOf(keyBytes), ordinal, into: &fresh)
+            last = max(last, ordinal)
+        }
+        fresh.nextOrdinal = last + 1
+        fresh.built = true
+        storage.withLock { $0 = fresh }
+    }
+
+    /// Hands out the ordinal of a new row for a key with this digest and indexes it: the caller writes the row.
+    func add(digest: UInt64) -> UInt64 {
+        storage.withLock { storage in
+            precondition(storage.nextOrdinal > 0, "the idempotency index hands out ordinals only once it knows the table's end")
+            let ordinal = storage.nextOrdinal
+            storage.nextOrdinal += 1
+            Self.insert(digest, ordinal, into: &storage)
+            return ordinal
+        }
+    }
+
+    /// Makes sure the next ordinal follows the table's last row (`last` is read only when needed).
+    func knowEnd(_ last: () throws -> UInt64?) rethrows {
+        guard storage.withLock({ $0.nextOrdinal == 0 }) else { return }
+        let next = (try last() ?? 0) + 1
+        storage.withLock { storage in
+            if storage.nextOrdinal == 0 { storage.nextOrdinal = next }
+        }
+    }
+
+    /// The ordinals of rows whose key may have this digest, newest first; empty when no row can hold the key.
+    func candidates(_ digest: UInt64) -> Candidates {
+        storage.withLock { storage in
+            guard let newest = storage.newest[digest] else { return Candidates(newest: nil, older: nil) }
+            return Candidates(newest: newest, older: storage.older[digest])
+        }
+    }
+
+    private static func insert(_ digest: UInt64, _ ordinal: UInt64, into storage: inout Storage) {
+        storage.rows += 1
+        guard let previous = storage.newest[digest] else {
+            storage.newest[digest] = ordinal
+            return
+        }
+        // Rows are mostly added in ordinal order; a scan may visit them in any.
+        let (newest, other) = ordinal > previous ? (ordinal, previous) : (previous, ordinal)
+        storage.newest[digest] = newest
+        var older = storage.older[digest] ?? []
+        older.append(other)
+        older.sort(by: >)
+        storage.older[digest] = older
+    }
+
+    /// Candidate rows, newest first, without an array in the common case of one row or none.
+    struct Candidates: Sequence {
+        let newest: UInt64?
+        let older: [UInt64]?
+
+        var isEmpty: Bool { newest == nil }
+
+        func makeIterator() -> Iterator { Iterator(candidates: self) }
+
+        struct Iterator: IteratorProtocol {
+            let candidates: Candidates
+            var position = 0
+
+            mutating func next() -> UInt64? {
+                defer { position += 1 }
+                if position == 0 { return candidates.newest }
+                guard let older = candidates.older, position - 1 < older.count else { return nil }
+                return older[position - 1]
+            }
+        }
+    }
+}
