@@ -1,4 +1,5 @@
 import Synchronization
+import TallyCore
 
 /// Where the rows of the `idempotency` table are, by key: the table keeps its records in the order they were
 /// written (each row keyed by an ordinal, `StoreLayout.idempotencyRowKey`), and this index, in memory, maps a
@@ -14,11 +15,13 @@ import Synchronization
 /// A digest names candidates, never a record: a reader compares the full key stored in each candidate row, the
 /// newest first. Several rows may hold one key: a key used again after its record aged out gets a new row, and
 /// the newest row is the record (as the newest `apply` is in the ledger). A row that was never written (an
-/// ordinal handed out for a batch that failed) is simply not found. Digests are the standard library's `Hasher`
-/// over the key's bytes, seeded per process, so no client can choose keys that pile onto one digest.
+/// ordinal handed out for a batch that failed) is simply not found. The digest is the hash each
+/// `IdempotencyKey` takes of its fields when it is made (`fieldsDigest`: the standard library's `Hasher`,
+/// seeded per process), so a lookup hashes nothing more and no client can choose keys that pile onto one digest.
 ///
 /// Every part of a store that reads or writes the table goes through one index, which is built before the
-/// first lookup (`buildIfNeeded`) and kept in step by whoever writes rows (`add`, then the rows reach the table).
+/// first lookup (`Projections.indexRecords`) and kept in step by whoever writes rows (`add`, then the rows
+/// reach the table).
 final class IdempotencyIndex: Sendable {
     private struct Storage {
         /// The newest ordinal for each digest.
@@ -32,32 +35,26 @@ final class IdempotencyIndex: Sendable {
     }
 
     private let storage = Mutex(Storage())
-    /// The digest of a key's bytes (tests replace it to force collisions).
-    private let digestOf: @Sendable (UnsafeRawBufferPointer) -> UInt64
+    /// The digest of a key (tests replace it to force collisions).
+    private let digestOf: (@Sendable (IdempotencyKey) -> UInt64)?
 
-    init(digest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil) {
-        digestOf = digest ?? { bytes in
-            var hasher = Hasher()
-            hasher.combine(bytes: bytes)
-            return UInt64(bitPattern: Int64(hasher.finalize()))
-        }
+    init(digest: (@Sendable (IdempotencyKey) -> UInt64)? = nil) {
+        digestOf = digest
     }
 
-    func digest(_ keyBytes: UnsafeRawBufferPointer) -> UInt64 { digestOf(keyBytes) }
-
-    func digest(_ keyBytes: [UInt8]) -> UInt64 { keyBytes.withUnsafeBytes(digestOf) }
+    func digest(_ key: IdempotencyKey) -> UInt64 { digestOf?(key) ?? key.fieldsDigest }
 
     var isBuilt: Bool { storage.withLock { $0.built } }
 
     /// The number of rows indexed (written and handed out).
     var rows: Int { storage.withLock { $0.rows } }
 
-    /// Forgets everything and indexes the rows `scan` visits (ordinal, the full key's bytes), in any order.
-    func build(_ scan: ((UInt64, UnsafeRawBufferPointer) -> Void) throws -> Void) rethrows {
+    /// Forgets everything and indexes the rows `scan` visits (ordinal and key), in any order.
+    func build(_ scan: ((UInt64, IdempotencyKey) -> Void) throws -> Void) rethrows {
         var fresh = Storage()
         var last: UInt64 = 0
-        try scan { ordinal, keyBytes in
-            Self.insert(digestOf(keyBytes), ordinal, into: &fresh)
+        try scan { ordinal, key in
+            Self.insert(digest(key), ordinal, into: &fresh)
             last = max(last, ordinal)
         }
         fresh.nextOrdinal = last + 1

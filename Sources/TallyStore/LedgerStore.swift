@@ -209,10 +209,10 @@ extension LedgerStore {
             try projections.environment.read { txn in
                 guard !projections.records.isBuilt else { return }
                 let rows = try txn.count(projections.idempotency)
-                let started = ContinuousClock.now
-                if rows >= 1_000_000 { progress?("indexing \(rows) idempotency records") }
+                let telling = StoreFiles.OpenProgress(rows >= 1_000_000 ? progress : nil)
+                telling.say("indexing \(rows) idempotency records")
                 try projections.indexRecords(txn)
-                if rows >= 1_000_000 { progress?("indexed \(rows) idempotency records in \(ContinuousClock.now - started)") }
+                telling.say("indexed \(rows) idempotency records in \(telling.elapsed)")
             }
         } catch {
             throw StoreError(error, doing: "indexing the idempotency records")

@@ -9,7 +9,7 @@ struct Projections {
     /// Where each idempotency record's row is (the table keeps them in the order they were written).
     let records: IdempotencyIndex
 
-    init(_ environment: LMDBEnvironment, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil) {
+    init(_ environment: LMDBEnvironment, recordDigest: (@Sendable (IdempotencyKey) -> UInt64)? = nil) {
         self.environment = environment
         records = IdempotencyIndex(digest: recordDigest)
         meta = environment.database(StoreLayout.meta)
@@ -63,7 +63,7 @@ struct Projections {
         for key in touched.idempotency {
             guard let index = state.idempotency.index(forKey: key) else { continue }
             // A key used again (its record aged out) gets a new row too: the newest row is the record.
-            let ordinal = records.add(digest: records.digest(StoreLayout.idempotencyKeyBytes(key)))
+            let ordinal = records.add(digest: records.digest(key))
             writes.put(idempotency, key: { StoreLayout.appendRowKey(ordinal, to: &$0) }) {
                 Projections.writeIdempotencyValue(key, state.idempotency.values[index], into: &$0)
             }
@@ -118,9 +118,9 @@ struct Projections {
     /// the index built (`indexRecords`).
     func record(for key: IdempotencyKey, get: ([UInt8]) throws -> [UInt8]?) throws -> IdempotencyRecord? {
         precondition(records.isBuilt, "idempotency records are looked up through an index built first (indexRecords)")
-        let keyBytes = StoreLayout.idempotencyKeyBytes(key)
-        let candidates = records.candidates(records.digest(keyBytes))
+        let candidates = records.candidates(records.digest(key))
         guard !candidates.isEmpty else { return nil }
+        let keyBytes = StoreLayout.idempotencyKeyBytes(key)
         for ordinal in candidates {
             guard let row = try get(StoreLayout.idempotencyRowKey(ordinal)) else { continue }  // not written (yet)
             let stored = try Projections.storedKeyBytes(of: row)
@@ -144,7 +144,7 @@ struct Projections {
                 guard let ordinal = StoreLayout.ordinal(fromRowKey: key) else {
                     throw StoreError(.corrupt, "the idempotency table holds an entry whose key is not a row ordinal: a format 2 table not converted yet (open the directory once with tallyd)")
                 }
-                try Projections.withStoredKeyBytes(of: value) { add(ordinal, $0) }
+                add(ordinal, try Projections.withStoredKeyBytes(of: value, Projections.storedKey))
                 return true
             }
         }
@@ -199,7 +199,7 @@ struct Projections {
         var shared = Set<[UInt8]>()
         try txn.scanInPlace(idempotency) { _, value in
             try Projections.withStoredKeyBytes(of: value) { keyBytes in
-                let candidates = records.candidates(records.digest(keyBytes))
+                let candidates = records.candidates(records.digest(try Projections.storedKey(keyBytes)))
                 if candidates.older == nil { single += 1 } else { shared.insert(Array(keyBytes)) }
             }
             return true
@@ -306,6 +306,12 @@ struct Projections {
         let length = value.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard length <= UInt64(value.count - 8) else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
         return try body(UnsafeRawBufferPointer(rebasing: value[8..<(8 + Int(length))]))
+    }
+
+    /// The key whose full bytes a row holds.
+    static func storedKey(_ bytes: UnsafeRawBufferPointer) throws -> IdempotencyKey {
+        guard let key = parseIdempotencyKey(Array(bytes)) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }
+        return key
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {

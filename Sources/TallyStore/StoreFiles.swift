@@ -48,7 +48,7 @@ struct StoreFiles {
 
     /// Opens the projections' environment, creating it when writable.
     static func openProjections(
-        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil
+        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (IdempotencyKey) -> UInt64)? = nil
     ) throws(StoreError) -> Projections {
         let path = projectionsPath(directory)
         if readOnly {
@@ -77,7 +77,7 @@ struct StoreFiles {
     /// Opens both environments (creating them when writable), closing the log's again if the projections'
     /// cannot be opened.
     static func openBoth(
-        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (UnsafeRawBufferPointer) -> UInt64)? = nil
+        _ directory: String, mapSizeBytes: Int = 1 << 30, readOnly: Bool, recordDigest: (@Sendable (IdempotencyKey) -> UInt64)? = nil
     ) throws(StoreError) -> StoreFiles {
         let log = try openLog(directory, mapSizeBytes: mapSizeBytes, readOnly: readOnly)
         do {

@@ -1,4 +1,5 @@
 import Glibc
+import TallyCore
 
 /// How a store is opened. Defaults suit a server; tests shrink the map and the sweep interval.
 public struct StoreOptions: Sendable {
@@ -15,9 +16,9 @@ public struct StoreOptions: Sendable {
     /// the projections, upgrading a format 1 directory): a line when it starts, about every two seconds,
     /// and when it is done. `tallyd` logs them.
     public var openProgress: (@Sendable (String) -> Void)?
-    /// The digest of idempotency keys' bytes in `IdempotencyIndex` (nil: the standard library's seeded hash).
+    /// The digest of idempotency keys in `IdempotencyIndex` (nil: `IdempotencyKey.fieldsDigest`).
     /// Tests give a poor one to make keys collide.
-    var idempotencyDigestForTests: (@Sendable (UnsafeRawBufferPointer) -> UInt64)?
+    var idempotencyDigestForTests: (@Sendable (IdempotencyKey) -> UInt64)?
     /// The CPUs the writer thread runs on (nil: wherever the system schedules it). `tallyd --writer-cpus`; the
     /// caller checks them against the process's own (`CPUSet.currentThread`) first. Should pinning fail all the
     /// same, `openProgress` is told and the thread runs unpinned.

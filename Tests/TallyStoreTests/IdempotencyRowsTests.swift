@@ -12,10 +12,10 @@ import Synchronization
     static let workspace = "tenant:acme/workspace:w"
 
     @Test func theIndexNamesEveryRowOfADigestNewestFirst() {
-        let index = IdempotencyIndex(digest: { bytes in UInt64(bytes.first ?? 0) })
+        let index = IdempotencyIndex(digest: { key in UInt64(key.key.count) })
         index.build { add in
-            add(5, UnsafeRawBufferPointer(start: nil, count: 0))
-            add(2, UnsafeRawBufferPointer(start: nil, count: 0))
+            add(5, IdempotencyKey(tenant: "acme", endpoint: .reserve, key: ""))
+            add(2, IdempotencyKey(tenant: "acme", endpoint: .decide, key: ""))
         }
         #expect(Array(index.candidates(0)) == [5, 2])
         #expect(index.candidates(1).isEmpty)

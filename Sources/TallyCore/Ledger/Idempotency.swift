@@ -58,6 +58,10 @@ public struct IdempotencyKey: Sendable, Hashable {
     }
 
     public func _rawHashValue(seed: Int) -> Int { KeyHash.mix(UInt64(bitPattern: Int64(fieldsHash)), seed: seed) }
+
+    /// The hash of all four fields, taken once when the key was made (seeded per process, like every `Hasher`):
+    /// what the store indexes its idempotency rows by.
+    public var fieldsDigest: UInt64 { UInt64(bitPattern: Int64(fieldsHash)) }
 }
 
 /// The original answer to a successful request and the fingerprint of its payload.
