@@ -83,8 +83,10 @@ final class IdempotencyIndex: Sendable {
     }
 
     /// The ordinals of rows whose key may have this digest, newest first; empty when no row can hold the key.
+    /// Only a built index can say so.
     func candidates(_ digest: UInt64) -> Candidates {
         storage.withLock { storage in
+            precondition(storage.built, "idempotency records are looked up through an index built first (Projections.indexRecords)")
             guard let newest = storage.newest[digest] else { return Candidates(newest: nil, older: nil) }
             return Candidates(newest: newest, older: storage.older[digest])
         }
