@@ -199,9 +199,13 @@ struct StoreFiles {
             var format = try projections.environment.read { txn in
                 try txn.get(projections.meta, StoreLayout.metaFormat).flatMap(StoreLayout.uint64)
             }
+            let damaged = !Self.projectionsSurvivedLastRun(directory)
             if format == UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords) {
-                var converting = OpenProgress(progress)
-                try projections.convertKeyOrderedRecords(doing: doing, limitBytes: limitBytes, progress: &converting)
+                // Projections that may be damaged are rebuilt below, in format 3, without being read.
+                if !damaged {
+                    var converting = OpenProgress(progress)
+                    try projections.convertKeyOrderedRecords(doing: doing, limitBytes: limitBytes, progress: &converting)
+                }
                 format = UInt64(StoreLayout.projectionsFormatVersion)
             }
             if let format, format != UInt64(StoreLayout.projectionsFormatVersion) {
@@ -210,7 +214,6 @@ struct StoreFiles {
                     and \(StoreLayout.projectionsFormatVersion)
                     """)
             }
-            let damaged = !Self.projectionsSurvivedLastRun(directory)
             let end = try logEnd()
             let covered = try projections.environment.read { txn in try LogPosition.read(from: projections.meta, txn) }
             // Why they must be rebuilt from scratch, if they must.

@@ -111,27 +111,7 @@ import Synchronization
             originals["k\(index)"] = reply
         }
         store.close()
-        // Back to format 2: each record under its key, the projections' format 2.
-        do {
-            let environment = try LMDBEnvironment(
-                directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
-            defer { environment.close() }
-            let idempotency = environment.database(StoreLayout.idempotency)
-            try environment.write { txn in
-                var entries: [([UInt8], [UInt8])] = []
-                try txn.scan(idempotency) { key, value in
-                    entries.append((key, value))
-                    return true
-                }
-                for (key, value) in entries {
-                    let (stored, _) = try Projections.idempotencyEntry(value)
-                    try txn.delete(idempotency, key)
-                    try txn.put(idempotency, StoreLayout.idempotencyKey(stored), value)
-                }
-                try txn.put(environment.database(StoreLayout.meta), StoreLayout.metaFormat,
-                            StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords)))
-            }
-        }
+        try Self.backToFormatTwo(fixture)
         #expect(throws: StoreError.self) { try Maintenance.verify(directory: fixture.directory) }
         let said = LinesSaid()
         var options = fixture.options()
@@ -150,6 +130,52 @@ import Synchronization
         #expect(rows.count == 21 && rows.map(\.ordinal) == Array(1...21))
         #expect(rows.last?.key == "k-new")
         #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
+    /// Projections of format 2 that the machine may have damaged (a marker from another boot) are rebuilt from
+    /// the log in format 3, not converted.
+    @Test func aDamagedTableOfFormatTwoIsRebuiltNotConverted() throws {
+        let fixture = StoreFixture()
+        var store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        for index in 0..<5 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
+        store.close()
+        try Self.backToFormatTwo(fixture)
+        try Array("00000000-another-boot\n".utf8).withUnsafeBytes { bytes in
+            try Data(bytes).write(to: URL(fileURLWithPath: fixture.directory + "/" + StoreLayout.unsyncedMarker))
+        }
+        let said = LinesSaid()
+        var options = fixture.options()
+        options.openProgress = { said.add($0) }
+        store = try fixture.open(options)
+        #expect(!said.lines.contains { $0.contains("convert") }, "\(said.lines)")
+        #expect(said.lines.first?.hasPrefix("rebuilding the projections from the log") == true, "\(said.lines)")
+        #expect(try store.executeBlocking(StoreFixture.reserve("other", 10, key: "k3")).get().isReplay)
+        store.close()
+        #expect(try Self.rows(fixture).map(\.ordinal) == Array(1...5))
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
+    /// Rewrites the idempotency table as format 2 had it: each record under its key, the projections' format 2.
+    static func backToFormatTwo(_ fixture: StoreFixture) throws {
+        let environment = try LMDBEnvironment(
+            directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+        defer { environment.close() }
+        let idempotency = environment.database(StoreLayout.idempotency)
+        try environment.write { txn in
+            var entries: [([UInt8], [UInt8])] = []
+            try txn.scan(idempotency) { key, value in
+                entries.append((key, value))
+                return true
+            }
+            for (key, value) in entries {
+                let (stored, _) = try Projections.idempotencyEntry(value)
+                try txn.delete(idempotency, key)
+                try txn.put(idempotency, StoreLayout.idempotencyKey(stored), value)
+            }
+            try txn.put(environment.database(StoreLayout.meta), StoreLayout.metaFormat,
+                        StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatWithKeyOrderedRecords)))
+        }
     }
 
     /// The rows of the idempotency table: ordinal and the key they hold.
