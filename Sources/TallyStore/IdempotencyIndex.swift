@@ -7,10 +7,10 @@ import TallyCore
 ///
 /// Why: client keys are random, so a table ordered by them put every new record on a leaf page of its own, and
 /// each batch of N reserves copied and wrote about N pages of a large B-tree (with the branch pages above them):
-/// about half of the flusher's work at 16 x 64 (BENCHMARKS.md, "Idempotency records in the order they are
+/// about half of the flusher's work at 16 x 64 (BENCHMARKS.md, "Idempotency records in the order they were
 /// written"). In arrival order a batch's records fill a few pages at the table's end. The price is this index:
-/// 8 bytes of digest and 8 of ordinal per stored record (about 20-25 bytes with the table's slack), built by
-/// reading the whole table when a store opens.
+/// 8 bytes of digest and 8 of ordinal per stored record (about 20 bytes measured, with the dictionary's free
+/// slots), built by reading the whole table when a store opens.
 ///
 /// A digest names candidates, never a record: a reader compares the full key stored in each candidate row, the
 /// newest first. Several rows may hold one key: a key used again after its record aged out gets a new row, and
