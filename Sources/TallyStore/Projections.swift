@@ -114,17 +114,13 @@ struct Projections {
         added.idempotency.insert(key)
     }
 
-    /// The stored record of `key`: the newest row among the index's candidates whose full key is `key`. Needs
-    /// the index built (`indexRecords`).
+    /// The stored record of `key`: the newest row among the index's candidates whose key equals `key` (as keys
+    /// are equal in the ledger's state: strings compared as `String`s). Needs the index built (`indexRecords`).
     func record(for key: IdempotencyKey, get: ([UInt8]) throws -> [UInt8]?) throws -> IdempotencyRecord? {
-        let candidates = records.candidates(records.digest(key))
-        guard !candidates.isEmpty else { return nil }
-        let keyBytes = StoreLayout.idempotencyKeyBytes(key)
-        for ordinal in candidates {
+        for ordinal in records.candidates(records.digest(key)) {
             guard let row = try get(StoreLayout.idempotencyRowKey(ordinal)) else { continue }  // not written (yet)
-            let stored = try Projections.storedKeyBytes(of: row)
-            guard stored.elementsEqual(keyBytes) else { continue }  // another key with the same digest
-            return try Projections.idempotencyEntry(row).1
+            let (stored, record) = try Projections.idempotencyEntry(row)
+            if stored == key { return record }  // else another key with the same digest
         }
         return nil
     }
@@ -143,7 +139,7 @@ struct Projections {
                 guard let ordinal = StoreLayout.ordinal(fromRowKey: key) else {
                     throw StoreError(.corrupt, "the idempotency table holds an entry whose key is not a row ordinal: a format 2 table not converted yet (open the directory once with tallyd)")
                 }
-                add(ordinal, try Projections.withStoredKeyBytes(of: value, Projections.storedKey))
+                add(ordinal, try Projections.storedKey(in: value))
                 return true
             }
         }
@@ -195,12 +191,10 @@ struct Projections {
     /// replaced are not counted). Needs the index built.
     func storedRecordCount(_ txn: borrowing LMDBReadTransaction) throws -> Int {
         var single = 0
-        var shared = Set<[UInt8]>()
+        var shared = Set<IdempotencyKey>()
         try txn.scanInPlace(idempotency) { _, value in
-            try Projections.withStoredKeyBytes(of: value) { keyBytes in
-                let candidates = records.candidates(records.digest(try Projections.storedKey(keyBytes)))
-                if candidates.older == nil { single += 1 } else { shared.insert(Array(keyBytes)) }
-            }
+            let key = try Projections.storedKey(in: value)
+            if records.candidates(records.digest(key)).older == nil { single += 1 } else { shared.insert(key) }
             return true
         }
         return single + shared.count
@@ -291,35 +285,26 @@ struct Projections {
         ProjectionCodec.encode(record, into: &writer)
     }
 
-    /// The full key's bytes at the start of a row.
-    static func storedKeyBytes(of value: [UInt8]) throws -> ArraySlice<UInt8> {
-        guard value.count >= 8, let length = StoreLayout.uint64(Array(value.prefix(8))), length <= UInt64(value.count - 8) else {
-            throw StoreError(.corrupt, "an idempotency entry is truncated")
-        }
-        return value[8..<(8 + Int(length))]
-    }
-
-    /// The same for a row in LMDB's memory.
-    static func withStoredKeyBytes<T>(of value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+    /// Where the full key ends in a row: the u64 big-endian length before it says.
+    private static func keyEnd(_ value: some Collection<UInt8>) throws -> Int {
         guard value.count >= 8 else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
         let length = value.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard length <= UInt64(value.count - 8) else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
-        return try body(UnsafeRawBufferPointer(rebasing: value[8..<(8 + Int(length))]))
+        return 8 + Int(length)
     }
 
-    /// The key whose full bytes a row holds.
-    static func storedKey(_ bytes: UnsafeRawBufferPointer) throws -> IdempotencyKey {
-        guard let key = parseIdempotencyKey(Array(bytes)) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }
+    /// The key a row holds, read from the row in LMDB's memory (the record is not decoded).
+    static func storedKey(in value: UnsafeRawBufferPointer) throws -> IdempotencyKey {
+        guard let key = parseIdempotencyKey(Array(value[8..<(try keyEnd(value))])) else {
+            throw StoreError(.corrupt, "an idempotency entry has an unreadable key")
+        }
         return key
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {
-        guard value.count >= 8, let length = StoreLayout.uint64(Array(value.prefix(8))), length <= UInt64(value.count - 8) else {
-            throw StoreError(.corrupt, "an idempotency entry is truncated")
-        }
-        let keyBytes = Array(value[8..<(8 + Int(length))])
-        guard let key = parseIdempotencyKey(keyBytes) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }
-        return (key, try ProjectionCodec.decodeIdempotencyRecord(Array(value[(8 + Int(length))...])))
+        let end = try keyEnd(value)
+        guard let key = parseIdempotencyKey(Array(value[8..<end])) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }
+        return (key, try ProjectionCodec.decodeIdempotencyRecord(Array(value[end...])))
     }
 
     static func parseIdempotencyKey(_ bytes: [UInt8]) -> IdempotencyKey? {

@@ -114,15 +114,6 @@ enum StoreLayout {
         withUnsafeBytes(of: ordinal.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// The full bytes of an idempotency key (`tenant 0 endpoint qualifier 0 key`, never shortened), as a row
-    /// stores them before its record.
-    static func idempotencyKeyBytes(_ key: IdempotencyKey) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(key.tenant.utf8.count + 2 + key.qualifier.utf8.count + 1 + key.key.utf8.count)
-        appendIdempotencyKey(key, to: &bytes)
-        return bytes
-    }
-
     /// The table key of format 2 (ordered by the idempotency key), read only to convert such a table.
     static func idempotencyKey(_ key: IdempotencyKey) -> [UInt8] {
         var bytes: [UInt8] = []

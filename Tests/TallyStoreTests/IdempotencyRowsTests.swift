@@ -71,6 +71,29 @@ import Synchronization
         #expect(try Maintenance.verify(directory: fixture.directory).isClean)
     }
 
+    /// Keys are equal as the ledger's state compares them (`String`s: canonically equivalent text is one key),
+    /// whether the record is still in the writer's memory or read back from its row.
+    @Test func keysThatAreEqualStringsFindOneRecordInMemoryAndInTheTable() throws {
+        let fixture = StoreFixture()
+        var store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        let composed = "caf\u{e9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        _ = try store.executeBlocking(StoreFixture.reserve("first", 100, key: composed)).get()
+        for reopen in [false, true] {
+            if reopen {
+                store.close()
+                store = try fixture.open()
+            }
+            let again = try store.executeBlocking(StoreFixture.reserve("second", 100, key: decomposed)).get()
+            #expect(again.isReplay, "reopened: \(reopen)")
+            guard case .reserved(let reply, _) = again.reply else { Issue.record("expected a reservation"); return }
+            #expect(reply.reservationID == "first")
+        }
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory).isClean)
+    }
+
     @Test func aKeyUsedAgainAfterItsRecordAgedOutAnswersFromItsNewestRow() throws {
         let fixture = StoreFixture()
         var store = try fixture.open()
@@ -158,8 +181,7 @@ import Synchronization
 
     /// Rewrites the idempotency table as format 2 had it: each record under its key, the projections' format 2.
     static func backToFormatTwo(_ fixture: StoreFixture) throws {
-        let environment = try LMDBEnvironment(
-            directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+        let environment = try projectionsEnvironment(fixture)
         defer { environment.close() }
         let idempotency = environment.database(StoreLayout.idempotency)
         try environment.write { txn in
@@ -178,10 +200,14 @@ import Synchronization
         }
     }
 
+    /// The projections' environment of a closed store, opened beside it.
+    static func projectionsEnvironment(_ fixture: StoreFixture) throws -> LMDBEnvironment {
+        try LMDBEnvironment(directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+    }
+
     /// The rows of the idempotency table: ordinal and the key they hold.
     static func rows(_ fixture: StoreFixture) throws -> [(ordinal: UInt64, key: String)] {
-        let environment = try LMDBEnvironment(
-            directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+        let environment = try projectionsEnvironment(fixture)
         defer { environment.close() }
         var rows: [(ordinal: UInt64, key: String)] = []
         try environment.read { txn in

@@ -468,10 +468,10 @@ import Testing
                 try txn.put(reservations, StoreLayout.reservationKey("r5"), ProjectionCodec.encode(settled))
                 try txn.put(reservations, StoreLayout.reservationKey("forged"), ProjectionCodec.encode(forged))
                 let idempotency = environment.database(StoreLayout.idempotency)
-                let wanted = StoreLayout.idempotencyKeyBytes(IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "key-r4100"))
+                let wanted = IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "key-r4100")
                 var row: [UInt8]?
                 try txn.scan(idempotency) { key, value in
-                    if try Projections.storedKeyBytes(of: value).elementsEqual(wanted) { row = key }
+                    if try Projections.idempotencyEntry(value).0 == wanted { row = key }
                     return row == nil
                 }
                 try txn.delete(idempotency, try #require(row))
