@@ -33,10 +33,10 @@ struct AuditFold {
 
     init(
         archive: ArchiveReader, checkpoints: [ArchiveDirectory.CheckpointEntry], spend: SpendLedger,
-        stored: (any StoredProjections)?, progress: ((UInt64) -> Void)?
+        stored: (any StoredProjections)?, now: Int64, progress: ((UInt64) -> Void)?
     ) {
         self.archive = archive
-        self.historyCheck = stored.map(StoredHistoryCheck.init)
+        self.historyCheck = stored.map { StoredHistoryCheck($0, now: now) }
         self.checkpoints = Dictionary(checkpoints.map { ($0.sequence, $0) }, uniquingKeysWith: { first, _ in first })
         self.spend = spend
         self.tally = SpendTally(bucketMilliseconds: spend.bucketMilliseconds)

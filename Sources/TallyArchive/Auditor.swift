@@ -45,11 +45,18 @@ public struct Auditor {
     public let log: (any EventLog)?
     /// The stored projections, when the live store is audited too.
     public let stored: (any StoredProjections)?
+    /// Idempotency records that aged out before this instant (epoch milliseconds) may be missing from the stored
+    /// projections: a server deletes them.
+    public let now: Int64
 
-    public init(archive: ArchiveDirectory, log: (any EventLog)?, stored: (any StoredProjections)?) {
+    public init(
+        archive: ArchiveDirectory, log: (any EventLog)?, stored: (any StoredProjections)?,
+        now: Int64 = StoreOptions.wallClockMilliseconds()
+    ) {
         self.archive = ArchiveReader(directory: archive)
         self.log = log
         self.stored = stored
+        self.now = now
     }
 
     /// Runs the audit. Throws only when it cannot run at all (the archive directory cannot be listed, the
@@ -64,7 +71,7 @@ public struct Auditor {
         }
         var fold = AuditFold(
             archive: archive, checkpoints: checkpoints, spend: SpendLedger(bucketMilliseconds: bucketMilliseconds),
-            stored: stored, progress: progress)
+            stored: stored, now: now, progress: progress)
         let preparer = SegmentPreparer(archive, segments, decoding: stored != nil)
         for entry in segments {
             var prepared = preparer.next()

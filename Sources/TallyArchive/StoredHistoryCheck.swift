@@ -14,10 +14,12 @@ extension LogReader: StoredProjections {}
 /// `HistoryComparison` against a `StoredProjections`, with read failures as archive errors.
 struct StoredHistoryCheck {
     let stored: any StoredProjections
-    private var comparison = HistoryComparison()
+    private var comparison: HistoryComparison
 
-    init(_ stored: any StoredProjections) {
+    /// `now`: idempotency records that aged out before it may be missing (a server deletes them).
+    init(_ stored: any StoredProjections, now: Int64) {
         self.stored = stored
+        comparison = HistoryComparison(recordsAgedOutBefore: now)
     }
 
     /// Compares the history entries of `state` with the store.

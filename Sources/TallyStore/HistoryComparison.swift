@@ -4,8 +4,9 @@ import TallyCore
 /// projections batch by batch, so a replay can drop the history from memory as it goes (`verify`, the
 /// archive audit). A settled reservation never changes again, so it is compared once; an idempotency
 /// record can be written again under the same key after it aged out, so a record that differs is kept
-/// pending until a later write of its key matches the store. What is still pending at the end, and any
-/// difference in counts, is a difference.
+/// pending until a later write of its key matches the store. A record that aged out before
+/// `recordsAgedOutBefore` may be missing: a running server deletes such records (`IdempotencySweep`). What is
+/// still pending at the end, and any difference in counts, is a difference.
 public struct HistoryComparison: Sendable {
     /// Reads the stored encodings (`ProjectionCodec`) of reservations by id, nil where none is stored.
     public typealias ReservationLookup = ([ReservationID]) throws -> [[UInt8]?]
@@ -18,7 +19,13 @@ public struct HistoryComparison: Sendable {
     private var pendingReservations: [ReservationID: [UInt8]] = [:]
     private var pendingRecords: [IdempotencyKey: IdempotencyRecord] = [:]
 
-    public init() {}
+    /// Records kept for replays only until before this instant (epoch milliseconds) may be missing from the store.
+    private let recordsAgedOutBefore: Int64
+
+    /// `recordsAgedOutBefore`: now, as the server that wrote the store tells time (its system clock).
+    public init(recordsAgedOutBefore: Int64) {
+        self.recordsAgedOutBefore = recordsAgedOutBefore
+    }
 
     /// Compares the history entries of `state` with the store.
     public mutating func compare(_ state: LedgerState, reservations: ReservationLookup, records: RecordLookup) rethrows {
@@ -37,6 +44,9 @@ public struct HistoryComparison: Sendable {
             let expected = state.idempotency[key]!
             if found == expected {
                 matchedRecords += 1
+                pendingRecords.removeValue(forKey: key)
+            } else if found == nil && expected.retainUntilMilliseconds < recordsAgedOutBefore {
+                // Aged out and deleted; not kept pending either, or a long log's deleted records would all be in memory.
                 pendingRecords.removeValue(forKey: key)
             } else {
                 pendingRecords[key] = expected

@@ -73,6 +73,26 @@ final class IdempotencyIndex: Sendable {
         }
     }
 
+    /// Forgets a row that is being deleted (its record aged out, `IdempotencySweep`): lookups no longer read it.
+    func remove(digest: UInt64, ordinal: UInt64) {
+        storage.withLock { storage in
+            if storage.newest[digest] == ordinal {
+                if var older = storage.older[digest], !older.isEmpty {
+                    storage.newest[digest] = older.removeFirst()
+                    storage.older[digest] = older.isEmpty ? nil : older
+                } else {
+                    storage.newest[digest] = nil
+                }
+            } else if var older = storage.older[digest], let index = older.firstIndex(of: ordinal) {
+                older.remove(at: index)
+                storage.older[digest] = older.isEmpty ? nil : older
+            } else {
+                return
+            }
+            storage.rows -= 1
+        }
+    }
+
     /// Makes sure the next ordinal follows the table's last row (`last` is read only when needed).
     func knowEnd(_ last: () throws -> UInt64?) rethrows {
         guard storage.withLock({ $0.nextOrdinal == 0 }) else { return }

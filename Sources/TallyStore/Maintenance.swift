@@ -47,9 +47,11 @@ public enum Maintenance {
 
     /// Replays the log read-only and compares it with the stored projections. Safe while `tallyd` runs:
     /// it only reads (LMDB readers never block the writer). Memory stays bounded by the working set: the
-    /// settled history is compared with the store as the replay goes.
+    /// settled history is compared with the store as the replay goes. Idempotency records that aged out
+    /// before `now` (epoch milliseconds; the system clock unless given) may be missing: a server deletes them.
     public static func verify(
-        directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
+        directory: String, origin: ReplayOrigin = ReplayOrigin(), now: Int64 = StoreOptions.wallClockMilliseconds(),
+        progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> VerifyReport {
         let files = try StoreFiles.open(directory, readOnly: true)
         defer { files.close() }
@@ -65,7 +67,7 @@ public enum Maintenance {
                 try environment.read { logTxn in
                     // The history is compared with the store chunk by chunk and dropped, so verifying a long
                     // log needs memory for its working set only.
-                    var history = HistoryComparison()
+                    var history = HistoryComparison(recordsAgedOutBefore: now)
                     let covered = try LogPosition.read(from: projections.meta, txn)
                     let (state, position) = try replay(logTxn, environment, origin, &report, through: covered.lastSequence) { state in
                         try history.compare(

@@ -301,6 +301,18 @@ struct Projections {
         return key
     }
 
+    /// Until when a row's record is kept for replays (`IdempotencyRecord.retainUntilMilliseconds`), read from the
+    /// row in LMDB's memory: the record's format version, its payload hash (32 bytes), then this.
+    static func storedRetainUntil(in value: UnsafeRawBufferPointer) throws -> Int64 {
+        let start = try keyEnd(value)
+        let offset = start + 1 + 32
+        guard value.count >= offset + 8 else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
+        guard value[start] == ProjectionCodec.formatVersion else {
+            throw StoreError(.corrupt, "an idempotency entry has projection format \(value[start]), expected \(ProjectionCodec.formatVersion)")
+        }
+        return Int64(bitPattern: value[offset..<(offset + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {
         let end = try keyEnd(value)
         guard let key = parseIdempotencyKey(Array(value[8..<end])) else { throw StoreError(.corrupt, "an idempotency entry has an unreadable key") }

@@ -19,6 +19,8 @@ public struct StoreOptions: Sendable {
     /// The digest of idempotency keys in `IdempotencyIndex` (nil: `IdempotencyKey.fieldsDigest`).
     /// Tests give a poor one to make keys collide.
     var idempotencyDigestForTests: (@Sendable (IdempotencyKey) -> UInt64)?
+    /// At most this many aged-out idempotency rows are deleted with one batch (`IdempotencySweep`). Tests lower it.
+    var idempotencySweepRowsPerBatch = IdempotencySweep.defaultRowsPerBatch
     /// The CPUs the writer thread runs on (nil: wherever the system schedules it). `tallyd --writer-cpus`; the
     /// caller checks them against the process's own (`CPUSet.currentThread`) first. Should pinning fail all the
     /// same, `openProgress` is told and the thread runs unpinned.

@@ -89,6 +89,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// The number of the last batch handed to the flusher.
     private var handedOver: UInt64 = 0
     private var nextSweep: Int64 = 0
+    /// Deletes aged-out idempotency rows with the batches (belongs to whoever runs the writer's work).
+    private var recordSweep: IdempotencySweep
     /// Set by `submit` while it processes a lone command whose caller runs the projections' transaction after
     /// the answer (belongs to whoever runs the writer's work).
     private var answeringFirst = false
@@ -110,6 +112,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         self.options = options
         self.state = state
         self.position = position
+        recordSweep = IdempotencySweep(rowsPerBatch: options.idempotencySweepRowsPerBatch)
     }
 
     func start() {
@@ -542,6 +545,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 }
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
             }
+            sweepRecords(now: now, txn: txn, into: &projectionWrites)
         } }
         projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
@@ -553,6 +557,19 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         return Decided(
             job: Flusher.Job(logWrites: writes, projectionWrites: projectionWrites, answers: answers, lastSequence: next.lastSequence, number: 0),
             keys: keys)
+    }
+
+    /// Deletes some aged-out idempotency rows with this batch, when any are due (`IdempotencySweep`). A failure
+    /// to read them leaves the batch alone: the sweep tries again a minute later (the same failure, if it
+    /// lasts, reaches the callers through the reads their commands need).
+    private func sweepRecords(now: Int64, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet) {
+        guard now >= recordSweep.nextDue else { return }
+        do {
+            try recordSweep.step(now: now, projections: projections, txn: txn, into: &writes)
+        } catch {
+            recordSweep.reset()
+            recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)
+        }
     }
 
     /// After a failed batch: the log position goes back to what the log holds, the projections are brought
@@ -567,6 +584,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 try projections.indexRecords(txn)
                 return try projections.loadWorkingSet(txn)
             }
+            // The failed batches' deletes may not have happened: the index has their rows again, and so must the sweep.
+            recordSweep.reset()
             stalled = nil
             flusher.barrier.caughtUp()
         } catch {

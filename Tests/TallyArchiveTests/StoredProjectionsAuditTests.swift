@@ -96,7 +96,7 @@ import TallyStore
         damaged.extraSettled = 2
         damaged.changedBudget = budget
 
-        let findings = try Auditor(archive: sealed.fixture.archive, log: reader, stored: damaged).run().findings.map(\.description)
+        let findings = try Auditor(archive: sealed.fixture.archive, log: reader, stored: damaged, now: sealed.fixture.now).run().findings.map(\.description)
         #expect(findings.count == 4, "\(findings)")
         #expect(findings.contains { $0.contains("projections") && $0.contains("reservation \(settled): differs from the replayed log") })
         #expect(findings.contains { $0.contains("idempotency record \(record.tenant)/") && $0.contains("\(record.key): missing from the projection") })

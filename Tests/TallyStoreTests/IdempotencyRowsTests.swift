@@ -100,7 +100,8 @@ import Synchronization
         try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
         _ = try store.executeBlocking(StoreFixture.reserve("first", 100, key: "again")).get()
         _ = try store.executeBlocking(StoreFixture.commit("first", 50)).get()
-        fixture.advance(3 * 24 * 3_600_000)  // past the reserve record's retention (24 hours here)
+        // Past the reserve record's retention (24 hours here), not past the margin after which the sweep deletes it.
+        fixture.advance(24 * 3_600_000 + IdempotencySweep.marginMilliseconds / 2)
         let fresh = try store.executeBlocking(StoreFixture.reserve("second", 200, key: "again")).get()
         #expect(!fresh.isReplay)
         for reopen in [false, true] {

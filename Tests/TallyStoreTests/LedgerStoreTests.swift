@@ -477,7 +477,7 @@ import Testing
                 try txn.delete(idempotency, try #require(row))
             }
         }
-        let report = try Maintenance.verify(directory: fixture.directory)
+        let report = try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now)
         #expect(Set(report.findings) == [
             "reservation r5: differs from the replayed log",
             "idempotency record acme/reserve/key-r4100: missing from the projection",
