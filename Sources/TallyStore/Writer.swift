@@ -578,10 +578,11 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     private func recover() {
         do {
             position = try files.logEnd()
-            try files.catchUp(limitBytes: options.mapSizeBytesMax)
+            let replayed = try files.catchUp(limitBytes: options.mapSizeBytesMax)
             state = try projections.environment.read { txn in
-                // The rows handed out for the failed batches were never written: the index is rebuilt from the table.
-                try projections.indexRecords(txn)
+                // The rows handed out for the failed batches were never written: the index is rebuilt from the table
+                // (a catch-up that replayed anything did that before it wrote rows of its own).
+                if replayed == 0 { try projections.indexRecords(txn) }
                 return try projections.loadWorkingSet(txn)
             }
             // The failed batches' deletes may not have happened: the index has their rows again, and so must the sweep.
