@@ -129,6 +129,16 @@ struct IdempotencySweep {
         return count
     }
 
+    /// `keys` without the idempotency records of `state` that the sweep would delete at `now`: what rebuilds and
+    /// restores write, so that a store's whole history of records is not written only to be deleted again.
+    static func droppingAgedOutRecords(_ keys: TouchedKeys, of state: LedgerState, now: Int64) -> TouchedKeys {
+        let cutoff = now - marginMilliseconds
+        guard keys.idempotency.contains(where: { (state.idempotency[$0]?.retainUntilMilliseconds ?? .max) < cutoff }) else { return keys }
+        var kept = keys
+        kept.idempotency = keys.idempotency.filter { (state.idempotency[$0]?.retainUntilMilliseconds ?? .max) >= cutoff }
+        return kept
+    }
+
     /// When a record kept until `retainUntil` may be deleted: once `now - margin` has passed it.
     private static func due(_ retainUntil: Int64) -> Int64 { later(retainUntil, marginMilliseconds + 1) }
 

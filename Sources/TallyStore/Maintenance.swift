@@ -115,9 +115,12 @@ public enum Maintenance {
     /// drops it, and writes the working set, the position covered and the format version last. Until that
     /// last transaction the projections have no format version, so an interrupted rebuild is done again at
     /// the next open (from the log, when it is untrimmed) or refused there with what to run.
+    /// Idempotency records that aged out before `now` (the system clock unless given) are left out, as a server
+    /// would delete them (`IdempotencySweep`).
     @available(*, noasync, message: "a rebuild runs write transactions")
     public static func rebuild(
-        directory: String, origin: ReplayOrigin = ReplayOrigin(), progress: (@Sendable (UInt64) -> Void)? = nil
+        directory: String, origin: ReplayOrigin = ReplayOrigin(), now: Int64 = StoreOptions.wallClockMilliseconds(),
+        progress: (@Sendable (UInt64) -> Void)? = nil
     ) throws(StoreError) -> UInt64 {
         let lock = try DirectoryLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }
@@ -151,12 +154,13 @@ public enum Maintenance {
                 }
                 next = last + 1
                 try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
-                    try projections.write(state.historyKeys, from: state, oldDeadlines: [:], in: txn)
+                    try projections.write(IdempotencySweep.droppingAgedOutRecords(state.historyKeys, of: state, now: now), from: state, oldDeadlines: [:], in: txn)
                 }
                 state.dropHistory()
             }
             try projections.environment.writeGrowing(doing: doing, limitBytes: toolMapSizeBytesMax) { txn in
-                try projections.write(everything(in: state), from: state, oldDeadlines: [:], in: txn)
+                try projections.write(
+                    IdempotencySweep.droppingAgedOutRecords(everything(in: state), of: state, now: now), from: state, oldDeadlines: [:], in: txn)
                 try txn.put(meta, StoreLayout.metaFormat, StoreLayout.bigEndian(UInt64(StoreLayout.projectionsFormatVersion)))
                 try position.write(to: meta, txn)
             }
@@ -173,10 +177,13 @@ public enum Maintenance {
 
     /// Creates a new data directory whose live log is empty and trimmed through `origin` (disaster
     /// recovery from archives): the projections are the origin's state and the log continues after its
-    /// base, linking to its chain. Refuses a directory that already holds a store.
+    /// base, linking to its chain. Refuses a directory that already holds a store. Idempotency records that aged
+    /// out before `now` are left out.
     @available(*, noasync, message: "a restore runs write transactions")
-    public static func restore(directory: String, origin: ReplayOrigin) throws(StoreError) {
-        try RestoringStore(directory: directory).finish(origin: origin)
+    public static func restore(
+        directory: String, origin: ReplayOrigin, now: Int64 = StoreOptions.wallClockMilliseconds()
+    ) throws(StoreError) {
+        try RestoringStore(directory: directory, now: now).finish(origin: origin)
     }
 
     /// Every key of every projection in `state`, to write a state out whole.

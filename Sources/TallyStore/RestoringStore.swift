@@ -11,9 +11,13 @@ public final class RestoringStore {
     private let lock: DirectoryLock
     private let files: StoreFiles
     private var finished = false
+    /// Idempotency records that aged out by then (epoch milliseconds) are not written (`IdempotencySweep`).
+    private let now: Int64
 
-    /// Creates the directory; refuses one that already holds a store.
-    public init(directory: String) throws(StoreError) {
+    /// Creates the directory; refuses one that already holds a store. Idempotency records that aged out before
+    /// `now` (the system clock unless given) are left out, as a server would delete them.
+    public init(directory: String, now: Int64 = StoreOptions.wallClockMilliseconds()) throws(StoreError) {
+        self.now = now
         guard !FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
             throw StoreError(.io, "\(directory) already holds a Tally store; restore into a new directory")
         }
@@ -66,7 +70,7 @@ public final class RestoringStore {
         precondition(!finished, "nothing is written after a restore finished")
         let projections = files.projections
         try projections.environment.writeGrowing(doing: "restoring into \(directory)", limitBytes: Maintenance.toolMapSizeBytesMax) { txn in
-            try projections.write(keys, from: state, oldDeadlines: [:], in: txn)
+            try projections.write(IdempotencySweep.droppingAgedOutRecords(keys, of: state, now: now), from: state, oldDeadlines: [:], in: txn)
             try then(txn)
         }
     }

@@ -107,6 +107,31 @@ import Testing
         #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
     }
 
+    /// A rebuild writes the records the log makes less those that aged out by its `now` (as a server would delete
+    /// them), and verify at that `now` agrees.
+    @Test func aRebuildLeavesOutRecordsThatAgedOut() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000_000)])
+        let start = fixture.clock.now
+        for index in 0..<10 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
+        fixture.advance(23 * Self.hour)
+        _ = try store.executeBlocking(StoreFixture.reserve("late", 10, key: "late")).get()
+        store.close()
+
+        #expect(try Maintenance.rebuild(directory: fixture.directory, now: start + 20 * Self.hour) > 0)
+        #expect(try IdempotencyRowsTests.rows(fixture).count == 11, "nothing had aged out by then")
+        let now = start + 30 * Self.hour
+        #expect(try Maintenance.rebuild(directory: fixture.directory, now: now) > 0)
+        #expect(try IdempotencyRowsTests.rows(fixture).map(\.key) == ["late"])
+        #expect(try Maintenance.verify(directory: fixture.directory, now: now).isClean)
+        let reopened = try fixture.open()
+        fixture.advance(7 * Self.hour)  // the clock at `now`
+        #expect(try reopened.executeBlocking(StoreFixture.reserve("other", 10, key: "late")).get().isReplay)
+        #expect(!(try reopened.executeBlocking(StoreFixture.reserve("again", 10, key: "k1")).get().isReplay))
+        reopened.close()
+    }
+
     static func debit(_ key: String) -> Command {
         .recordDebit(DebitCommand(
             tenant: "acme", caller: .tenant(id: "acme", keyID: "k"), eventID: "event-\(key)",
