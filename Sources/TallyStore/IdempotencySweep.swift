@@ -17,13 +17,16 @@ import TallyCore
 /// Records are deleted `marginMilliseconds` after they aged out: the writer's clock is the system's, and a
 /// clock set back across a restart would otherwise find deleted a record it still considers kept.
 ///
-/// The deletes ride in a batch's projections (`Writer.decide`), at most `rowsPerBatch` of them, so a sweep never
-/// holds the writer or the flusher for long. While more are due every batch takes some; otherwise the sweep looks
+/// The deletes ride in a batch's projections (`Writer.decide`): at most two for each of its commands (each makes at
+/// most one row, so the sweep keeps up with any load), at least `minimumRowsPerBatch` (a lone request carries a
+/// few dozen, not a thousand) and at most `rowsPerBatch`, so a sweep never holds the writer or the flusher for long.
+/// While more are due every batch takes some; otherwise the sweep looks
 /// again when the row it stopped at (or the first remembered one) is due, or `idleRecheckMilliseconds` later when
 /// it reached the table's end. It belongs to the writer, which starts it afresh (`reset`) with the index after a
 /// failed batch, whose deletes may not have happened.
 struct IdempotencySweep {
     static let defaultRowsPerBatch = 1_024
+    static let minimumRowsPerBatch = 64
     static let heldMax = 65_536
     static let marginMilliseconds: Int64 = 5 * 60_000
     /// A row the walk reaches that is kept for longer than this from now is passed over and remembered: no row of
@@ -63,16 +66,18 @@ struct IdempotencySweep {
         nextDue = max(nextDue, instant)
     }
 
-    /// Adds to `writes` the deletes of up to `rowsPerBatch` rows whose records aged out before
+    /// Adds to `writes` the deletes of up to twice `commands` rows (within `minimumRowsPerBatch...rowsPerBatch`)
+    /// whose records aged out before
     /// `now - marginMilliseconds` and takes them out of `projections.records`, reading the table in `txn`
     /// (which may not yet show the deletes of batches in flight: the walk never goes back). Does nothing
     /// before `nextDue`. Returns the number of rows deleted.
     @discardableResult
     mutating func step(
-        now: Int64, projections: Projections, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet
+        now: Int64, commands: Int, projections: Projections, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet
     ) throws -> Int {
         guard now >= nextDue else { return 0 }
         let cutoff = now - Self.marginMilliseconds
+        let limit = min(rowsPerBatch, max(Self.minimumRowsPerBatch, 2 * commands))
         var count = 0
         func delete(_ ordinal: UInt64, _ digest: UInt64, _ writes: inout WriteSet) {
             writes.delete(projections.idempotency, key: { StoreLayout.appendRowKey(ordinal, to: &$0) })
@@ -84,7 +89,7 @@ struct IdempotencySweep {
             var kept: [Held] = []
             kept.reserveCapacity(held.count)
             for row in held {
-                if row.retainUntil < cutoff && count < rowsPerBatch {
+                if row.retainUntil < cutoff && count < limit {
                     delete(row.ordinal, row.digest, &writes)
                 } else {
                     kept.append(row)
@@ -96,10 +101,10 @@ struct IdempotencySweep {
         }
         // When the row the walk stopped at is due; nil when the walk reached the table's end.
         var waiting: Int64?
-        var full = count >= rowsPerBatch
+        var full = count >= limit
         if !full {
             try txn.scanInPlace(projections.idempotency, from: frontier > 0 ? StoreLayout.idempotencyRowKey(frontier) : nil) { key, value in
-                guard count < rowsPerBatch else {
+                guard count < limit else {
                     full = true
                     return false
                 }

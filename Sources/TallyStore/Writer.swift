@@ -545,7 +545,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 }
                 answers.append(Flusher.Answer(completion: batch[index].completion, result: result))
             }
-            sweepRecords(now: now, txn: txn, into: &projectionWrites)
+            sweepRecords(now: now, commands: batch.count, txn: txn, into: &projectionWrites)
         } }
         projections.write(touched, from: state, oldDeadlines: oldDeadlines, into: &projectionWrites)
         next.write(to: projections.meta, &projectionWrites)
@@ -562,10 +562,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// Deletes some aged-out idempotency rows with this batch, when any are due (`IdempotencySweep`). A failure
     /// to read them leaves the batch alone: the sweep tries again a minute later (the same failure, if it
     /// lasts, reaches the callers through the reads their commands need).
-    private func sweepRecords(now: Int64, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet) {
+    private func sweepRecords(now: Int64, commands: Int, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet) {
         guard now >= recordSweep.nextDue else { return }
         do {
-            try recordSweep.step(now: now, projections: projections, txn: txn, into: &writes)
+            try recordSweep.step(now: now, commands: commands, projections: projections, txn: txn, into: &writes)
         } catch {
             recordSweep.reset()
             recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)

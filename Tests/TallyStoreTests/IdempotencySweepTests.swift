@@ -107,6 +107,21 @@ import Testing
         #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
     }
 
+    /// A batch of one command carries `minimumRowsPerBatch` deletes, not the thousand a full batch may.
+    @Test func aLoneRequestCarriesAFewDozenDeletes() throws {
+        let fixture = StoreFixture()
+        let store = try fixture.open(fixture.options(sweepEveryMilliseconds: 1_000 * Self.day))
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000_000)])
+        for index in 0..<100 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
+        fixture.advance(Self.day + Self.margin + 1)
+        _ = try store.executeBlocking(StoreFixture.reserve("t0", 10, key: "t0")).get()
+        #expect(store.projections.records.rows == 100 - IdempotencySweep.minimumRowsPerBatch + 1)
+        _ = try store.executeBlocking(StoreFixture.reserve("t1", 10, key: "t1")).get()
+        #expect(store.projections.records.rows == 2)
+        store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
+    }
+
     /// A rebuild writes the records the log makes less those that aged out by its `now` (as a server would delete
     /// them), and verify at that `now` agrees.
     @Test func aRebuildLeavesOutRecordsThatAgedOut() throws {
