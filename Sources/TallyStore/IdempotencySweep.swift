@@ -67,10 +67,9 @@ struct IdempotencySweep {
     }
 
     /// Adds to `writes` the deletes of up to twice `commands` rows (within `minimumRowsPerBatch...rowsPerBatch`)
-    /// whose records aged out before
-    /// `now - marginMilliseconds` and takes them out of `projections.records`, reading the table in `txn`
-    /// (which may not yet show the deletes of batches in flight: the walk never goes back). Does nothing
-    /// before `nextDue`. Returns the number of rows deleted.
+    /// whose records aged out before `now - marginMilliseconds` and takes them out of `projections.records`,
+    /// reading the table in `txn` (which may not yet show the deletes of batches in flight: the walk never goes
+    /// back). Does nothing before `nextDue`. Returns the number of rows deleted.
     @discardableResult
     mutating func step(
         now: Int64, commands: Int, projections: Projections, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet
@@ -125,7 +124,7 @@ struct IdempotencySweep {
                 return true
             }
         }
-        if full || heldEarliest < cutoff {
+        if full {
             nextDue = now  // more are due: the next batch takes some
         } else {
             let rowDue = waiting.map(Self.due) ?? Self.later(now, Self.idleRecheckMilliseconds)
