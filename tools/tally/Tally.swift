@@ -57,8 +57,9 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay the event log in memory, check its hash chain and compare with the stored projections.",
         discussion: """
-            Only reads, so it is safe while tallyd runs. Exit codes: 0 clean, 1 discrepancies found \
-            (each printed with what and where), 2 could not run.
+            Only reads, so it is safe while tallyd runs. An idempotency record whose retention ended before now \
+            may be missing (tallyd deletes such records). Exit codes: 0 clean, 1 discrepancies found (each \
+            printed with what and where), 2 could not run.
             """)
 
     @OptionGroup var options: DataDirectoryOption
@@ -94,7 +95,8 @@ struct Rebuild: ParsableCommand {
         abstract: "Drop every projection and rebuild it from the event log.",
         discussion: """
             Refuses while another process (tallyd) holds the data directory, and refuses a log whose chain \
-            does not check out. Exit codes: 0 rebuilt, 2 could not run.
+            does not check out. Idempotency records whose retention has ended are not written (tallyd would \
+            delete them). Exit codes: 0 rebuilt, 2 could not run.
             """)
 
     @OptionGroup var options: DataDirectoryOption
