@@ -21,6 +21,9 @@ public struct StoreOptions: Sendable {
     var idempotencyDigestForTests: (@Sendable (IdempotencyKey) -> UInt64)?
     /// At most this many aged-out idempotency rows are deleted with one batch (`IdempotencySweep`). Tests lower it.
     var idempotencySweepRowsPerBatch = IdempotencySweep.defaultRowsPerBatch
+    /// Whether the writer deletes aged-out idempotency rows while no command waits. Tests that count what each
+    /// batch deletes turn it off.
+    var idempotencySweepWhileIdle = true
     /// The CPUs the writer thread runs on (nil: wherever the system schedules it). `tallyd --writer-cpus`; the
     /// caller checks them against the process's own (`CPUSet.currentThread`) first. Should pinning fail all the
     /// same, `openProgress` is told and the thread runs unpinned.

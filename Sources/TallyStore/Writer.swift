@@ -253,7 +253,8 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         var done = false
         condition.lock()
         while !done {
-            while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && !settleNeeded && options.clock() < nextSweep) {
+            while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && !settleNeeded && options.clock() < nextSweep
+                           && (held || !options.idempotencySweepWhileIdle || options.clock() < recordSweep.nextDue)) {
                 if busy && hasDeferred.load(ordering: .acquiring) {
                     // Projections left for after an answer still wait: write them here, so nothing waits behind them.
                     condition.unlock()
@@ -279,6 +280,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             let trim = held && !stopping ? nil : trims.first
             if trim != nil { trims.removeFirst() }
             done = stopping && queue.isEmpty && trims.isEmpty && trim == nil
+            let mayDeleteRecords = options.idempotencySweepWhileIdle && !held && !stopping
             let mustSettle = settleNeeded
             settleNeeded = false
             condition.unlock()
@@ -294,6 +296,9 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
             if options.clock() >= nextSweep {
                 if stalled == nil { sweep() }
                 nextSweep = options.clock() + options.expirySweepIntervalMilliseconds
+            }
+            if batch.isEmpty && trim == nil && mayDeleteRecords && stalled == nil && options.clock() >= recordSweep.nextDue {
+                sweepRecordsWhileIdle()
             }
             if !done {
                 condition.lock()  // held into the next round's wait
@@ -567,6 +572,28 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         do {
             try recordSweep.step(now: now, commands: commands, projections: projections, txn: txn, into: &writes)
         } catch {
+            recordSweep.reset()
+            recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)
+        }
+    }
+
+    /// Deletes aged-out idempotency rows while no command waits (a batch's share would wait for the next command):
+    /// in a projections transaction of the writer's own, the flusher drained first, as for a trim. One chunk of
+    /// `IdempotencySweep.defaultRowsPerBatch` rows at a time, so a command that arrives meanwhile waits for one
+    /// chunk at most.
+    private func sweepRecordsWhileIdle() {
+        drain()
+        let now = max(options.clock(), position.lastTimestamp)
+        var writes = WriteSet()
+        do {
+            try projections.environment.read { txn in
+                try recordSweep.step(now: now, commands: IdempotencySweep.defaultRowsPerBatch, projections: projections, txn: txn, into: &writes)
+            }
+            try projections.environment.writeGrowing(doing: "deleting aged-out idempotency records", limitBytes: options.mapSizeBytesMax) { txn in
+                try writes.apply(txn)
+            }
+        } catch {
+            // The rows taken out of the index may not have been deleted: the walk starts afresh later and deletes them.
             recordSweep.reset()
             recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)
         }

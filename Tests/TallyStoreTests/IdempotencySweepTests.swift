@@ -91,6 +91,7 @@ import Testing
         let fixture = StoreFixture()
         var options = fixture.options(sweepEveryMilliseconds: 1_000 * Self.day)  // no expiry batches in between
         options.idempotencySweepRowsPerBatch = 4
+        options.idempotencySweepWhileIdle = false  // only the batches delete
         let store = try fixture.open(options)
         try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000_000)])
         for index in 0..<10 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
@@ -110,7 +111,9 @@ import Testing
     /// A batch of one command carries `minimumRowsPerBatch` deletes, not the thousand a full batch may.
     @Test func aLoneRequestCarriesAFewDozenDeletes() throws {
         let fixture = StoreFixture()
-        let store = try fixture.open(fixture.options(sweepEveryMilliseconds: 1_000 * Self.day))
+        var options = fixture.options(sweepEveryMilliseconds: 1_000 * Self.day)
+        options.idempotencySweepWhileIdle = false
+        let store = try fixture.open(options)
         try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000_000)])
         for index in 0..<100 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
         fixture.advance(Self.day + Self.margin + 1)
@@ -119,6 +122,25 @@ import Testing
         _ = try store.executeBlocking(StoreFixture.reserve("t1", 10, key: "t1")).get()
         #expect(store.projections.records.rows == 2)
         store.close()
+        #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
+    }
+
+    /// With no command coming, the writer deletes aged-out rows on its own, a chunk at a time, and stops at the first
+    /// row still kept.
+    @Test func anIdleServerDeletesAgedOutRowsOnItsOwn() throws {
+        let fixture = StoreFixture()
+        var options = fixture.options()
+        options.idempotencySweepRowsPerBatch = 16  // several chunks
+        let store = try fixture.open(options)
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000_000)])
+        for index in 0..<100 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10, key: "k\(index)")).get() }
+        fixture.advance(2 * Self.hour)
+        _ = try store.executeBlocking(StoreFixture.reserve("late", 10, key: "late")).get()
+        fixture.advance(Self.day - 2 * Self.hour + Self.margin + 1)
+        #expect(StoreFixture.eventually { store.projections.records.rows == 1 }, "rows left: \(store.projections.records.rows)")
+        #expect(try store.executeBlocking(StoreFixture.reserve("other", 10, key: "late")).get().isReplay)
+        store.close()
+        #expect(try IdempotencyRowsTests.rows(fixture).map(\.key) == ["late"])
         #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
     }
 
