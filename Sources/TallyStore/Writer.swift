@@ -254,7 +254,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
         condition.lock()
         while !done {
             while busy || ((queue.isEmpty || held) && (trims.isEmpty || held) && !stopping && !settleNeeded && options.clock() < nextSweep
-                           && (held || !options.idempotencySweepWhileIdle || options.clock() < recordSweep.nextDue)) {
+                           && (held || !options.idempotencySweepWhileIdle || stalled != nil || options.clock() < recordSweep.nextDue)) {
                 if busy && hasDeferred.load(ordering: .acquiring) {
                     // Projections left for after an answer still wait: write them here, so nothing waits behind them.
                     condition.unlock()
