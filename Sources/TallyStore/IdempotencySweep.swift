@@ -61,9 +61,12 @@ struct IdempotencySweep {
         self = IdempotencySweep(rowsPerBatch: rowsPerBatch)
     }
 
-    /// Looks again no sooner than `instant`.
-    mutating func postpone(until instant: Int64) {
-        nextDue = max(nextDue, instant)
+    /// After a step that failed, or whose deletes may not have happened: starts over from the table's front, no
+    /// sooner than `idleRecheckMilliseconds` after `now` (rows out of the index but still stored aged out: lookups
+    /// treat them as absent until the walk meets them again).
+    mutating func failed(at now: Int64) {
+        reset()
+        nextDue = Self.later(now, Self.idleRecheckMilliseconds)
     }
 
     /// Adds to `writes` the deletes of up to twice `commands` rows (within `minimumRowsPerBatch...rowsPerBatch`)

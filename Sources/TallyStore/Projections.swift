@@ -302,15 +302,9 @@ struct Projections {
     }
 
     /// Until when a row's record is kept for replays (`IdempotencyRecord.retainUntilMilliseconds`), read from the
-    /// row in LMDB's memory: the record's format version, its payload hash (32 bytes), then this.
+    /// row in LMDB's memory without decoding the rest of the record.
     static func storedRetainUntil(in value: UnsafeRawBufferPointer) throws -> Int64 {
-        let start = try keyEnd(value)
-        let offset = start + 1 + 32
-        guard value.count >= offset + 8 else { throw StoreError(.corrupt, "an idempotency entry is truncated") }
-        guard value[start] == ProjectionCodec.formatVersion else {
-            throw StoreError(.corrupt, "an idempotency entry has projection format \(value[start]), expected \(ProjectionCodec.formatVersion)")
-        }
-        return Int64(bitPattern: value[offset..<(offset + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        try ProjectionCodec.retainUntil(ofEncodedRecord: value[(try keyEnd(value))...])
     }
 
     static func idempotencyEntry(_ value: [UInt8]) throws -> (IdempotencyKey, IdempotencyRecord) {

@@ -568,12 +568,10 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// to read them leaves the batch alone: the sweep tries again a minute later (the same failure, if it
     /// lasts, reaches the callers through the reads their commands need).
     private func sweepRecords(now: Int64, commands: Int, txn: borrowing LMDBReadTransaction, into writes: inout WriteSet) {
-        guard now >= recordSweep.nextDue else { return }
         do {
             try recordSweep.step(now: now, commands: commands, projections: projections, txn: txn, into: &writes)
         } catch {
-            recordSweep.reset()
-            recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)
+            recordSweep.failed(at: now)
         }
     }
 
@@ -583,6 +581,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
     /// chunk at most.
     private func sweepRecordsWhileIdle() {
         drain()
+        guard stalled == nil else { return }  // a failure the drain met left the projections behind the log
         let now = max(options.clock(), position.lastTimestamp)
         var writes = WriteSet()
         do {
@@ -593,9 +592,7 @@ final class Writer: @unchecked Sendable {  // Safe: queue and `busy` under `cond
                 try writes.apply(txn)
             }
         } catch {
-            // The rows taken out of the index may not have been deleted: the walk starts afresh later and deletes them.
-            recordSweep.reset()
-            recordSweep.postpone(until: now + IdempotencySweep.idleRecheckMilliseconds)
+            recordSweep.failed(at: now)  // the rows taken out of the index may still be stored
         }
     }
 

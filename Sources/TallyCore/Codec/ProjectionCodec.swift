@@ -54,6 +54,18 @@ public enum ProjectionCodec {
         try decode(bytes, "reservation") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readReservation() }
     }
 
+    /// An encoded record's `retainUntilMilliseconds`, read from its first fields only (the store's sweep of aged-out
+    /// records reads it for every row it passes).
+    public static func retainUntil(ofEncodedRecord bytes: some Collection<UInt8>) throws(EventCodecError) -> Int64 {
+        var reader = ByteReader(Array(bytes.prefix(1 + 32 + 8)))
+        let version = try reader.readU8("idempotency record format version")
+        guard version == formatVersion else {
+            throw EventCodecError(.unsupportedVersion, offset: 0, reason: "idempotency record has projection format \(version), expected \(formatVersion)")
+        }
+        _ = try reader.readDigest("record.payload_hash")
+        return try reader.readI64("record.retain_until_ms")
+    }
+
     public static func decodeIdempotencyRecord(_ bytes: [UInt8]) throws(EventCodecError) -> IdempotencyRecord {
         try decode(bytes, "idempotency record") { (reader: inout ByteReader) throws(EventCodecError) in
             try reader.readIdempotencyRecord()
