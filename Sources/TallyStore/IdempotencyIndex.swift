@@ -90,8 +90,28 @@ final class IdempotencyIndex: Sendable {
                 return
             }
             storage.rows -= 1
+            Self.shrinkIfSparse(&storage)
         }
     }
+
+    /// The dictionaries' room for digests (tests: `remove` gives memory back).
+    var capacity: Int { storage.withLock { $0.newest.capacity + $0.older.capacity } }
+
+    /// Dictionaries keep their room after removals: once the sweep has deleted most of a large backlog (a busy
+    /// day followed by a quiet one), the index would hold the peak's memory until a restart. Copied into
+    /// dictionaries of their present size when at most an eighth of the room is used; each copy halves the
+    /// room at least, so the copies cost, in all, about as much as the insertions they follow.
+    private static func shrinkIfSparse(_ storage: inout Storage) {
+        if storage.newest.capacity > shrinkCapacityMin, storage.newest.count <= storage.newest.capacity / 8 {
+            storage.newest = storage.newest.reduce(into: Dictionary(minimumCapacity: storage.newest.count)) { $0[$1.key] = $1.value }
+        }
+        if storage.older.capacity > shrinkCapacityMin, storage.older.count <= storage.older.capacity / 8 {
+            storage.older = storage.older.reduce(into: Dictionary(minimumCapacity: storage.older.count)) { $0[$1.key] = $1.value }
+        }
+    }
+
+    /// Below this room (a few kilobytes) a dictionary is left as it is.
+    private static let shrinkCapacityMin = 1_024
 
     /// Makes sure the next ordinal follows the table's last row (`last` is read only when needed).
     func knowEnd(_ last: () throws -> UInt64?) rethrows {

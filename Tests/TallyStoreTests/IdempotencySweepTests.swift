@@ -33,6 +33,27 @@ import Testing
         #expect(index.add(digest: 1) == 5, "ordinals are never handed out twice")
     }
 
+    /// After the sweep deleted most of a large backlog, the index gives the memory back (dictionaries keep their
+    /// room otherwise) and still finds every row left, old and new, with ordinals going on from where they were.
+    @Test func theIndexShrinksOnceMostRowsAreRemoved() {
+        let index = IdempotencyIndex(digest: { key in UInt64(key.key.dropFirst().count) })
+        index.build { add in
+            for ordinal in 1...20_000 as ClosedRange<UInt64> {
+                // Digests 1...10,000, each on two rows: the first 10,000 rows and the second 10,000.
+                add(ordinal, IdempotencyKey(tenant: "acme", endpoint: .reserve, key: "k" + String(repeating: "x", count: Int((ordinal - 1) % 10_000 + 1))))
+            }
+        }
+        let peak = index.capacity
+        #expect(peak >= 20_000)
+        for ordinal in 1...19_950 as ClosedRange<UInt64> { index.remove(digest: (ordinal - 1) % 10_000 + 1, ordinal: ordinal) }
+        #expect(index.rows == 50)
+        #expect(index.capacity * 8 <= peak, "the room shrinks with the rows: \(index.capacity) of \(peak)")
+        for digest in 9_951...10_000 as ClosedRange<UInt64> { #expect(Array(index.candidates(digest)) == [digest + 10_000]) }
+        #expect(index.candidates(1).isEmpty)
+        #expect(index.add(digest: 7) == 20_001)
+        #expect(Array(index.candidates(7)) == [20_001])
+    }
+
     /// Reserve records are kept a day, a direct debit's a week: rows past their retention (and the margin) go
     /// with the next batch, the week-long row in front of them does not hold them back, and it goes when its
     /// own week is over. Everything kept replays, before and after a reopen.
