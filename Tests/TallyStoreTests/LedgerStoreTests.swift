@@ -444,6 +444,53 @@ import Testing
         #expect(try reopened.budget(Self.key)?.reserved == 100)
     }
 
+    /// A store written before reservations had the compact layout (every record in format 1) reads, verifies
+    /// and goes on: records are compared by value where their bytes differ, and a reservation written again
+    /// takes the compact layout.
+    @Test func reservationRecordsInFormatOneReadVerifyAndGoOn() throws {
+        let fixture = StoreFixture()
+        var store = try fixture.open()
+        try StoreFixture.setup(store, budgets: [(Self.workspace, 1_000_000)])
+        for index in 0..<3 { _ = try store.executeBlocking(StoreFixture.reserve("r\(index)", 10)).get() }
+        _ = try store.executeBlocking(StoreFixture.commit("r0", 7)).get()
+        store.close()
+        func formats() throws -> [String: UInt8] {
+            let environment = try LMDBEnvironment(directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+            var formats: [String: UInt8] = [:]
+            try environment.read { txn in
+                try txn.scan(environment.database(StoreLayout.reservations)) { _, value in
+                    formats[try ProjectionCodec.decodeReservation(value).id.description] = value[0]
+                    return true
+                }
+            }
+            return formats
+        }
+        #expect(try formats() == ["r0": 2, "r1": 2, "r2": 2])
+        do {
+            let environment = try LMDBEnvironment(directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
+            let reservations = environment.database(StoreLayout.reservations)
+            try environment.write { txn in
+                for id: ReservationID in ["r0", "r1", "r2"] {
+                    let reservation = try ProjectionCodec.decodeReservation(try #require(try txn.get(reservations, StoreLayout.reservationKey(id))))
+                    var writer = ByteWriter()
+                    writer.writeU8(ProjectionCodec.formatVersion)
+                    writer.write(reservation)
+                    try txn.put(reservations, StoreLayout.reservationKey(id), writer.bytes)
+                }
+            }
+        }
+        #expect(try formats() == ["r0": 1, "r1": 1, "r2": 1])
+        #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
+        store = try fixture.open()
+        #expect(try store.reservation("r0")?.status == .committed)
+        #expect(try store.reservation("r1")?.estimate == Amount(10))
+        _ = try store.executeBlocking(StoreFixture.commit("r1", 4)).get()
+        #expect(try store.budget(Self.key)?.spent == 11)
+        store.close()
+        #expect(try formats() == ["r0": 1, "r1": 2, "r2": 1])
+        #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
+    }
+
     @Test func verifyComparesALongHistoryChunkByChunkAndNamesWhatDiffers() throws {
         let fixture = StoreFixture()
         let store = try fixture.open()

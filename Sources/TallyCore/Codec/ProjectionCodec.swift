@@ -8,6 +8,13 @@ private typealias Limit = EventCodec.FieldLimit
 public enum ProjectionCodec {
     /// Bumped whenever any projection layout changes; stores refuse other versions and ask for a rebuild.
     public static let formatVersion: UInt8 = 1
+    /// The format byte of a reservation written in its compact layout: format 1's fields, except that the
+    /// affected scopes (always the cumulative prefixes of the scope path, `ScopePath.derive`) are not stored and
+    /// the budgeted ones are a bit mask over them. About a third of a settled record's bytes went to those two
+    /// lists; a reservation is written when it is made and again when it settles, so they were most of what the
+    /// projections' writes of a lifecycle copied. Readers take both layouts; a reservation whose lists are not of
+    /// that shape (none `Ledger` makes) is written in format 1.
+    public static let compactReservationVersion: UInt8 = 2
 
     public static func encode(_ tenant: Tenant) -> [UInt8] { encoded { encode(tenant, into: &$0) } }
     public static func encode(_ key: ApiKey) -> [UInt8] { encoded { encode(key, into: &$0) } }
@@ -20,7 +27,7 @@ public enum ProjectionCodec {
     public static func encode(_ tenant: Tenant, into writer: inout ByteWriter) { versioned(&writer) { $0.write(tenant) } }
     public static func encode(_ key: ApiKey, into writer: inout ByteWriter) { versioned(&writer) { $0.write(key) } }
     public static func encode(_ budget: Budget, into writer: inout ByteWriter) { versioned(&writer) { $0.write(budget) } }
-    public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) { versioned(&writer) { $0.write(reservation) } }
+    public static func encode(_ reservation: Reservation, into writer: inout ByteWriter) { writer.writeRecord(reservation, reusingHead: false) }
     public static func encode(_ record: IdempotencyRecord, into writer: inout ByteWriter) { versioned(&writer) { $0.write(record) } }
 
     /// `encode(_:into:)` for the store's writer, which encodes a reservation when it is made and again each
@@ -30,7 +37,7 @@ public enum ProjectionCodec {
     /// scope lists were encoded field by field. Only on the thread that owns the state being written (it sets
     /// a cache in the box the reservation's copies share): the store's writer, or a catch-up, rebuild or restore.
     package static func encodeReusingHead(_ reservation: Reservation, into writer: inout ByteWriter) {
-        versioned(&writer) { $0.writeReusingHead(reservation) }
+        writer.writeRecord(reservation, reusingHead: true)
     }
 
     private static func versioned(_ writer: inout ByteWriter, _ body: (inout ByteWriter) -> Void) {
@@ -50,8 +57,18 @@ public enum ProjectionCodec {
         try decode(bytes, "budget") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readBudget() }
     }
 
+    /// A reservation's record in either layout (`compactReservationVersion`).
     public static func decodeReservation(_ bytes: [UInt8]) throws(EventCodecError) -> Reservation {
-        try decode(bytes, "reservation") { (reader: inout ByteReader) throws(EventCodecError) in try reader.readReservation() }
+        var reader = ByteReader(bytes)
+        let version = try reader.readU8("reservation format version")
+        guard version == formatVersion || version == compactReservationVersion else {
+            throw EventCodecError(
+                .unsupportedVersion, offset: 0,
+                reason: "reservation has projection format \(version), expected \(formatVersion) or \(compactReservationVersion)")
+        }
+        let reservation = try reader.readReservation(compact: version == compactReservationVersion)
+        try reader.expectEnd("reservation")
+        return reservation
     }
 
     /// An encoded record's `retainUntilMilliseconds`, read from its first fields only (the store's sweep of aged-out
@@ -99,18 +116,22 @@ extension ByteWriter {
         writeSettlement(reservation.settlement)
     }
 
-    /// `write(_ reservation:)`, copying the head kept with the reservation when there is one, and keeping
-    /// it when there is none and the reservation is ACTIVE (it will be encoded again when it changes).
-    mutating func writeReusingHead(_ reservation: Reservation) {
+    /// A reservation's projection record: its format byte (`ProjectionCodec.compactReservationVersion` when the
+    /// scope lists allow, else `formatVersion`), the fields, the settlement. With `reusingHead`, the bytes before
+    /// the settlement are copied from the head kept with the reservation when there is one, and kept with it
+    /// when there is none and the reservation is ACTIVE (it will be encoded again when it changes).
+    mutating func writeRecord(_ reservation: Reservation, reusingHead: Bool) {
         let start = count
-        if let head = reservation.encodedHead {
+        if reusingHead, let head = reservation.encodedHead {
             written.append(contentsOf: head.bytes)
             overwriteU64(UInt64(bitPattern: reservation.expiresAtMilliseconds), at: start + head.expiresAtOffset)
             overwriteU64(UInt64(bitPattern: Int64(reservation.extensionCount)), at: start + head.extensionCountOffset)
             written[start + head.statusOffset] = reservation.status.rawValue
         } else {
-            let head = writeHead(reservation)
-            if reservation.status == .active {
+            let budgeted = Self.budgetedMask(reservation)
+            writeU8(budgeted == nil ? ProjectionCodec.formatVersion : ProjectionCodec.compactReservationVersion)
+            let head = writeHead(reservation, budgetedMask: budgeted)
+            if reusingHead && reservation.status == .active {
                 reservation.rememberEncodedHead(Reservation.EncodedHead(
                     bytes: Array(written[start...]), expiresAtOffset: head.expiresAt - start,
                     extensionCountOffset: head.extensionCount - start, statusOffset: head.status - start))
@@ -119,9 +140,40 @@ extension ByteWriter {
         writeSettlement(reservation.settlement)
     }
 
+    /// The budgeted scopes as bits over the affected ones (bit i: the i-th affected scope), when the affected
+    /// scopes are the cumulative prefixes of the scope path, tenant first, as `ScopePath.derive` makes them, and
+    /// the budgeted ones a subset of them in the same order; nil otherwise (the record then lists both). Reads
+    /// the paths' bytes in place: no string is made.
+    static func budgetedMask(_ reservation: Reservation) -> UInt8? {
+        let affected = reservation.affectedScopes
+        guard !affected.isEmpty, affected.count <= 8, affected[affected.count - 1] == reservation.scopePath else { return nil }
+        let path = reservation.scopePath.rawValue.utf8
+        // Ids hold no "/": the path's i-th "/" ends its i-th prefix.
+        var level = 0
+        var offset = 0
+        for byte in path {
+            if byte == UInt8(ascii: "/") {
+                guard level < affected.count - 1, affected[level].rawValue.utf8.count == offset,
+                      path.starts(with: affected[level].rawValue.utf8) else { return nil }
+                level += 1
+            }
+            offset += 1
+        }
+        guard level == affected.count - 1 else { return nil }
+        var mask: UInt8 = 0
+        var next = 0
+        for scope in reservation.budgetedScopes {
+            while next < affected.count && affected[next] != scope { next += 1 }
+            guard next < affected.count else { return nil }
+            mask |= 1 << next
+            next += 1
+        }
+        return mask
+    }
+
     /// Every field before the settlement; returns where the three fields that change while a reservation is
-    /// ACTIVE were written.
-    private mutating func writeHead(_ reservation: Reservation) -> (expiresAt: Int, extensionCount: Int, status: Int) {
+    /// ACTIVE were written. With `budgetedMask`, the compact layout: the mask instead of both scope lists.
+    private mutating func writeHead(_ reservation: Reservation, budgetedMask: UInt8? = nil) -> (expiresAt: Int, extensionCount: Int, status: Int) {
         writeReservationID(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         writeString(reservation.tenant, bytesMax: Limit.tenantIDBytesMax, field: "reservation.tenant")
         write(reservation.subject)
@@ -129,8 +181,12 @@ extension ByteWriter {
         writeU8(reservation.unit.rawValue)
         write(reservation.estimate)
         write(reservation.scopePath)
-        write(scopes: reservation.affectedScopes, field: "reservation.affected_scopes")
-        write(scopes: reservation.budgetedScopes, field: "reservation.budgeted_scopes")
+        if let budgetedMask {
+            writeU8(budgetedMask)
+        } else {
+            write(scopes: reservation.affectedScopes, field: "reservation.affected_scopes")
+            write(scopes: reservation.budgetedScopes, field: "reservation.budgeted_scopes")
+        }
         writeI64(reservation.createdAtMilliseconds)
         let expiresAt = count
         writeI64(reservation.expiresAtMilliseconds)
@@ -228,14 +284,36 @@ extension ByteReader {
         }
     }
 
-    public mutating func readReservation() throws(EventCodecError) -> Reservation {
+    public mutating func readReservation() throws(EventCodecError) -> Reservation { try readReservation(compact: false) }
+
+    /// A reservation in format 1's layout, or with `compact` in `ProjectionCodec.compactReservationVersion`'s.
+    mutating func readReservation(compact: Bool) throws(EventCodecError) -> Reservation {
+        let id = try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax)
+        let tenant = try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax)
+        let subject = try readSubject()
+        let action = try readAction()
+        let unit = try readEnum(Unit.self, "reservation.unit")
+        let estimate = try readAmount("reservation.estimate")
+        let scopePath = try readScopePath("reservation.scope_path")
+        let affected: [ScopePath]
+        let budgeted: [ScopePath]
+        if compact {
+            let start = offset
+            let mask = try readU8("reservation.budgeted_mask")
+            affected = scopePath.prefixes
+            guard mask >> affected.count == 0 else {
+                throw EventCodecError(
+                    .valueOutOfRange, offset: start,
+                    reason: "reservation.budgeted_mask at offset \(start) names scope \(7 - mask.leadingZeroBitCount) of a path with \(affected.count)")
+            }
+            budgeted = affected.indices.filter { mask & (1 << $0) != 0 }.map { affected[$0] }
+        } else {
+            affected = try readScopePaths("reservation.affected_scopes")
+            budgeted = try readScopePaths("reservation.budgeted_scopes")
+        }
         var reservation = Reservation(
-            id: try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax),
-            tenant: try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax),
-            subject: try readSubject(), action: try readAction(), unit: try readEnum(Unit.self, "reservation.unit"),
-            estimate: try readAmount("reservation.estimate"), scopePath: try readScopePath("reservation.scope_path"),
-            affectedScopes: try readScopePaths("reservation.affected_scopes"),
-            budgetedScopes: try readScopePaths("reservation.budgeted_scopes"),
+            id: id, tenant: tenant, subject: subject, action: action, unit: unit, estimate: estimate, scopePath: scopePath,
+            affectedScopes: affected, budgetedScopes: budgeted,
             createdAtMilliseconds: try readI64("reservation.created_at_ms"),
             expiresAtMilliseconds: try readI64("reservation.expires_at_ms"),
             graceMilliseconds: try readI64("reservation.grace_ms"),

@@ -250,7 +250,7 @@ public struct Reservation: Sendable, Hashable {
         if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields, encodedHead: storage.encodedHead) }
     }
 
-    /// The projection encoding of every field before the settlement, kept from the last time the store's
+    /// The projection record's format byte and every field before the settlement, kept from the last time the store's
     /// writer encoded this reservation while it was ACTIVE (`ProjectionCodec.encodeReusingHead`). Only the
     /// three fields that change while a reservation is ACTIVE (`expiresAtMilliseconds`, `extensionCount`,
     /// `status`) may differ from the bytes: they have a fixed width and are written over at their offsets.

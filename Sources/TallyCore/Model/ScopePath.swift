@@ -57,6 +57,17 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (lhs: ScopePath, rhs: ScopePath) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Every cumulative prefix of this path, tenant first, the path itself last: the affected scopes of a
+    /// reservation on it (`derive`). Ids hold no "/", so each "/" ends a prefix.
+    var prefixes: [ScopePath] {
+        var result: [ScopePath] = []
+        for index in rawValue.utf8.indices where rawValue.utf8[index] == UInt8(ascii: "/") {
+            result.append(ScopePath(unchecked: String(rawValue[..<index])))
+        }
+        result.append(self)
+        return result
+    }
+
     /// Every cumulative prefix of the subject's path, in canonical order, with the effective tenant first.
     ///
     /// Missing levels are skipped, never filled in; `subject.tenant` is not consulted (the caller has
