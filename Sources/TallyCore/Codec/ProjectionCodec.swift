@@ -6,7 +6,9 @@
 private typealias Limit = EventCodec.FieldLimit
 
 public enum ProjectionCodec {
-    /// Bumped whenever any projection layout changes; stores refuse other versions and ask for a rebuild.
+    /// The format byte of every projection value (a reservation's may instead be `compactReservationVersion`).
+    /// Bumped whenever a layout changes in a way readers cannot tell apart; stores refuse other versions and ask
+    /// for a rebuild.
     public static let formatVersion: UInt8 = 1
     /// The format byte of a reservation written in its compact layout: format 1's fields, except that the
     /// affected scopes (always the cumulative prefixes of the scope path, `ScopePath.derive`) are not stored and
@@ -304,7 +306,7 @@ extension ByteReader {
             guard mask >> affected.count == 0 else {
                 throw EventCodecError(
                     .valueOutOfRange, offset: start,
-                    reason: "reservation.budgeted_mask at offset \(start) names scope \(7 - mask.leadingZeroBitCount) of a path with \(affected.count)")
+                    reason: "reservation.budgeted_mask at offset \(start) has bit \(7 - mask.leadingZeroBitCount) set, but the scope path has \(affected.count) scopes")
             }
             budgeted = affected.indices.filter { mask & (1 << $0) != 0 }.map { affected[$0] }
         } else {
