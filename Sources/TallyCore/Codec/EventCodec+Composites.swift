@@ -63,11 +63,18 @@ extension ByteWriter {
 
     public mutating func write(_ balance: Balance) {
         write(balance.scope)
+        writeFigures(of: balance)
+    }
+
+    /// A balance's fields after its scope (a compact projection record names the scope by its place instead).
+    mutating func writeFigures(of balance: Balance) {
         writeU8(balance.unit.rawValue)
-        for amount in [balance.allocated, balance.remaining, balance.reserved, balance.spent, balance.debt,
-                       balance.overdraftLimit] {
-            write(amount)
-        }
+        write(balance.allocated)
+        write(balance.remaining)
+        write(balance.reserved)
+        write(balance.spent)
+        write(balance.debt)
+        write(balance.overdraftLimit)
         writeBool(balance.isOverLimit)
         writeU8(balance.status.rawValue)
     }
@@ -173,8 +180,13 @@ extension ByteReader {
     }
 
     public mutating func readBalance() throws(EventCodecError) -> Balance {
+        try readBalanceFigures(scope: try readScopePath("balance.scope"))
+    }
+
+    /// The fields `writeFigures(of:)` writes, for a balance of `scope`.
+    mutating func readBalanceFigures(scope: ScopePath) throws(EventCodecError) -> Balance {
         Balance(
-            scope: try readScopePath("balance.scope"), unit: try readEnum(Unit.self, "balance.unit"),
+            scope: scope, unit: try readEnum(Unit.self, "balance.unit"),
             allocated: try readAmount("balance.allocated"), remaining: try readAmount("balance.remaining"),
             reserved: try readAmount("balance.reserved"), spent: try readAmount("balance.spent"),
             debt: try readAmount("balance.debt"), overdraftLimit: try readAmount("balance.overdraft_limit"),

@@ -18,6 +18,16 @@ public enum ProjectionCodec {
     /// that shape (none `Ledger` makes) is written in format 1.
     public static let compactReservationVersion: UInt8 = 2
 
+    /// Balances in a projection record name their scope by its place among the record's affected scopes (one
+    /// byte) instead of spelling it, when every one of them is there (always, for what `Ledger` makes): a reserve's
+    /// idempotency record (reply kind `compactReserveReplyKind`, which also leaves out the affected scopes, the
+    /// scope path's prefixes) and a settled reservation (settlement kinds `compactCommitSettlementKind` and
+    /// `compactReleaseSettlementKind`). The scope strings were about two fifths of a reserve's record and a
+    /// tenth of a settled reservation's. Readers take both layouts; the wire protocol's values keep theirs.
+    static let compactReserveReplyKind: UInt8 = 6
+    static let compactCommitSettlementKind: UInt8 = 4
+    static let compactReleaseSettlementKind: UInt8 = 5
+
     public static func encode(_ tenant: Tenant) -> [UInt8] { encoded { encode(tenant, into: &$0) } }
     public static func encode(_ key: ApiKey) -> [UInt8] { encoded { encode(key, into: &$0) } }
     public static func encode(_ budget: Budget) -> [UInt8] { encoded { encode(budget, into: &$0) } }
@@ -68,7 +78,7 @@ public enum ProjectionCodec {
                 .unsupportedVersion, offset: 0,
                 reason: "reservation has projection format \(version), expected \(formatVersion) or \(compactReservationVersion)")
         }
-        let reservation = try reader.readReservation(compact: version == compactReservationVersion)
+        let reservation = try reader.readReservation(compact: version == compactReservationVersion, projection: true)
         try reader.expectEnd("reservation")
         return reservation
     }
@@ -115,7 +125,7 @@ public enum ProjectionCodec {
 extension ByteWriter {
     public mutating func write(_ reservation: Reservation) {
         _ = writeHead(reservation)
-        writeSettlement(reservation.settlement)
+        writeSettlement(reservation.settlement, indexingIn: nil)
     }
 
     /// A reservation's projection record: its format byte (`ProjectionCodec.compactReservationVersion` when the
@@ -139,7 +149,7 @@ extension ByteWriter {
                     extensionCountOffset: head.extensionCount - start, statusOffset: head.status - start))
             }
         }
-        writeSettlement(reservation.settlement)
+        writeSettlement(reservation.settlement, indexingIn: reservation.affectedScopes)
     }
 
     /// The budgeted scopes as bits over the affected ones (bit i: the i-th affected scope), when the affected
@@ -148,20 +158,7 @@ extension ByteWriter {
     /// the paths' bytes in place: no string is made.
     static func budgetedMask(_ reservation: Reservation) -> UInt8? {
         let affected = reservation.affectedScopes
-        guard !affected.isEmpty, affected.count <= 8, affected[affected.count - 1] == reservation.scopePath else { return nil }
-        let path = reservation.scopePath.rawValue.utf8
-        // Ids hold no "/": the path's i-th "/" ends its i-th prefix.
-        var level = 0
-        var offset = 0
-        for byte in path {
-            if byte == UInt8(ascii: "/") {
-                guard level < affected.count - 1, affected[level].rawValue.utf8.count == offset,
-                      path.starts(with: affected[level].rawValue.utf8) else { return nil }
-                level += 1
-            }
-            offset += 1
-        }
-        guard level == affected.count - 1 else { return nil }
+        guard affected.count <= 8, Self.arePrefixes(affected, of: reservation.scopePath) else { return nil }
         var mask: UInt8 = 0
         var next = 0
         for scope in reservation.budgetedScopes {
@@ -171,6 +168,41 @@ extension ByteWriter {
             next += 1
         }
         return mask
+    }
+
+    /// Whether `scopes` are the cumulative prefixes of `path`, tenant first, the path itself last (`ScopePath.prefixes`,
+    /// as `ScopePath.derive` makes them). Reads the paths' bytes in place: no string is made.
+    static func arePrefixes(_ scopes: [ScopePath], of path: ScopePath) -> Bool {
+        guard !scopes.isEmpty, scopes[scopes.count - 1] == path else { return false }
+        let bytes = path.rawValue.utf8
+        // Ids hold no "/": the path's i-th "/" ends its i-th prefix.
+        var level = 0
+        var offset = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: "/") {
+                guard level < scopes.count - 1, scopes[level].rawValue.utf8.count == offset,
+                      bytes.starts(with: scopes[level].rawValue.utf8) else { return false }
+                level += 1
+            }
+            offset += 1
+        }
+        return level == scopes.count - 1
+    }
+
+    /// Whether every balance's scope is one of `scopes` (at most 256 of them), so that `writeIndexedBalances` can
+    /// name each by its place.
+    static func canIndex(_ balances: [Balance], in scopes: [ScopePath]) -> Bool {
+        scopes.count <= 256 && balances.allSatisfy { scopes.contains($0.scope) }
+    }
+
+    /// Balances whose scopes are all among `scopes` (`canIndex`): the count, then each balance as the place of its
+    /// scope (u8) and its figures.
+    private mutating func writeIndexedBalances(_ balances: [Balance], in scopes: [ScopePath]) {
+        writeCount(balances.count, countMax: Limit.scopesCountMax, field: "balances")
+        for balance in balances {
+            writeU8(UInt8(truncatingIfNeeded: scopes.firstIndex(of: balance.scope) ?? 0))
+            writeFigures(of: balance)
+        }
     }
 
     /// Every field before the settlement; returns where the three fields that change while a reservation is
@@ -206,11 +238,14 @@ extension ByteWriter {
         return (expiresAt, extensionCount, status)
     }
 
-    private mutating func writeSettlement(_ settlement: Reservation.Settlement?) {
+    /// With `indexingIn` (a projection record: the reservation's affected scopes), the reply's balances name their
+    /// scopes by place when they can (`ProjectionCodec.compactCommitSettlementKind`); without, the wire's layout.
+    private mutating func writeSettlement(_ settlement: Reservation.Settlement?, indexingIn scopes: [ScopePath]?) {
         writeOptional(settlement) { writer, settlement in
             switch settlement {
             case .committed(let commit):
-                writer.writeU8(1)
+                let indexed = scopes.map { Self.canIndex(commit.reply.balances, in: $0) } ?? false
+                writer.writeU8(indexed ? ProjectionCodec.compactCommitSettlementKind : 1)
                 writer.writeI64(commit.atMilliseconds)
                 writer.write(commit.actual)
                 writer.writeString(commit.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "commit.idempotency_key")
@@ -219,9 +254,14 @@ extension ByteWriter {
                 writer.writeOptional(commit.metadata, field: "commit.metadata")
                 writer.write(commit.reply.charged)
                 writer.writeOptional(commit.reply.released) { $0.write($1) }
-                writer.writeBalances(commit.reply.balances)
+                if indexed, let scopes {
+                    writer.writeIndexedBalances(commit.reply.balances, in: scopes)
+                } else {
+                    writer.writeBalances(commit.reply.balances)
+                }
             case .released(let release):
-                writer.writeU8(2)
+                let indexed = scopes.map { Self.canIndex(release.reply.balances, in: $0) } ?? false
+                writer.writeU8(indexed ? ProjectionCodec.compactReleaseSettlementKind : 2)
                 writer.writeI64(release.atMilliseconds)
                 writer.writeOptionalString(release.reason, bytesMax: Limit.releaseReasonBytesMax, field: "release.reason")
                 writer.write(release.releasedBy)
@@ -229,7 +269,11 @@ extension ByteWriter {
                 writer.writeOptionalString(release.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "release.idempotency_key")
                 writer.writeOptional(release.payloadHash) { $0.write($1) }
                 writer.write(release.reply.released)
-                writer.writeBalances(release.reply.balances)
+                if indexed, let scopes {
+                    writer.writeIndexedBalances(release.reply.balances, in: scopes)
+                } else {
+                    writer.writeBalances(release.reply.balances)
+                }
             case .expired(let at):
                 writer.writeU8(3)
                 writer.writeI64(at)
@@ -246,15 +290,22 @@ extension ByteWriter {
         writeI64(record.retainUntilMilliseconds)
         switch record.reply {
         case .reserve(let reply):
-            writeU8(1)
+            let compact = Self.arePrefixes(reply.affectedScopes, of: reply.scopePath)
+                && Self.canIndex(reply.balances, in: reply.affectedScopes)
+            writeU8(compact ? ProjectionCodec.compactReserveReplyKind : 1)
             writeU8(reply.decision.rawValue)
             writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
             write(reply.reserved)
             writeI64(reply.expiresAtMilliseconds)
             write(reply.scopePath)
-            write(scopes: reply.affectedScopes, field: "reply.affected_scopes")
-            writeOptional(reply.caps)
-            writeBalances(reply.balances)
+            if compact {
+                writeOptional(reply.caps)
+                writeIndexedBalances(reply.balances, in: reply.affectedScopes)
+            } else {
+                write(scopes: reply.affectedScopes, field: "reply.affected_scopes")
+                writeOptional(reply.caps)
+                writeBalances(reply.balances)
+            }
         case .evaluation(let reply):
             writeU8(2)
             write(reply)
@@ -286,10 +337,12 @@ extension ByteReader {
         }
     }
 
-    public mutating func readReservation() throws(EventCodecError) -> Reservation { try readReservation(compact: false) }
+    /// A reservation as the wire protocol and format-1 checkpoints carry it.
+    public mutating func readReservation() throws(EventCodecError) -> Reservation { try readReservation(compact: false, projection: false) }
 
-    /// A reservation in format 1's layout, or with `compact` in `ProjectionCodec.compactReservationVersion`'s.
-    mutating func readReservation(compact: Bool) throws(EventCodecError) -> Reservation {
+    /// A reservation in format 1's layout, or with `compact` in `ProjectionCodec.compactReservationVersion`'s; with
+    /// `projection`, a projection record's (whose settlement may name its balances' scopes by place).
+    mutating func readReservation(compact: Bool, projection: Bool) throws(EventCodecError) -> Reservation {
         let id = try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax)
         let tenant = try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax)
         let subject = try readSubject()
@@ -326,14 +379,23 @@ extension ByteReader {
             idempotencyKey: try readString("reservation.idempotency_key", bytesMax: Limit.idempotencyKeyBytesMax),
             caps: try readOptionalCaps(), metadata: try readOptionalJSON("reservation.metadata"), createdBy: try readCaller())
         reservation.settlement = try readOptional("reservation.settlement") { (reader: inout ByteReader) throws(EventCodecError) in
-            try reader.readSettlement(unit: reservation.unit)
+            try reader.readSettlement(indexingIn: projection ? affected : nil)
         }
         return reservation
     }
 
-    private mutating func readSettlement(unit: Unit) throws(EventCodecError) -> Reservation.Settlement {
+    /// With `indexingIn` (a projection record's affected scopes), also the settlement kinds whose balances name
+    /// their scopes by place (`ProjectionCodec.compactCommitSettlementKind`, `compactReleaseSettlementKind`).
+    private mutating func readSettlement(indexingIn scopes: [ScopePath]?) throws(EventCodecError) -> Reservation.Settlement {
         let start = offset
-        switch try readU8("settlement kind") {
+        let kind = try readU8("settlement kind")
+        let indexed = scopes != nil
+            && (kind == ProjectionCodec.compactCommitSettlementKind || kind == ProjectionCodec.compactReleaseSettlementKind)
+        func balances(_ reader: inout ByteReader) throws(EventCodecError) -> [Balance] {
+            if indexed, let scopes { return try reader.readIndexedBalances(in: scopes) }
+            return try reader.readBalances()
+        }
+        switch indexed ? kind - 3 : kind {
         case 1:
             let at = try readI64("commit.at_ms")
             let actual = try readAmount("commit.actual")
@@ -346,7 +408,7 @@ extension ByteReader {
                 released: try readOptional("commit.released") { (reader: inout ByteReader) throws(EventCodecError) in
                     try reader.readQuantity("commit.released")
                 },
-                balances: try readBalances())
+                balances: try balances(&self))
             return .committed(Reservation.CommitSettlement(
                 atMilliseconds: at, actual: actual, idempotencyKey: key, payloadHash: hash, metrics: metrics,
                 metadata: metadata, reply: reply))
@@ -359,7 +421,7 @@ extension ByteReader {
             let hash = try readOptional("release.payload_hash") { (reader: inout ByteReader) throws(EventCodecError) in
                 try reader.readDigest("release.payload_hash")
             }
-            let reply = ReleaseReply(released: try readQuantity("release.released"), balances: try readBalances())
+            let reply = ReleaseReply(released: try readQuantity("release.released"), balances: try balances(&self))
             return .released(Reservation.ReleaseSettlement(
                 atMilliseconds: at, reason: reason, releasedBy: caller, cause: cause, idempotencyKey: key,
                 payloadHash: hash, reply: reply))
@@ -376,6 +438,17 @@ extension ByteReader {
         let start = offset
         let reply: StoredReply
         switch try readU8("record.reply kind") {
+        case ProjectionCodec.compactReserveReplyKind:
+            let decision = try readEnum(DecisionKind.self, "reply.decision")
+            let id = try readReservationID("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax)
+            let reserved = try readQuantity("reply.reserved")
+            let expiresAt = try readI64("reply.expires_at_ms")
+            let scopePath = try readScopePath("reply.scope_path")
+            let affected = scopePath.prefixes
+            reply = .reserve(ReserveReply(
+                decision: decision, reservationID: id, reserved: reserved, expiresAtMilliseconds: expiresAt,
+                scopePath: scopePath, affectedScopes: affected, caps: try readOptionalCaps(),
+                balances: try readIndexedBalances(in: affected)))
         case 1:
             reply = .reserve(ReserveReply(
                 decision: try readEnum(DecisionKind.self, "reply.decision"),
@@ -405,5 +478,19 @@ extension ByteReader {
             throw EventCodecError(.unknownEnumValue, offset: start, reason: "reply kind \(kind) at offset \(start) is unknown")
         }
         return IdempotencyRecord(payloadHash: hash, retainUntilMilliseconds: retain, reply: reply)
+    }
+
+    /// Balances as `writeIndexedBalances` writes them, each scope taken from `scopes` by its place.
+    private mutating func readIndexedBalances(in scopes: [ScopePath]) throws(EventCodecError) -> [Balance] {
+        try readArray("balances", countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
+            let start = reader.offset
+            let place = Int(try reader.readU8("balance.scope_place"))
+            guard place < scopes.count else {
+                throw EventCodecError(
+                    .valueOutOfRange, offset: start,
+                    reason: "balance.scope_place at offset \(start) is \(place), but the record has \(scopes.count) scopes")
+            }
+            return try reader.readBalanceFigures(scope: scopes[place])
+        }
     }
 }
