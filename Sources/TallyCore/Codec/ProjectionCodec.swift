@@ -171,22 +171,33 @@ extension ByteWriter {
     }
 
     /// Whether `scopes` are the cumulative prefixes of `path`, tenant first, the path itself last (`ScopePath.prefixes`,
-    /// as `ScopePath.derive` makes them). Reads the paths' bytes in place: no string is made.
+    /// as `ScopePath.derive` makes them). Compares the paths' bytes in place: no string is made. Runs for every
+    /// reserve (its record and its idempotency record), so the bytes are walked through pointers.
     static func arePrefixes(_ scopes: [ScopePath], of path: ScopePath) -> Bool {
-        guard !scopes.isEmpty, scopes[scopes.count - 1] == path else { return false }
-        let bytes = path.rawValue.utf8
-        // Ids hold no "/": the path's i-th "/" ends its i-th prefix.
-        var level = 0
-        var offset = 0
-        for byte in bytes {
-            if byte == UInt8(ascii: "/") {
-                guard level < scopes.count - 1, scopes[level].rawValue.utf8.count == offset,
-                      bytes.starts(with: scopes[level].rawValue.utf8) else { return false }
-                level += 1
+        var text = path.rawValue  // shares the storage; `withUTF8` needs a variable
+        return text.withUTF8 { bytes in
+            // Ids hold no "/": each "/" and the path's end close one prefix.
+            var level = 0
+            var end = 0
+            while end <= bytes.count {
+                if end == bytes.count || bytes[end] == UInt8(ascii: "/") {
+                    guard level < scopes.count, Self.isPrefix(scopes[level], ofLength: end, of: bytes) else { return false }
+                    level += 1
+                }
+                end += 1
             }
-            offset += 1
+            return level == scopes.count
         }
-        return level == scopes.count - 1
+    }
+
+    /// Whether `scope` is the first `length` bytes of `bytes`.
+    private static func isPrefix(_ scope: ScopePath, ofLength length: Int, of bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var text = scope.rawValue
+        return text.withUTF8 { scopeBytes in
+            guard scopeBytes.count == length else { return false }
+            for index in 0..<length where scopeBytes[index] != bytes[index] { return false }
+            return true
+        }
     }
 
     /// Whether every balance's scope is one of `scopes` (at most 256 of them), so that `writeIndexedBalances` can
