@@ -64,8 +64,9 @@ import Testing
             #expect(compact[1 + 32 + 8] == ProjectionCodec.compactReserveReplyKind)
             #expect(try ProjectionCodec.decodeIdempotencyRecord(compact) == record)
             #expect(try ProjectionCodec.decodeIdempotencyRecord(spelled) == record, "the older layout still reads")
-            // Gone: the affected scopes' list, and each balance's scope but for the byte of its place.
-            let saved = Self.spelled(reply.affectedScopes) + reply.balances.reduce(0) { $0 + 4 + $1.scope.rawValue.utf8.count - 1 }
+            // Gone: the affected scopes' list, and each balance's scope but for the byte of its place; the id's
+            // form takes a byte (the scenario's ids are not UUIDs).
+            let saved = Self.spelled(reply.affectedScopes) + reply.balances.reduce(0) { $0 + 4 + $1.scope.rawValue.utf8.count - 1 } - 1
             #expect(compact.count == spelled.count - saved)
             #expect(saved * 10 >= spelled.count * 3, "\(saved) of \(spelled.count) bytes")
         }
@@ -90,7 +91,10 @@ import Testing
             #expect(try ProjectionCodec.decodeReservation(wire) == reservation)
             let saved = balances.reduce(0) { $0 + 4 + $1.scope.rawValue.utf8.count - 1 }
             let listed = Self.spelled(reservation.affectedScopes) + Self.spelled(reservation.budgetedScopes)
-            #expect(stored.count == wire.count - listed + 1 - saved, "\(reservation.status)")
+            #expect(ProjectionCodec.encode(reservation, newest: .masked).count == wire.count - listed + 1, "settlements spelled before")
+            // The derived layout leaves the path and the key's tenant out too, and gives the id a byte of form.
+            let pathAndTenant = 4 + reservation.scopePath.rawValue.utf8.count + 4 + reservation.tenant.utf8.count
+            #expect(stored.count == wire.count - listed + 1 - saved - pathAndTenant + 1, "\(reservation.status)")
             // A reader of the wire's layout does not take a settlement that names scopes by place.
             var wireReader = ByteReader(Array(wire.dropFirst()))
             #expect(try wireReader.readReservation() == reservation)

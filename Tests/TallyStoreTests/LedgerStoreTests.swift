@@ -444,9 +444,9 @@ import Testing
         #expect(try reopened.budget(Self.key)?.reserved == 100)
     }
 
-    /// A store written before reservations had the compact layout (every record in format 1) reads, verifies
-    /// and goes on: records are compared by value where their bytes differ, and a reservation written again
-    /// takes the compact layout.
+    /// A store written before reservations had the derived layout (records in format 1, or in format 2 as session
+    /// 31's builds wrote them) reads, verifies and goes on: records are compared by value where their bytes
+    /// differ, and a reservation written again takes the derived layout.
     @Test func reservationRecordsInFormatOneReadVerifyAndGoOn() throws {
         let fixture = StoreFixture()
         var store = try fixture.open()
@@ -465,21 +465,18 @@ import Testing
             }
             return formats
         }
-        #expect(try formats() == ["r0": 2, "r1": 2, "r2": 2])
+        #expect(try formats() == ["r0": 3, "r1": 3, "r2": 3])
         do {
             let environment = try LMDBEnvironment(directory: fixture.directory + "/projections", mapSizeBytes: 1 << 26, databaseNames: StoreLayout.projectionTables)
             let reservations = environment.database(StoreLayout.reservations)
             try environment.write { txn in
-                for id: ReservationID in ["r0", "r1", "r2"] {
+                for (id, newest) in [("r0", .spelled), ("r1", .masked), ("r2", .spelled)] as [(ReservationID, ProjectionCodec.ReservationLayout)] {
                     let reservation = try ProjectionCodec.decodeReservation(try #require(try txn.get(reservations, StoreLayout.reservationKey(id))))
-                    var writer = ByteWriter()
-                    writer.writeU8(ProjectionCodec.formatVersion)
-                    writer.write(reservation)
-                    try txn.put(reservations, StoreLayout.reservationKey(id), writer.bytes)
+                    try txn.put(reservations, StoreLayout.reservationKey(id), ProjectionCodec.encode(reservation, newest: newest))
                 }
             }
         }
-        #expect(try formats() == ["r0": 1, "r1": 1, "r2": 1])
+        #expect(try formats() == ["r0": 1, "r1": 2, "r2": 1])
         #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
         store = try fixture.open()
         #expect(try store.reservation("r0")?.status == .committed)
@@ -487,7 +484,7 @@ import Testing
         _ = try store.executeBlocking(StoreFixture.commit("r1", 4)).get()
         #expect(try store.budget(Self.key)?.spent == 11)
         store.close()
-        #expect(try formats() == ["r0": 1, "r1": 2, "r2": 1])
+        #expect(try formats() == ["r0": 1, "r1": 3, "r2": 1])
         #expect(try Maintenance.verify(directory: fixture.directory, now: fixture.clock.now).isClean)
     }
 

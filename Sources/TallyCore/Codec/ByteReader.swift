@@ -62,6 +62,13 @@ public struct ByteReader {
         UInt8(truncatingIfNeeded: try readBigEndian(1, field()))
     }
 
+    /// The next byte, left to be read again.
+    mutating func peekU8(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt8 {
+        let start = offset
+        defer { offset = start }
+        return try readU8(field())
+    }
+
     public mutating func readU16(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt16 {
         UInt16(truncatingIfNeeded: try readBigEndian(2, field()))
     }
