@@ -170,7 +170,7 @@ enum FieldLifting {
         return delta
     }
 
-    static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
+    static func zigzag(_ value: Int64) -> UInt64 { ZigZag.encode(value) }
 
-    static func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
+    static func unzigzag(_ value: UInt64) -> Int64 { ZigZag.decode(value) }
 }

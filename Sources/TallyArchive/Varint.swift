@@ -1,16 +1,7 @@
 import TallyCore
 
-/// LEB128 unsigned integers: the deltas in a segment payload are mostly 0 or small, so one byte each.
-extension ByteWriter {
-    mutating func writeVarint(_ value: UInt64) {
-        var rest = value
-        while rest >= 0x80 {
-            writeU8(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        writeU8(UInt8(rest))
-    }
-}
+// LEB128 integers: the deltas in a segment payload are mostly 0 or small, so one byte each. They are written with
+// `ByteWriter.writeVarint` (TallyCore) and read here, where a payload is walked without a `ByteReader`.
 
 /// A cursor over a decompressed payload that reads LEB128 integers with every bound checked.
 struct PayloadCursor {

@@ -43,11 +43,19 @@ import Testing
     /// What spelling a list of scopes costs: a u16 count, each path a u32 length and its text.
     static func spelled(_ scopes: [ScopePath]) -> Int { scopes.reduce(2) { $0 + 4 + $1.rawValue.utf8.count } }
 
-    /// A balance's bytes after its scope.
+    /// A balance's bytes after its place in a projection record: its unit, six amounts in zig-zag LEB128, a flag, a status.
     static func figuresCount(_ balance: Balance) -> Int {
         var writer = ByteWriter()
-        writer.writeFigures(of: balance)
-        return writer.bytes.count
+        for amount in [balance.allocated, balance.remaining, balance.reserved, balance.spent, balance.debt, balance.overdraftLimit] {
+            writer.writeZigZag(amount.value)
+        }
+        return 1 + writer.bytes.count + 1 + 1
+    }
+
+    /// What a balance saves in a projection record: spelled, its scope (a u32 length and the text), a unit byte, six
+    /// eight-byte amounts, a flag and a status; by place, one byte and its figures.
+    static func saving(_ balance: Balance) -> Int {
+        (4 + balance.scope.rawValue.utf8.count + 1 + 48 + 2) - (1 + figuresCount(balance))
     }
 
     @Test func aReservesRecordLeavesItsScopesOutAndReadsBackInBothLayouts() throws {
@@ -64,9 +72,9 @@ import Testing
             #expect(compact[1 + 32 + 8] == ProjectionCodec.compactReserveReplyKind)
             #expect(try ProjectionCodec.decodeIdempotencyRecord(compact) == record)
             #expect(try ProjectionCodec.decodeIdempotencyRecord(spelled) == record, "the older layout still reads")
-            // Gone: the affected scopes' list, and each balance's scope but for the byte of its place; the id's
-            // form takes a byte (the scenario's ids are not UUIDs).
-            let saved = Self.spelled(reply.affectedScopes) + reply.balances.reduce(0) { $0 + 4 + $1.scope.rawValue.utf8.count - 1 } - 1
+            // Gone: the affected scopes' list, and each balance's scope but for the byte of its place, its amounts
+            // shorter; the id's form takes a byte (the scenario's ids are not UUIDs).
+            let saved = Self.spelled(reply.affectedScopes) + reply.balances.reduce(0) { $0 + Self.saving($1) } - 1
             #expect(compact.count == spelled.count - saved)
             #expect(saved * 10 >= spelled.count * 3, "\(saved) of \(spelled.count) bytes")
         }
@@ -89,12 +97,13 @@ import Testing
             // The wire's layout spells every scope, and the store still reads a record in it.
             let wire = CompactReservationRecordTests.formatOne(reservation)
             #expect(try ProjectionCodec.decodeReservation(wire) == reservation)
-            let saved = balances.reduce(0) { $0 + 4 + $1.scope.rawValue.utf8.count - 1 }
+            let saved = balances.reduce(0) { $0 + Self.saving($1) }
             let listed = Self.spelled(reservation.affectedScopes) + Self.spelled(reservation.budgetedScopes)
             #expect(ProjectionCodec.encode(reservation, newest: .masked).count == wire.count - listed + 1, "settlements spelled before")
-            // The derived layout leaves the path and the key's tenant out too, and gives the id a byte of form.
+            // The derived layout leaves the path and the key's tenant out too, and gives the id and the key id a
+            // byte of form each (neither is a UUID here).
             let pathAndTenant = 4 + reservation.scopePath.rawValue.utf8.count + 4 + reservation.tenant.utf8.count
-            #expect(stored.count == wire.count - listed + 1 - saved - pathAndTenant + 1, "\(reservation.status)")
+            #expect(stored.count == wire.count - listed + 1 - saved - pathAndTenant + 2, "\(reservation.status)")
             // A reader of the wire's layout does not take a settlement that names scopes by place.
             var wireReader = ByteReader(Array(wire.dropFirst()))
             #expect(try wireReader.readReservation() == reservation)
@@ -150,6 +159,27 @@ import Testing
         bytes = ProjectionCodec.encode(reservation)
         #expect(bytes[Self.headCount(reservation) + 1] == 1, "spelled: settlement kind 1")
         #expect(try ProjectionCodec.decodeReservation(bytes) == reservation)
+    }
+
+    @Test func amountsRoundTripAsZigZagVarintsAndAnOverlongOneIsRefused() throws {
+        let values: [Int64] = [0, 1, -1, 63, -64, 64, 1_000_000_000_000, -1_000_000_000_000, .max, .min]
+        var writer = ByteWriter()
+        for value in values { writer.writeZigZag(value) }
+        #expect(writer.bytes.count == 1 + 1 + 1 + 1 + 1 + 2 + 6 + 6 + 10 + 10)
+        var reader = ByteReader(writer.bytes)
+        for value in values { #expect(try reader.readZigZag("amount") == value) }
+        try reader.expectEnd("amounts")
+        // Eleven bytes, or a tenth byte carrying more than the 64th bit: damage, not a wrapped amount.
+        for damaged in [[UInt8](repeating: 0xff, count: 10) + [0x01], [UInt8](repeating: 0xff, count: 9) + [0x02]] {
+            var reader = ByteReader(damaged)
+            #expect {
+                try reader.readZigZag("balance.spent")
+            } throws: { error in
+                (error as? EventCodecError)?.kind == .valueOutOfRange && "\(error)".contains("over 64 bits")
+            }
+        }
+        var truncated = ByteReader([0x80, 0x80])
+        #expect(throws: EventCodecError.self) { try truncated.readZigZag("balance.spent") }
     }
 
     @Test func aPlaceBeyondTheScopesIsRefusedWithItsReason() throws {

@@ -52,9 +52,10 @@ import Testing
                     // The two lists' bytes are gone (a u16 count each, each path a u32 length and its text), a byte of mask in their place.
                     let listed = (reservation.affectedScopes + reservation.budgetedScopes).reduce(2 + 2) { $0 + 4 + $1.rawValue.utf8.count }
                     #expect(compact.count == old.count - listed + 1, "\(what)")
-                    // Then the path and the key's tenant (a u32 length and the text each); the id's form takes a byte.
+                    // Then the path and the key's tenant (a u32 length and the text each); the id's form and the key
+                    // id's take a byte each.
                     let pathAndTenant = 4 + reservation.scopePath.rawValue.utf8.count + 4 + reservation.tenant.utf8.count
-                    #expect(derived.count == compact.count - pathAndTenant + 1, "\(what)")
+                    #expect(derived.count == compact.count - pathAndTenant + 2, "\(what)")
                 }
             }
         }
@@ -70,6 +71,11 @@ import Testing
         // "r-1" took its form byte, a u32 length and 3 bytes; the UUID takes the form byte and 16 (its text, 40).
         #expect(bits.count == textual.count - (4 + 3) + 16)
         #expect(try ProjectionCodec.decodeReservation(bits) == reservation)
+        // A key id that is a UUID's text is its 16 bytes too ("key-1" took a u32 length and 5 bytes).
+        reservation.createdBy = .tenant(id: "acme", keyID: "01a2374b-1db6-7090-9878-d26bfe4ad60e")
+        let keyBits = ProjectionCodec.encode(reservation)
+        #expect(keyBits.count == bits.count - (4 + 5) + 16)
+        #expect(try ProjectionCodec.decodeReservation(keyBits) == reservation)
         for caller in [Caller.tenant(id: "globex", keyID: "key-9"), .admin, .system] {
             reservation.createdBy = caller
             let bytes = ProjectionCodec.encode(reservation)

@@ -62,6 +62,30 @@ public struct ByteReader {
         UInt8(truncatingIfNeeded: try readBigEndian(1, field()))
     }
 
+    /// An unsigned LEB128 integer as `ByteWriter.writeVarint` writes it: at most ten bytes, the tenth carrying only
+    /// the top bit of a u64; anything else is damage.
+    public mutating func readVarint(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt64 {
+        let start = offset
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        var done = false
+        while !done {
+            let byte = try readU8(field())
+            guard shift < 63 || (shift == 63 && byte <= 1) else {
+                throw EventCodecError(.valueOutOfRange, offset: start, reason: "\(field()) at offset \(start) is a varint over 64 bits")
+            }
+            value |= UInt64(byte & 0x7f) << shift
+            shift += 7
+            done = byte & 0x80 == 0
+        }
+        return value
+    }
+
+    /// A signed integer as `ByteWriter.writeZigZag` writes it.
+    public mutating func readZigZag(_ field: @autoclosure () -> String) throws(EventCodecError) -> Int64 {
+        ZigZag.decode(try readVarint(field()))
+    }
+
     /// The next byte, left to be read again.
     mutating func peekU8(_ field: @autoclosure () -> String) throws(EventCodecError) -> UInt8 {
         let start = offset
@@ -261,4 +285,11 @@ public struct ByteReader {
                 reason: "\(remainingCount) trailing bytes at offset \(offset) after \(context())")
         }
     }
+}
+
+/// Zig-zag maps signed integers to unsigned ones so that small magnitudes of either sign stay small (0, -1, 1, -2,
+/// 2, ... become 0, 1, 2, 3, 4, ...), for LEB128.
+public enum ZigZag {
+    @inlinable public static func encode(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
+    @inlinable public static func decode(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
 }

@@ -45,6 +45,19 @@ public struct ByteWriter: Sendable {
     @inlinable
     public mutating func writeU64(_ value: UInt64) { appendBigEndian(value) }
 
+    /// An unsigned LEB128 integer: seven bits a byte, low bits first, the top bit set on every byte but the last.
+    public mutating func writeVarint(_ value: UInt64) {
+        var rest = value
+        while rest >= 0x80 {
+            writeU8(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        writeU8(UInt8(rest))
+    }
+
+    /// A signed integer as the LEB128 of its zig-zag form (`ZigZag`): small magnitudes of either sign take a byte.
+    public mutating func writeZigZag(_ value: Int64) { writeVarint(ZigZag.encode(value)) }
+
     @inlinable
     mutating func appendBigEndian<Value: FixedWidthInteger>(_ value: Value) {
         withUnsafeBytes(of: value.bigEndian) { written.append(contentsOf: $0) }

@@ -63,11 +63,6 @@ extension ByteWriter {
 
     public mutating func write(_ balance: Balance) {
         write(balance.scope)
-        writeFigures(of: balance)
-    }
-
-    /// A balance's fields after its scope (a compact projection record names the scope by its place instead).
-    mutating func writeFigures(of balance: Balance) {
         writeU8(balance.unit.rawValue)
         write(balance.allocated)
         write(balance.remaining)
@@ -180,13 +175,8 @@ extension ByteReader {
     }
 
     public mutating func readBalance() throws(EventCodecError) -> Balance {
-        try readBalanceFigures(scope: try readScopePath("balance.scope"))
-    }
-
-    /// The fields `writeFigures(of:)` writes, for a balance of `scope`.
-    mutating func readBalanceFigures(scope: ScopePath) throws(EventCodecError) -> Balance {
         Balance(
-            scope: scope, unit: try readEnum(Unit.self, "balance.unit"),
+            scope: try readScopePath("balance.scope"), unit: try readEnum(Unit.self, "balance.unit"),
             allocated: try readAmount("balance.allocated"), remaining: try readAmount("balance.remaining"),
             reserved: try readAmount("balance.reserved"), spent: try readAmount("balance.spent"),
             debt: try readAmount("balance.debt"), overdraftLimit: try readAmount("balance.overdraft_limit"),

@@ -20,8 +20,9 @@ public enum ProjectionCodec {
     /// The format byte of a reservation whose scope path is also what `ScopePath.derive` makes of its subject and
     /// tenant (always, for what `Ledger` makes): format 2's fields, except that the scope path is left out (the
     /// reader derives it), the id is its 16 bytes when it is a UUID (`writeCompactReservationID`), and the caller
-    /// that made it names no tenant when it is the reservation's own (`writeCaller(_:ownedBy:)`). Another 110 of
-    /// a settled record's 435 bytes in the benchmark's, written twice a reservation.
+    /// that made it names no tenant when it is the reservation's own, its key id 16 bytes when a UUID
+    /// (`writeCaller(_:ownedBy:)`): another 130 of a settled record's 435 bytes in the benchmark's, written twice
+    /// a reservation.
     public static let derivedReservationVersion: UInt8 = 3
 
     /// The layouts of a reservation's fields before its settlement, oldest first: format 1's (and the wire's), every
@@ -272,11 +273,19 @@ extension ByteWriter {
     }
 
     /// A caller in a derived reservation record: tag 4 and the key id alone for a key of the reservation's own
-    /// tenant, else as `write(_ caller:)` writes it.
+    /// tenant (its 16 bytes when it is a UUID's text, as `writeCompactReservationID` writes an id), else as
+    /// `write(_ caller:)` writes it.
     mutating func writeCaller(_ caller: Caller, ownedBy tenant: String) {
         if case .tenant(let id, let keyID) = caller, id == tenant {
             writeU8(4)
-            writeString(keyID, bytesMax: Limit.keyIDBytesMax, field: "caller.key_id")
+            if let (high, low) = ReservationID(keyID).uuid {
+                writeU8(1)
+                writeU64(high)
+                writeU64(low)
+            } else {
+                writeU8(0)
+                writeString(keyID, bytesMax: Limit.keyIDBytesMax, field: "caller.key_id")
+            }
         } else {
             write(caller)
         }
@@ -289,12 +298,21 @@ extension ByteWriter {
     }
 
     /// Balances whose scopes are all among `scopes` (`canIndex`): the count, then each balance as the place of its
-    /// scope (u8) and its figures.
+    /// scope (u8) and its figures, the six amounts as zig-zag LEB128 (a balance's zeros and small figures take a
+    /// byte or two where the wire gives each eight).
     private mutating func writeIndexedBalances(_ balances: [Balance], in scopes: [ScopePath]) {
         writeCount(balances.count, countMax: Limit.scopesCountMax, field: "balances")
         for balance in balances {
             writeU8(UInt8(truncatingIfNeeded: scopes.firstIndex(of: balance.scope) ?? 0))
-            writeFigures(of: balance)
+            writeU8(balance.unit.rawValue)
+            writeZigZag(balance.allocated.value)
+            writeZigZag(balance.remaining.value)
+            writeZigZag(balance.reserved.value)
+            writeZigZag(balance.spent.value)
+            writeZigZag(balance.debt.value)
+            writeZigZag(balance.overdraftLimit.value)
+            writeBool(balance.isOverLimit)
+            writeU8(balance.status.rawValue)
         }
     }
 
@@ -612,7 +630,13 @@ extension ByteReader {
     private mutating func readCaller(ownedBy tenant: String) throws(EventCodecError) -> Caller {
         guard try peekU8("caller tag") == 4 else { return try readCaller() }
         _ = try readU8("caller tag")
-        return .tenant(id: tenant, keyID: try readString("caller.key_id", bytesMax: Limit.keyIDBytesMax))
+        let start = offset
+        switch try readU8("caller.key_id form") {
+        case 1: return .tenant(id: tenant, keyID: ReservationID(high: try readU64("caller.key_id"), low: try readU64("caller.key_id")).description)
+        case 0: return .tenant(id: tenant, keyID: try readString("caller.key_id", bytesMax: Limit.keyIDBytesMax))
+        case let form:
+            throw EventCodecError(.unknownEnumValue, offset: start, reason: "caller.key_id form at offset \(start) has unknown value \(form)")
+        }
     }
 
     /// Balances as `writeIndexedBalances` writes them, each scope taken from `scopes` by its place.
@@ -625,7 +649,15 @@ extension ByteReader {
                     .valueOutOfRange, offset: start,
                     reason: "balance.scope_place at offset \(start) is \(place), but the record has \(scopes.count) scopes")
             }
-            return try reader.readBalanceFigures(scope: scopes[place])
+            return Balance(
+                scope: scopes[place], unit: try reader.readEnum(Unit.self, "balance.unit"),
+                allocated: Amount(try reader.readZigZag("balance.allocated")),
+                remaining: Amount(try reader.readZigZag("balance.remaining")),
+                reserved: Amount(try reader.readZigZag("balance.reserved")), spent: Amount(try reader.readZigZag("balance.spent")),
+                debt: Amount(try reader.readZigZag("balance.debt")),
+                overdraftLimit: Amount(try reader.readZigZag("balance.overdraft_limit")),
+                isOverLimit: try reader.readBool("balance.is_over_limit"),
+                status: try reader.readEnum(BudgetStatus.self, "balance.status"))
         }
     }
 }
