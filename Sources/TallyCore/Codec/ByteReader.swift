@@ -112,7 +112,11 @@ public struct ByteReader {
     /// An `Int` stored as i64; only a 32-bit platform could see a value that does not fit.
     public mutating func readInt(_ field: @autoclosure () -> String) throws(EventCodecError) -> Int {
         let start = offset
-        let value = try readI64(field())
+        return try Self.int(try readI64(field()), readAt: start, field())
+    }
+
+    /// `value`, read at `start`, as an `Int`: only a 32-bit platform could see one that does not fit.
+    static func int(_ value: Int64, readAt start: Int, _ field: @autoclosure () -> String) throws(EventCodecError) -> Int {
         guard let result = Int(exactly: value) else {
             throw EventCodecError(.valueOutOfRange, offset: start, reason: "\(field()) \(value) does not fit in Int")
         }

@@ -331,7 +331,9 @@ extension ByteWriter {
         write(reservation.subject)
         write(reservation.action)
         writeU8(reservation.unit.rawValue)
-        write(reservation.estimate)
+        // The derived layout keeps the figures that never change in zig-zag LEB128 (the three that may change while
+        // the reservation is ACTIVE stay eight bytes wide: a kept head is written over in place).
+        if derived { writeZigZag(reservation.estimate.value) } else { write(reservation.estimate) }
         if !derived { write(reservation.scopePath) }
         if let budgetedMask {
             writeU8(budgetedMask)
@@ -339,12 +341,12 @@ extension ByteWriter {
             write(scopes: reservation.affectedScopes, field: "reservation.affected_scopes")
             write(scopes: reservation.budgetedScopes, field: "reservation.budgeted_scopes")
         }
-        writeI64(reservation.createdAtMilliseconds)
+        if derived { writeZigZag(reservation.createdAtMilliseconds) } else { writeI64(reservation.createdAtMilliseconds) }
         let expiresAt = count
         writeI64(reservation.expiresAtMilliseconds)
-        writeI64(reservation.graceMilliseconds)
+        if derived { writeZigZag(reservation.graceMilliseconds) } else { writeI64(reservation.graceMilliseconds) }
         writeU8(reservation.overagePolicy.rawValue)
-        writeI64(Int64(reservation.maxExtensions))
+        if derived { writeZigZag(Int64(reservation.maxExtensions)) } else { writeI64(Int64(reservation.maxExtensions)) }
         let extensionCount = count
         writeI64(Int64(reservation.extensionCount))
         let status = count
@@ -421,8 +423,14 @@ extension ByteWriter {
             } else {
                 writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
             }
-            write(reply.reserved)
-            writeI64(reply.expiresAtMilliseconds)
+            if compact {
+                writeU8(reply.reserved.unit.rawValue)
+                writeZigZag(reply.reserved.amount.value)
+                writeZigZag(reply.expiresAtMilliseconds)
+            } else {
+                write(reply.reserved)
+                writeI64(reply.expiresAtMilliseconds)
+            }
             write(reply.scopePath)
             if compact {
                 writeOptional(reply.caps)
@@ -475,7 +483,7 @@ extension ByteReader {
         let subject = try readSubject()
         let action = try readAction()
         let unit = try readEnum(Unit.self, "reservation.unit")
-        let estimate = try readAmount("reservation.estimate")
+        let estimate = layout == .derived ? Amount(try readZigZag("reservation.estimate")) : try readAmount("reservation.estimate")
         let scopePath: ScopePath
         var derivedScopes: [ScopePath] = []
         if layout == .derived {
@@ -503,11 +511,11 @@ extension ByteReader {
         var reservation = Reservation(
             id: id, tenant: tenant, subject: subject, action: action, unit: unit, estimate: estimate, scopePath: scopePath,
             affectedScopes: affected, budgetedScopes: budgeted,
-            createdAtMilliseconds: try readI64("reservation.created_at_ms"),
+            createdAtMilliseconds: layout == .derived ? try readZigZag("reservation.created_at_ms") : try readI64("reservation.created_at_ms"),
             expiresAtMilliseconds: try readI64("reservation.expires_at_ms"),
-            graceMilliseconds: try readI64("reservation.grace_ms"),
+            graceMilliseconds: layout == .derived ? try readZigZag("reservation.grace_ms") : try readI64("reservation.grace_ms"),
             overagePolicy: try readEnum(OveragePolicy.self, "reservation.overage_policy"),
-            maxExtensions: try readInt("reservation.max_extensions"),
+            maxExtensions: layout == .derived ? try readCount(zigZag: "reservation.max_extensions") : try readInt("reservation.max_extensions"),
             extensionCount: try readInt("reservation.extension_count"),
             status: try readEnum(ReservationStatus.self, "reservation.status"),
             idempotencyKey: try readString("reservation.idempotency_key", bytesMax: Limit.idempotencyKeyBytesMax),
@@ -576,8 +584,8 @@ extension ByteReader {
         case ProjectionCodec.compactReserveReplyKind:
             let decision = try readEnum(DecisionKind.self, "reply.decision")
             let id = try readCompactReservationID("reply.reservation_id")
-            let reserved = try readQuantity("reply.reserved")
-            let expiresAt = try readI64("reply.expires_at_ms")
+            let reserved = Quantity(try readEnum(Unit.self, "reply.reserved.unit"), Amount(try readZigZag("reply.reserved.amount")))
+            let expiresAt = try readZigZag("reply.expires_at_ms")
             let scopePath = try readScopePath("reply.scope_path")
             let affected = scopePath.prefixes
             reply = .reserve(ReserveReply(
@@ -613,6 +621,12 @@ extension ByteReader {
             throw EventCodecError(.unknownEnumValue, offset: start, reason: "reply kind \(kind) at offset \(start) is unknown")
         }
         return IdempotencyRecord(payloadHash: hash, retainUntilMilliseconds: retain, reply: reply)
+    }
+
+    /// An `Int` written with `writeZigZag`.
+    private mutating func readCount(zigZag field: @autoclosure () -> String) throws(EventCodecError) -> Int {
+        let start = offset
+        return try Self.int(try readZigZag(field()), readAt: start, field())
     }
 
     /// A reservation id as `writeCompactReservationID` writes it.
