@@ -19,7 +19,7 @@ public enum ProjectionCodec {
     public static let compactReservationVersion: UInt8 = 2
     /// The format byte of a reservation whose scope path is also what `ScopePath.derive` makes of its subject and
     /// tenant (always, for what `Ledger` makes): format 2's fields, except that the scope path is left out (the
-    /// reader derives it), the id is its 16 bytes when it is a UUID (`writeCompactReservationID`), and the caller
+    /// reader derives it), the id is its 16 bytes when it is a UUID (`writeCompactID`), and the caller
     /// that made it names no tenant when it is the reservation's own, its key id 16 bytes when a UUID
     /// (`writeCaller(_:ownedBy:)`): another 130 of a settled record's 435 bytes in the benchmark's, written twice
     /// a reservation.
@@ -27,7 +27,7 @@ public enum ProjectionCodec {
 
     /// The layouts of a reservation's fields before its settlement, oldest first: format 1's (and the wire's), every
     /// list spelled; `compactReservationVersion`'s, the lists a mask; `derivedReservationVersion`'s, the path derived too.
-    enum ReservationLayout: Comparable { case spelled, masked, derived }
+    enum ReservationLayout { case spelled, masked, derived }
 
     /// A reservation's record in the newest layout its fields allow, but none newer than `newest`: what a store
     /// written by an older build holds (tests of reading those).
@@ -259,48 +259,42 @@ extension ByteWriter {
         }
     }
 
-    /// A reservation id in the compact layouts: a UUID as a tag 1 and its 16 bytes, any other text as a tag 0 and
-    /// the text as `writeReservationID` writes it.
-    mutating func writeCompactReservationID(_ id: ReservationID, field: @autoclosure () -> String) {
+    /// An id in the compact layouts (a reservation's, a key's): a UUID's canonical text as a form byte 1 and its 16
+    /// bytes, any other text as a form byte 0 and the text as `writeReservationID` writes it.
+    mutating func writeCompactID(_ id: ReservationID, bytesMax: Int, field: @autoclosure () -> String) {
         if let (high, low) = id.uuid {
             writeU8(1)
             writeU64(high)
             writeU64(low)
         } else {
             writeU8(0)
-            writeReservationID(id, bytesMax: Limit.reservationIDBytesMax, field: field())
+            writeReservationID(id, bytesMax: bytesMax, field: field())
         }
     }
 
-    /// A caller in a derived reservation record: tag 4 and the key id alone for a key of the reservation's own
-    /// tenant (its 16 bytes when it is a UUID's text, as `writeCompactReservationID` writes an id), else as
-    /// `write(_ caller:)` writes it.
+    /// A caller in a derived reservation record: tag 4 and the key id alone (`writeCompactID`) for a key of the
+    /// reservation's own tenant, else as `write(_ caller:)` writes it.
     mutating func writeCaller(_ caller: Caller, ownedBy tenant: String) {
         if case .tenant(let id, let keyID) = caller, id == tenant {
             writeU8(4)
-            if let (high, low) = ReservationID(keyID).uuid {
-                writeU8(1)
-                writeU64(high)
-                writeU64(low)
-            } else {
-                writeU8(0)
-                writeString(keyID, bytesMax: Limit.keyIDBytesMax, field: "caller.key_id")
-            }
+            writeCompactID(ReservationID(keyID), bytesMax: Limit.keyIDBytesMax, field: "caller.key_id")
         } else {
             write(caller)
         }
     }
 
-    /// Whether every balance's scope is one of `scopes` (at most 256 of them), so that `writeIndexedBalances` can
-    /// name each by its place.
-    static func canIndex(_ balances: [Balance], in scopes: [ScopePath]) -> Bool {
-        scopes.count <= 256 && balances.allSatisfy { scopes.contains($0.scope) }
+    /// `scopes` when every balance's scope is one of them (at most 256), so that `writeBalances(_:byPlaceIn:)` can name
+    /// each by its place; nil when not (or when there are no scopes to name them by: the wire's layout).
+    static func places(for balances: [Balance], in scopes: [ScopePath]?) -> [ScopePath]? {
+        guard let scopes, scopes.count <= 256, balances.allSatisfy({ scopes.contains($0.scope) }) else { return nil }
+        return scopes
     }
 
-    /// Balances whose scopes are all among `scopes` (`canIndex`): the count, then each balance as the place of its
-    /// scope (u8) and its figures, the six amounts as zig-zag LEB128 (a balance's zeros and small figures take a
-    /// byte or two where the wire gives each eight).
-    private mutating func writeIndexedBalances(_ balances: [Balance], in scopes: [ScopePath]) {
+    /// Balances as the wire writes them, or with `places` (`places(for:in:)`) by place: the count, then each balance
+    /// as the place of its scope (u8) and its figures, the six amounts as zig-zag LEB128 (a balance's zeros and small
+    /// figures take a byte or two where the wire gives each eight).
+    private mutating func writeBalances(_ balances: [Balance], byPlaceIn places: [ScopePath]?) {
+        guard let scopes = places else { return writeBalances(balances) }
         writeCount(balances.count, countMax: Limit.scopesCountMax, field: "balances")
         for balance in balances {
             writeU8(UInt8(truncatingIfNeeded: scopes.firstIndex(of: balance.scope) ?? 0))
@@ -323,7 +317,7 @@ extension ByteWriter {
         _ reservation: Reservation, budgetedMask: UInt8? = nil, derived: Bool = false
     ) -> (expiresAt: Int, extensionCount: Int, status: Int) {
         if derived {
-            writeCompactReservationID(reservation.id, field: "reservation.id")
+            writeCompactID(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         } else {
             writeReservationID(reservation.id, bytesMax: Limit.reservationIDBytesMax, field: "reservation.id")
         }
@@ -368,8 +362,8 @@ extension ByteWriter {
         writeOptional(settlement) { writer, settlement in
             switch settlement {
             case .committed(let commit):
-                let indexed = scopes.map { Self.canIndex(commit.reply.balances, in: $0) } ?? false
-                writer.writeU8(indexed ? ProjectionCodec.compactCommitSettlementKind : 1)
+                let places = Self.places(for: commit.reply.balances, in: scopes)
+                writer.writeU8(places == nil ? 1 : ProjectionCodec.compactCommitSettlementKind)
                 writer.writeI64(commit.atMilliseconds)
                 writer.write(commit.actual)
                 writer.writeString(commit.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "commit.idempotency_key")
@@ -378,14 +372,10 @@ extension ByteWriter {
                 writer.writeOptional(commit.metadata, field: "commit.metadata")
                 writer.write(commit.reply.charged)
                 writer.writeOptional(commit.reply.released) { $0.write($1) }
-                if indexed, let scopes {
-                    writer.writeIndexedBalances(commit.reply.balances, in: scopes)
-                } else {
-                    writer.writeBalances(commit.reply.balances)
-                }
+                writer.writeBalances(commit.reply.balances, byPlaceIn: places)
             case .released(let release):
-                let indexed = scopes.map { Self.canIndex(release.reply.balances, in: $0) } ?? false
-                writer.writeU8(indexed ? ProjectionCodec.compactReleaseSettlementKind : 2)
+                let places = Self.places(for: release.reply.balances, in: scopes)
+                writer.writeU8(places == nil ? 2 : ProjectionCodec.compactReleaseSettlementKind)
                 writer.writeI64(release.atMilliseconds)
                 writer.writeOptionalString(release.reason, bytesMax: Limit.releaseReasonBytesMax, field: "release.reason")
                 writer.write(release.releasedBy)
@@ -393,11 +383,7 @@ extension ByteWriter {
                 writer.writeOptionalString(release.idempotencyKey, bytesMax: Limit.idempotencyKeyBytesMax, field: "release.idempotency_key")
                 writer.writeOptional(release.payloadHash) { $0.write($1) }
                 writer.write(release.reply.released)
-                if indexed, let scopes {
-                    writer.writeIndexedBalances(release.reply.balances, in: scopes)
-                } else {
-                    writer.writeBalances(release.reply.balances)
-                }
+                writer.writeBalances(release.reply.balances, byPlaceIn: places)
             case .expired(let at):
                 writer.writeU8(3)
                 writer.writeI64(at)
@@ -414,28 +400,24 @@ extension ByteWriter {
         writeI64(record.retainUntilMilliseconds)
         switch record.reply {
         case .reserve(let reply):
-            let compact = Self.arePrefixes(reply.affectedScopes, of: reply.scopePath)
-                && Self.canIndex(reply.balances, in: reply.affectedScopes)
-            writeU8(compact ? ProjectionCodec.compactReserveReplyKind : 1)
-            writeU8(reply.decision.rawValue)
-            if compact {
-                writeCompactReservationID(reply.reservationID, field: "reply.reservation_id")
-            } else {
-                writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
-            }
-            if compact {
+            if Self.arePrefixes(reply.affectedScopes, of: reply.scopePath),
+               let places = Self.places(for: reply.balances, in: reply.affectedScopes) {
+                writeU8(ProjectionCodec.compactReserveReplyKind)
+                writeU8(reply.decision.rawValue)
+                writeCompactID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
                 writeU8(reply.reserved.unit.rawValue)
                 writeZigZag(reply.reserved.amount.value)
                 writeZigZag(reply.expiresAtMilliseconds)
+                write(reply.scopePath)
+                writeOptional(reply.caps)
+                writeBalances(reply.balances, byPlaceIn: places)
             } else {
+                writeU8(1)
+                writeU8(reply.decision.rawValue)
+                writeReservationID(reply.reservationID, bytesMax: Limit.reservationIDBytesMax, field: "reply.reservation_id")
                 write(reply.reserved)
                 writeI64(reply.expiresAtMilliseconds)
-            }
-            write(reply.scopePath)
-            if compact {
-                writeOptional(reply.caps)
-                writeIndexedBalances(reply.balances, in: reply.affectedScopes)
-            } else {
+                write(reply.scopePath)
                 write(scopes: reply.affectedScopes, field: "reply.affected_scopes")
                 writeOptional(reply.caps)
                 writeBalances(reply.balances)
@@ -478,7 +460,7 @@ extension ByteReader {
     /// its balances' scopes by place).
     mutating func readReservation(_ layout: ProjectionCodec.ReservationLayout, projection: Bool) throws(EventCodecError) -> Reservation {
         let id = layout == .derived
-            ? try readCompactReservationID("reservation.id") : try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax)
+            ? try readCompactID("reservation.id", bytesMax: Limit.reservationIDBytesMax) : try readReservationID("reservation.id", bytesMax: Limit.reservationIDBytesMax)
         let tenant = try readString("reservation.tenant", bytesMax: Limit.tenantIDBytesMax)
         let subject = try readSubject()
         let action = try readAction()
@@ -532,13 +514,11 @@ extension ByteReader {
     private mutating func readSettlement(indexingIn scopes: [ScopePath]?) throws(EventCodecError) -> Reservation.Settlement {
         let start = offset
         let kind = try readU8("settlement kind")
-        let indexed = scopes != nil
+        // Kinds 4 and 5 are 1 and 2 with their balances by place, in a projection record only.
+        let byPlace = scopes != nil
             && (kind == ProjectionCodec.compactCommitSettlementKind || kind == ProjectionCodec.compactReleaseSettlementKind)
-        func balances(_ reader: inout ByteReader) throws(EventCodecError) -> [Balance] {
-            if indexed, let scopes { return try reader.readIndexedBalances(in: scopes) }
-            return try reader.readBalances()
-        }
-        switch indexed ? kind - 3 : kind {
+        let places = byPlace ? scopes : nil
+        switch byPlace ? kind - 3 : kind {
         case 1:
             let at = try readI64("commit.at_ms")
             let actual = try readAmount("commit.actual")
@@ -551,7 +531,7 @@ extension ByteReader {
                 released: try readOptional("commit.released") { (reader: inout ByteReader) throws(EventCodecError) in
                     try reader.readQuantity("commit.released")
                 },
-                balances: try balances(&self))
+                balances: try readBalances(byPlaceIn: places))
             return .committed(Reservation.CommitSettlement(
                 atMilliseconds: at, actual: actual, idempotencyKey: key, payloadHash: hash, metrics: metrics,
                 metadata: metadata, reply: reply))
@@ -564,7 +544,7 @@ extension ByteReader {
             let hash = try readOptional("release.payload_hash") { (reader: inout ByteReader) throws(EventCodecError) in
                 try reader.readDigest("release.payload_hash")
             }
-            let reply = ReleaseReply(released: try readQuantity("release.released"), balances: try balances(&self))
+            let reply = ReleaseReply(released: try readQuantity("release.released"), balances: try readBalances(byPlaceIn: places))
             return .released(Reservation.ReleaseSettlement(
                 atMilliseconds: at, reason: reason, releasedBy: caller, cause: cause, idempotencyKey: key,
                 payloadHash: hash, reply: reply))
@@ -583,7 +563,7 @@ extension ByteReader {
         switch try readU8("record.reply kind") {
         case ProjectionCodec.compactReserveReplyKind:
             let decision = try readEnum(DecisionKind.self, "reply.decision")
-            let id = try readCompactReservationID("reply.reservation_id")
+            let id = try readCompactID("reply.reservation_id", bytesMax: Limit.reservationIDBytesMax)
             let reserved = Quantity(try readEnum(Unit.self, "reply.reserved.unit"), Amount(try readZigZag("reply.reserved.amount")))
             let expiresAt = try readZigZag("reply.expires_at_ms")
             let scopePath = try readScopePath("reply.scope_path")
@@ -591,7 +571,7 @@ extension ByteReader {
             reply = .reserve(ReserveReply(
                 decision: decision, reservationID: id, reserved: reserved, expiresAtMilliseconds: expiresAt,
                 scopePath: scopePath, affectedScopes: affected, caps: try readOptionalCaps(),
-                balances: try readIndexedBalances(in: affected)))
+                balances: try readBalances(byPlaceIn: affected)))
         case 1:
             reply = .reserve(ReserveReply(
                 decision: try readEnum(DecisionKind.self, "reply.decision"),
@@ -629,12 +609,12 @@ extension ByteReader {
         return try Self.int(try readZigZag(field()), readAt: start, field())
     }
 
-    /// A reservation id as `writeCompactReservationID` writes it.
-    private mutating func readCompactReservationID(_ field: @autoclosure () -> String) throws(EventCodecError) -> ReservationID {
+    /// An id as `writeCompactID` writes it.
+    private mutating func readCompactID(_ field: @autoclosure () -> String, bytesMax: Int) throws(EventCodecError) -> ReservationID {
         let start = offset
         switch try readU8("\(field()) form") {
         case 1: return ReservationID(high: try readU64(field()), low: try readU64(field()))
-        case 0: return try readReservationID(field(), bytesMax: Limit.reservationIDBytesMax)
+        case 0: return try readReservationID(field(), bytesMax: bytesMax)
         case let form:
             throw EventCodecError(.unknownEnumValue, offset: start, reason: "\(field()) form at offset \(start) has unknown value \(form)")
         }
@@ -644,18 +624,13 @@ extension ByteReader {
     private mutating func readCaller(ownedBy tenant: String) throws(EventCodecError) -> Caller {
         guard try peekU8("caller tag") == 4 else { return try readCaller() }
         _ = try readU8("caller tag")
-        let start = offset
-        switch try readU8("caller.key_id form") {
-        case 1: return .tenant(id: tenant, keyID: ReservationID(high: try readU64("caller.key_id"), low: try readU64("caller.key_id")).description)
-        case 0: return .tenant(id: tenant, keyID: try readString("caller.key_id", bytesMax: Limit.keyIDBytesMax))
-        case let form:
-            throw EventCodecError(.unknownEnumValue, offset: start, reason: "caller.key_id form at offset \(start) has unknown value \(form)")
-        }
+        return .tenant(id: tenant, keyID: try readCompactID("caller.key_id", bytesMax: Limit.keyIDBytesMax).description)
     }
 
-    /// Balances as `writeIndexedBalances` writes them, each scope taken from `scopes` by its place.
-    private mutating func readIndexedBalances(in scopes: [ScopePath]) throws(EventCodecError) -> [Balance] {
-        try readArray("balances", countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
+    /// Balances as `writeBalances(_:byPlaceIn:)` writes them: with `places`, each scope taken from them by its place.
+    private mutating func readBalances(byPlaceIn places: [ScopePath]?) throws(EventCodecError) -> [Balance] {
+        guard let scopes = places else { return try readBalances() }
+        return try readArray("balances", countMax: Limit.scopesCountMax) { (reader: inout ByteReader) throws(EventCodecError) in
             let start = reader.offset
             let place = Int(try reader.readU8("balance.scope_place"))
             guard place < scopes.count else {
