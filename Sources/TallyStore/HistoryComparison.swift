@@ -33,7 +33,7 @@ public struct HistoryComparison: Sendable {
         let keys = Array(state.idempotency.keys)
         for (reservation, found) in zip(settled, try reservations(settled.map(\.id))) {
             let expected = ProjectionCodec.encode(reservation)
-            // Or the same reservation in the other layout (a store written before the compact one, or after).
+            // Or the same reservation in another layout (a store written before the newest one, ProjectionCodec).
             if found == expected || found.flatMap({ try? ProjectionCodec.decodeReservation($0) }) == reservation {
                 matchedReservations += 1
                 pendingReservations.removeValue(forKey: reservation.id)

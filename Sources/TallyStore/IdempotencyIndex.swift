@@ -102,12 +102,13 @@ final class IdempotencyIndex: Sendable {
     /// dictionaries of their present size when at most an eighth of the room is used; each copy halves the
     /// room at least, so the copies cost, in all, about as much as the insertions they follow.
     private static func shrinkIfSparse(_ storage: inout Storage) {
-        if storage.newest.capacity > shrinkCapacityMin, storage.newest.count <= storage.newest.capacity / 8 {
-            storage.newest = storage.newest.reduce(into: Dictionary(minimumCapacity: storage.newest.count)) { $0[$1.key] = $1.value }
-        }
-        if storage.older.capacity > shrinkCapacityMin, storage.older.count <= storage.older.capacity / 8 {
-            storage.older = storage.older.reduce(into: Dictionary(minimumCapacity: storage.older.count)) { $0[$1.key] = $1.value }
-        }
+        shrinkIfSparse(&storage.newest)
+        shrinkIfSparse(&storage.older)
+    }
+
+    private static func shrinkIfSparse<Value>(_ dictionary: inout [UInt64: Value]) {
+        guard dictionary.capacity > shrinkCapacityMin, dictionary.count <= dictionary.capacity / 8 else { return }
+        dictionary = dictionary.reduce(into: Dictionary(minimumCapacity: dictionary.count)) { $0[$1.key] = $1.value }
     }
 
     /// Below this room (a few kilobytes) a dictionary is left as it is.

@@ -72,6 +72,8 @@ public struct ScopePath: Sendable, Hashable, Comparable, CustomStringConvertible
     ///
     /// Missing levels are skipped, never filled in; `subject.tenant` is not consulted (the caller has
     /// already checked it against the effective tenant), so the first segment is always the key's tenant.
+    /// Stored reservation records of `ProjectionCodec.derivedReservationVersion` leave the path out and call this
+    /// to get it back: a change to what it makes of a subject needs a new record format (or a `tally rebuild`).
     public static func derive(subject: Subject, tenant: String) -> [ScopePath] {
         // One string per level (each path keeps its own), appended in pieces rather than interpolated, and
         // ids lower-cased only when they hold an upper-case letter: this runs for every reservation.
