@@ -16,6 +16,12 @@ public struct SealOutcome: Sendable, Hashable {
 /// once; a fresh sealer loads it from the newest checkpoint. The state is folded from the records in place
 /// (`WorkingSetFold`, which reaches what `Ledger.apply(keepingHistory: false)` does): checkpoints need the
 /// working set only, and applying every decoded event was about a seventh of sealing.
+///
+/// Nothing is decoded into `Event`s on the way: each record is checked against its stored chain value, walked
+/// in place by the fold (its structure; the fold also hands over the strings and digests a segment lifts),
+/// and the new segment is read back and compared byte for byte before it is written. A segment holds the
+/// log's bytes exactly, so full decoding is left to what reads them (replay, audit, restore); decoding here
+/// as well was about a quarter of sealing.
 public final class ArchiveSealer {
     public let configuration: ArchiverConfiguration
     let directory: ArchiveDirectory
@@ -51,6 +57,8 @@ public final class ArchiveSealer {
         }
         var pending = bounds.lastSequence - sealed.sequence
         let busy = !force && isBusy(lastSequence: bounds.lastSequence, now: nowMilliseconds)
+        // Kept for the pass only: a busy ledger's pass seals several segments in a row, a quiet one's one.
+        var workspace = Workspace()
         while pending > 0 {
             let count: UInt64
             let oldEnough = force ? true : try isOldEnough(sealed.sequence + 1, now: nowMilliseconds)
@@ -65,7 +73,7 @@ public final class ArchiveSealer {
             }
             // Only the position is passed along: handing over `sealed` whole would keep a second reference to
             // the state and make the first mutation copy every dictionary.
-            let header = try seal(from: (sealed.sequence, sealed.chain), count: count, fold: &sealed.fold)
+            let header = try seal(from: (sealed.sequence, sealed.chain), count: count, fold: &sealed.fold, workspace: &workspace)
             sealed = (header.lastSequence, header.lastTimestampMilliseconds, header.exitChain, sealed.fold)
             outcome.sealed.append(header)
             pending -= count
@@ -132,24 +140,35 @@ public final class ArchiveSealer {
     /// and writes the segment and then its checkpoints (inside it every `checkpointEveryEvents`, and at its
     /// end).
     private func seal(
-        from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, fold: inout WorkingSetFold
+        from start: (sequence: UInt64, chain: [UInt8]), count: UInt64, fold: inout WorkingSetFold, workspace: inout Workspace
     ) throws(ArchiveError) -> SegmentHeader {
         // The records and their stored chain values back to back, one buffer each for the whole segment: an
         // array per event (two, with the chain) cost an allocation each and, freed together at the end, put a
-        // third of the archiver's time in the allocator.
-        var records = RecordBlock(reservingBytes: Int(count) * Self.recordBytesGuess, records: Int(count))
-        var storedChains: [UInt8] = []
+        // third of the archiver's time in the allocator. Each is the previous segment's, emptied.
+        var records = workspace.records
+        var storedChains = workspace.chains
+        var hints = workspace.hints
+        workspace.records = RecordBlock(reservingBytes: 0, records: 0)
+        workspace.chains = []
+        workspace.hints = SegmentLiftHints(capacity: 0)
+        records.removeAll()
+        storedChains.removeAll(keepingCapacity: true)
+        hints.removeAll()
+        records.reserve(bytes: Int(count) * Self.recordBytesGuess, records: Int(count))
         storedChains.reserveCapacity(32 * Int(count))
+        hints.reserve(Int(count))
+        defer {
+            workspace.records = records
+            workspace.chains = storedChains
+            workspace.hints = hints
+        }
         var linked: [UInt8] = []
-        var hints = SegmentLiftHints(capacity: Int(count))
-        var dictionary = SegmentDictionary()
         var chain = start.chain
         var next = start.sequence + 1
         let last = start.sequence + count
         let every = max(1, configuration.checkpointEveryEvents)
         // Checkpoints inside the segment are written after it, so none ever points past the archive's end.
         var inner: [Checkpoint] = []
-        let scopePaths = ScopePathCache()
         while next <= last {
             // Copied out of the log in one short read, then checked and folded outside it.
             let first = records.count
@@ -176,40 +195,43 @@ public final class ArchiveSealer {
                     throw ArchiveError(.discontinuous, file: "live log", sequence: next,
                                        "the live log's chain is broken at event \(next); nothing was sealed")
                 }
-                let event: Event
-                do throws(EventCodecError) { event = try EventCodec.decode(records.bytes[records.range(index)], scopePaths: scopePaths) } catch {
-                    throw ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
-                }
-                guard event.sequence == next else {
-                    throw ArchiveError(.corrupt, file: "live log", sequence: next, "the log entry at key \(next) holds event \(event.sequence)")
-                }
-                let failure: WorkingSetFold.Failure? = records.bytes.withUnsafeBytes { bytes in
-                    do throws(WorkingSetFold.Failure) {
-                        try fold.apply(UnsafeRawBufferPointer(rebasing: bytes[records.range(index)]))
-                        return nil
-                    } catch {
-                        return error
+                // Walked in place, not decoded: the fold checks each record's structure, refuses one it cannot
+                // walk, and hands `hints` its strings and digests on the way.
+                var timestamp: Int64 = 0
+                let failure: ArchiveError? = records.bytes.withUnsafeBytes { bytes in
+                    let record = UnsafeRawBufferPointer(rebasing: bytes[records.range(index)])
+                    let header: RecordHeader
+                    do throws(EventCodecError) { header = try RecordHeader(record) } catch {
+                        return ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
                     }
-                }
-                if let failure {
-                    switch failure {
-                    case .undecodable(let error):
-                        throw ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
-                    case .inconsistent(let error):
-                        throw ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
+                    guard header.sequence == next else {
+                        return ArchiveError(.corrupt, file: "live log", sequence: next, "the log entry at key \(next) holds event \(header.sequence)")
                     }
+                    timestamp = header.timestampMilliseconds
+                    do throws(WorkingSetFold.Failure) { try fold.apply(record, header, charges: &hints) } catch {
+                        switch error {
+                        case .undecodable(let error):
+                            return ArchiveError(.corrupt, file: "live log", sequence: next, "the stored event does not decode: \(error.reason)")
+                        case .inconsistent(let error):
+                            return ArchiveError(.corrupt, file: "live log", sequence: next, "the event does not apply: \(error)")
+                        }
+                    }
+                    return nil
                 }
-                hints.append(event.body, counting: &dictionary)
+                if let failure { throw failure }
+                hints.endRecord()
                 if (next - start.sequence) % every == 0 && next != last {
                     chain = Array(linked[(32 * offset)..<(32 * offset + 32)])
-                    inner.append(Checkpoint(sequence: next, timestampMilliseconds: event.timestampMilliseconds, chain: chain, state: try state(of: fold)))
+                    inner.append(Checkpoint(sequence: next, timestampMilliseconds: timestamp, chain: chain, state: try state(of: fold)))
                 }
                 next += 1
             }
             chain = Array(linked[(linked.count - 32)...])
         }
-        let bytes = try SegmentCodec.encode(records: records, chains: storedChains, entryChain: start.chain, strings: dictionary, hints: hints)
-        try SegmentCodec.verify(bytes, holds: records)
+        let bytes = try SegmentCodec.encode(
+            records: records, chains: storedChains, entryChain: start.chain, strings: hints.strings, hints: hints, workspace: &workspace.codec)
+        defer { workspace.codec.file = bytes }
+        try SegmentCodec.verify(bytes, holds: records, reusing: &workspace.codec.decoding)
         let header = try SegmentHeader.read(bytes, file: "new segment")
         try directory.writeAtomically(ArchiveDirectory.segmentName(first: header.firstSequence, last: header.lastSequence), bytes)
         for checkpoint in inner { try writeCheckpoint(checkpoint) }
@@ -221,6 +243,15 @@ public final class ArchiveSealer {
         do { return try fold.state() } catch {
             throw ArchiveError(.corrupt, file: "live log", "the working set cannot be built: \(error)")
         }
+    }
+
+    /// Memory one pass hands from one segment to the next: for 100,000 events the records alone are
+    /// about 40 MB, and fresh memory costs a page fault for every 4 KiB it touches.
+    private struct Workspace {
+        var records = RecordBlock(reservingBytes: 0, records: 0)
+        var chains: [UInt8] = []
+        var hints = SegmentLiftHints(capacity: 0)
+        var codec = SegmentCodec.Workspace()
     }
 
     /// The log skipped a sequence while it was read.

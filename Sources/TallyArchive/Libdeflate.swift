@@ -13,21 +13,49 @@ enum Libdeflate {
 
     /// `input` as one raw DEFLATE stream.
     static func deflate(_ input: [UInt8], level: Int32) throws(Zlib.Failure) -> [UInt8] {
-        guard let compressor = libdeflate_alloc_compressor(level) else {
-            throw Zlib.Failure(code: -1, context: "allocating a compressor at level \(level)", library: "libdeflate")
-        }
-        defer { libdeflate_free_compressor(compressor) }
-        // Room for the worst case, left uninitialized: only the pages the stream is written to are touched
-        // (a segment's payload compresses to an eighth of it).
-        let bound = max(1, libdeflate_deflate_compress_bound(compressor, input.count))
-        let output = [UInt8](unsafeUninitializedCapacity: bound) { target, written in
-            written = input.withUnsafeBytes { source in
-                libdeflate_deflate_compress(compressor, source.baseAddress, source.count, target.baseAddress, target.count)
+        let compressor = try Compressor(level: level)
+        let stream = Array(try compressor.deflate(input))
+        withExtendedLifetime(compressor) {}  // the stream lies in its memory until copied
+        return stream
+    }
+
+    /// A compressor's state (its hash tables, about a megabyte at level 6) and room for its output, kept for
+    /// several payloads: a sealing pass compresses one per segment, and fresh memory costs a page fault for
+    /// every 4 KiB it touches.
+    final class Compressor {
+        private let state: OpaquePointer
+        /// Where streams are written: the worst case for the largest input so far, uninitialized (only the
+        /// pages a stream is written to are touched; a segment's payload compresses to an eighth of it).
+        private var output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+        init(level: Int32) throws(Zlib.Failure) {
+            guard let state = libdeflate_alloc_compressor(level) else {
+                throw Zlib.Failure(code: -1, context: "allocating a compressor at level \(level)", library: "libdeflate")
             }
+            self.state = state
         }
-        // The bound is the worst case for any input, so this happens only on a libdeflate fault.
-        guard !output.isEmpty || input.isEmpty else { throw Zlib.Failure(code: -1, context: "compressing \(input.count) bytes", library: "libdeflate") }
-        return output
+
+        deinit {
+            output.deallocate()
+            libdeflate_free_compressor(state)
+        }
+
+        /// `input` as one raw DEFLATE stream, in memory of this compressor that stays valid until its next call.
+        func deflate(_ input: [UInt8]) throws(Zlib.Failure) -> UnsafeRawBufferPointer {
+            let bound = max(1, libdeflate_deflate_compress_bound(state, input.count))
+            if output.count < bound {
+                output.deallocate()
+                output = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 16)
+            }
+            let written = input.withUnsafeBytes { source in
+                libdeflate_deflate_compress(state, source.baseAddress, source.count, output.baseAddress, bound)
+            }
+            // The bound is the worst case for any input, so this happens only on a libdeflate fault.
+            guard written > 0 || input.isEmpty else {
+                throw Zlib.Failure(code: -1, context: "compressing \(input.count) bytes", library: "libdeflate")
+            }
+            return UnsafeRawBufferPointer(rebasing: output[0..<written])
+        }
     }
 
     /// Inflates `input`, which must be exactly one raw DEFLATE stream of exactly `expectedLength` bytes, into

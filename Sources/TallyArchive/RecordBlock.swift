@@ -37,6 +37,19 @@ public struct RecordBlock: Sendable, RandomAccessCollection {
     /// A copy of one record.
     public subscript(index: Int) -> [UInt8] { Array(bytes[range(index)]) }
 
+    /// Makes room for about `bytes` bytes of `records` records in all.
+    mutating func reserve(bytes count: Int, records: Int) {
+        bytes.reserveCapacity(count)
+        starts.reserveCapacity(records + 1)
+    }
+
+    /// Removes every record, keeping the memory for the next ones.
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        starts.removeAll(keepingCapacity: true)
+        starts.append(0)
+    }
+
     /// Takes the buffer out for reuse, leaving the block empty (and this the buffer's only owner, if it was).
     mutating func takeBytes() -> [UInt8] {
         var taken: [UInt8] = []

@@ -20,16 +20,7 @@ public struct SegmentDictionary {
     public init() {}
 
     public mutating func add(_ body: EventBody) {
-        Self.forEachString(in: body) { _ = note($0) }
-    }
-
-    /// Counts `body`'s strings like `add` and appends the ids of the counted ones to `ids`, each once, in
-    /// the order they first occur in the body (the sealer keeps these instead of the body).
-    mutating func add(_ body: EventBody, ids: inout [Int32]) {
-        let start = ids.count
-        Self.forEachString(in: body) { string in
-            if let id = note(string), !ids[start...].contains(id) { ids.append(id) }
-        }
+        Self.forEachString(in: body) { note($0) }
     }
 
     /// The strings worth a table entry, most frequent first (so the commonest get one-byte indexes), ties
@@ -119,14 +110,18 @@ public struct SegmentDictionary {
 
     /// Counts one occurrence of `string` and returns its id, or nil for strings no table holds (empty, or
     /// longer than 1,024 bytes).
+    @discardableResult
     private mutating func note(_ string: String) -> Int32? {
         var utf8 = string
-        let id: Int32? = utf8.withUTF8 { bytes in
-            bytes.isEmpty || bytes.count > 1024 ? nil : ids.intern(UnsafeRawBufferPointer(bytes))
-        }
-        guard let id else { return nil }
+        return utf8.withUTF8 { note(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same for a string's UTF-8 as a record holds it: a `String` is made only for the first occurrence.
+    mutating func note(_ utf8: UnsafeRawBufferPointer) -> Int32? {
+        guard !utf8.isEmpty && utf8.count <= 1024 else { return nil }
+        let id = ids.intern(utf8)
         if Int(id) == strings.count {
-            strings.append(string)
+            strings.append(String(decoding: utf8, as: UTF8.self))
             counts.append(1)
         } else {
             counts[Int(id)] += 1

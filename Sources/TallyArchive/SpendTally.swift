@@ -4,7 +4,7 @@ import TallyCore
 /// counts for its tenant, agent, action kind and each budget charged, and looking those up as strings
 /// (hashing each, building each from the record) would cost more than the rest of the audit's fold.
 /// `ledger(budgets:)` gives the same `SpendLedger` that `SpendLedger.record` builds from the events.
-struct SpendTally: ChargeSink {
+struct SpendTally: FoldSink {
     let bucketMilliseconds: Int64
     private var names = InternedStrings()
     private var totals: [Key: SpendLedger.Total] = [:]

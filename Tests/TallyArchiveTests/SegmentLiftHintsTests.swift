@@ -16,9 +16,9 @@ import TallyStore
         let events = try store.events(from: 1, limit: Int.max)
         var counted = SegmentDictionary()
         for stored in events { counted.add(stored.event.body) }
-        var hinted = SegmentDictionary()
         var hints = SegmentLiftHints(capacity: events.count)
-        for stored in events { hints.append(stored.event.body, counting: &hinted) }
+        for stored in events { hints.append(stored.event.body) }
+        let hinted = hints.strings
 
         #expect(hints.count == events.count)
         #expect(hinted.table() == counted.table() && hinted.table().count > 10)
@@ -36,6 +36,50 @@ import TallyStore
         let fromHints = try SegmentCodec.encode(records: records, chains: chains, entryChain: EventChain.genesis, strings: hinted, hints: hints)
         #expect(fromHints == fromBodies)
         #expect(Array(try SegmentCodec.decode(fromHints, file: "memory").records) == records)
+        store.close()
+    }
+
+    /// The sealer gathers its hints as `WorkingSetFold` walks each record in place, without decoding it:
+    /// every kind of event a workload writes (lifecycle events walked in place, the rare ones decoded by the
+    /// fold) gives the hints its decoded body gives, and so the same segment, byte for byte.
+    @Test func hintsTheFoldReportsAreTheHintsTheBodiesGive() throws {
+        let fixture = ArchiveFixture()
+        let store = try fixture.open()
+        var workload = Workload(seed: 31)
+        try workload.setup(store)
+        try workload.run(store, fixture: fixture, count: 1_200)
+        // Extensions and expiries too, which the workload does not make.
+        for (step, id) in workload.open.prefix(3).enumerated() {
+            _ = try store.executeBlocking(.extend(ExtendCommand(
+                caller: .tenant(id: "acme", keyID: "k1"), reservationID: id,
+                idempotency: IdempotencyStamp(key: "extend-\(step)", payloadHash: Digest256(words: (7, 7, 7, UInt64(step)))),
+                extendByMilliseconds: 60_000))).get()
+        }
+        fixture.clock.advance(10 * 3_600_000)
+        _ = try store.executeBlocking(.expireReservations(ExpireCommand(candidates: workload.open)))
+        let events = try store.events(from: 1, limit: Int.max)
+        let kinds = Set(events.map { $0.record[1] })
+        #expect(kinds.isSuperset(of: [8, 9, 10, 11, 12, 13]), "every lifecycle event is walked in place: \(kinds.sorted())")
+
+        var fromBodies = SegmentLiftHints(capacity: events.count)
+        for stored in events { fromBodies.append(stored.event.body) }
+        var walked = SegmentLiftHints(capacity: events.count)
+        var fold = WorkingSetFold()
+        for stored in events {
+            try stored.record.withUnsafeBytes { try fold.apply($0, charges: &walked) }
+            walked.endRecord()
+        }
+        #expect(walked.count == events.count)
+        #expect(walked.strings.table() == fromBodies.strings.table() && walked.strings.table().count > 10)
+        for index in events.indices {
+            #expect(walked.digests(of: index) == fromBodies.digests(of: index), "event \(index + 1)")
+            #expect(walked.stringIDs(of: index).map { walked.strings.string($0) }
+                    == fromBodies.stringIDs(of: index).map { fromBodies.strings.string($0) }, "event \(index + 1)")
+        }
+        let records = events.map(\.record), chains = events.map(\.chain)
+        let segment = try SegmentCodec.encode(records: records, chains: chains, entryChain: EventChain.genesis, strings: walked.strings, hints: walked)
+        #expect(segment == (try SegmentCodec.encode(
+            records: records, chains: chains, entryChain: EventChain.genesis, strings: fromBodies.strings, hints: fromBodies)))
         store.close()
     }
 
@@ -60,9 +104,9 @@ import TallyStore
             guard case .success = reply else { Issue.record("reserve \(step): \(reply)"); return }
         }
         let events = try store.events(from: 1, limit: Int.max)
-        var dictionary = SegmentDictionary()
         var hints = SegmentLiftHints(capacity: events.count)
-        for stored in events { hints.append(stored.event.body, counting: &dictionary) }
+        for stored in events { hints.append(stored.event.body) }
+        let dictionary = hints.strings
         let spellings = dictionary.table().map { Array($0.utf8) }
         #expect(spellings.contains(Array(composed.utf8)) && spellings.contains(Array(decomposed.utf8)))
 

@@ -31,6 +31,9 @@ public struct ByteWriter: Sendable {
 
     public var count: Int { written.count }
 
+    /// Makes room for `capacity` bytes in all (nothing when there is room already).
+    public mutating func reserveCapacity(_ capacity: Int) { written.reserveCapacity(capacity) }
+
     @inlinable
     public mutating func writeU8(_ value: UInt8) { written.append(value) }
 

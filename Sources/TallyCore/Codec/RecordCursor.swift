@@ -100,6 +100,20 @@ struct RecordCursor: ~Copyable {
     @inline(__always)
     mutating func skipString() throws(EventCodecError) { _ = try string() }
 
+    /// `string()`, handing the string to `sink` as well.
+    @inline(__always)
+    mutating func string<Sink: FoldSink>(reporting sink: inout Sink) throws(EventCodecError) -> Range<Int> {
+        let range = try string()
+        sink.string(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        return range
+    }
+
+    /// A list of strings (u16 count), each handed to `sink`.
+    @inline(__always)
+    mutating func strings<Sink: FoldSink>(reporting sink: inout Sink) throws(EventCodecError) {
+        for _ in 0..<(try u16()) { _ = try string(reporting: &sink) }
+    }
+
     @inline(__always)
     mutating func skipOptionalString() throws(EventCodecError) {
         if try bool() { try skipString() }
@@ -115,13 +129,14 @@ struct RecordCursor: ~Copyable {
         for _ in 0..<(try u16()) { try skipString() }
     }
 
-    /// Walks a subject and returns where its agent value is (nil when it has none).
+    /// Walks a subject and returns where its agent value is (nil when it has none), handing `sink` its
+    /// values (not its dimensions).
     @inline(__always)
-    mutating func subjectAgent() throws(EventCodecError) -> Range<Int>? {
+    mutating func subjectAgent<Sink: FoldSink>(reporting sink: inout Sink) throws(EventCodecError) -> Range<Int>? {
         var agent: Range<Int>?
         for level in ScopeLevel.allCases {
             if try bool() {
-                let value = try string()
+                let value = try string(reporting: &sink)
                 if level == .agent { agent = value }
             }
         }
@@ -152,20 +167,23 @@ struct RecordCursor: ~Copyable {
         try skipOptionalString()
     }
 
-    /// An idempotency stamp: key and payload hash.
+    /// An idempotency stamp: key and payload hash (handed to `sink`).
     @inline(__always)
-    mutating func skipStamp() throws(EventCodecError) {
+    mutating func stamp<Sink: FoldSink>(reporting sink: inout Sink) throws(EventCodecError) {
         try skipString()
-        try skip(32)
+        try need(32)
+        sink.digest(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 32)]))
+        offset += 32
     }
 
+    /// Walks who acted, handing `sink` a tenant caller's tenant and key id.
     @inline(__always)
-    mutating func skipCaller() throws(EventCodecError) {
+    mutating func caller<Sink: FoldSink>(reporting sink: inout Sink) throws(EventCodecError) {
         let start = offset
         switch try u8() {
         case 1:
-            try skipString()
-            try skipString()
+            _ = try string(reporting: &sink)
+            _ = try string(reporting: &sink)
         case 2, 3: return
         case let tag: throw Self.invalid(.unknownEnumValue, "caller tag", at: start, value: tag)
         }

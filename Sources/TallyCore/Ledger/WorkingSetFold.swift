@@ -90,12 +90,13 @@ public struct WorkingSetFold: Sendable {
 
         init() {}
 
-        /// Walks the tenant, subject and action that `Reserved` and `DebitRecorded` share, in that order.
-        init(_ cursor: inout RecordCursor) throws(EventCodecError) {
-            tenant = try cursor.string()
-            agent = try cursor.subjectAgent()
-            actionKind = try cursor.string()
-            try cursor.skipString()  // action name
+        /// Walks the tenant, subject and action that `Reserved` and `DebitRecorded` share, in that order,
+        /// handing `sink` their strings (not the subject's dimensions or the action's tags).
+        init<Sink: FoldSink>(_ cursor: inout RecordCursor, reporting sink: inout Sink) throws(EventCodecError) {
+            tenant = try cursor.string(reporting: &sink)
+            agent = try cursor.subjectAgent(reporting: &sink)
+            actionKind = try cursor.string(reporting: &sink)
+            _ = try cursor.string(reporting: &sink)  // action name
             try cursor.skipStrings()  // action tags
         }
     }
@@ -131,9 +132,10 @@ public struct WorkingSetFold: Sendable {
         try apply(record, charges: &none)
     }
 
-    /// Folds one record and hands the charge of a commit or a direct debit to `charges` (before the
-    /// reservation is forgotten, so that the charge can name who reserved it).
-    public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, charges: inout Sink) throws(Failure) {
+    /// Folds one record and hands `charges` the charge of a commit or a direct debit (before the
+    /// reservation is forgotten, so that the charge can name who reserved it) and the fields it reports
+    /// (`FoldSink`).
+    public mutating func apply<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, charges: inout Sink) throws(Failure) {
         let header: RecordHeader
         do { header = try RecordHeader(record) } catch { throw .undecodable(error) }
         try apply(record, header, charges: &charges)
@@ -160,7 +162,7 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// `apply` for a record at `offset` in the buffer given to `enterBlock` (`record` is that slice of it).
-    public mutating func apply<Sink: ChargeSink>(
+    public mutating func apply<Sink: FoldSink>(
         _ record: UnsafeRawBufferPointer, _ header: RecordHeader, atBlockOffset offset: Int, charges: inout Sink
     ) throws(Failure) {
         precondition(block.withUnsafeBytes { $0.baseAddress.map { $0 + offset } == record.baseAddress && offset + record.count <= $0.count },
@@ -169,22 +171,22 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// `apply` for a caller that has read and checked the record's header already (`RecordHeader`).
-    public mutating func apply<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, charges: inout Sink) throws(Failure) {
+    public mutating func apply<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, charges: inout Sink) throws(Failure) {
         try apply(record, header, blockOffset: nil, charges: &charges)
     }
 
-    private mutating func apply<Sink: ChargeSink>(
+    private mutating func apply<Sink: FoldSink>(
         _ record: UnsafeRawBufferPointer, _ header: RecordHeader, blockOffset: Int?, charges: inout Sink
     ) throws(Failure) {
         do {
             switch header.typeCode {
-            case 8: try applyReserved(record, blockOffset: blockOffset)
+            case 8: try applyReserved(record, blockOffset: blockOffset, &charges)
             case 9: try applyCommitted(record, header, &charges)
-            case 10: try applyReturned(record, released: true)
-            case 11: try applyExtended(record)
-            case 12: try applyReturned(record, released: false)
+            case 10: try applyReturned(record, released: true, &charges)
+            case 11: try applyExtended(record, &charges)
+            case 12: try applyReturned(record, released: false, &charges)
             case 13: try applyDebit(record, header, &charges)
-            default: try applyDecoded(record)
+            default: try applyDecoded(record, &charges)
             }
         } catch let error as Failure {
             throw error
@@ -224,14 +226,14 @@ public struct WorkingSetFold: Sendable {
 
     // MARK: Lifecycle events, walked in place
 
-    private mutating func applyReserved(_ record: UnsafeRawBufferPointer, blockOffset: Int?) throws {
+    private mutating func applyReserved<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, blockOffset: Int?, _ sink: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
-        let fields = try SpendFields(&cursor)
+        let fields = try SpendFields(&cursor, reporting: &sink)
         let unit = try cursor.unit()
         let amount = try cursor.i64()
-        try cursor.skipString()  // scope path
-        try cursor.skipStrings()  // affected scopes
+        _ = try cursor.string(reporting: &sink)  // scope path
+        try cursor.strings(reporting: &sink)  // affected scopes
         let budgetedCount = try cursor.u16()
         guard budgetedCount <= Self.slotsPerHold else {
             throw EventCodecError(.countTooLarge, offset: cursor.offset - 2, reason: "budgeted scopes: \(budgetedCount), over the limit")
@@ -250,10 +252,10 @@ public struct WorkingSetFold: Sendable {
         try cursor.skip(1)  // overage policy
         try cursor.skip(8)  // max extensions
         try cursor.skipOptionalCaps()
-        try cursor.skipStamp()
+        try cursor.stamp(reporting: &sink)
         try cursor.skip(8)  // replay retained until
         try cursor.skipOptionalString()  // metadata
-        try cursor.skipCaller()
+        try cursor.caller(reporting: &sink)
         try cursor.expectEnd()
 
         let idBytes = UnsafeRawBufferPointer(rebasing: record[id])
@@ -268,16 +270,16 @@ public struct WorkingSetFold: Sendable {
         holds[Int(index)].spendFields = fields
     }
 
-    private mutating func applyCommitted<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
+    private mutating func applyCommitted<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
         try cursor.skip(8)  // actual
         let charged = try cursor.i64()
-        let deltas = try skipDeltas(&cursor)
-        try cursor.skipStamp()
+        let deltas = try skipDeltas(&cursor, reporting: &charges)
+        try cursor.stamp(reporting: &charges)
         try cursor.skipOptionalMetrics()
         try cursor.skipOptionalString()  // metadata
-        try cursor.skipCaller()
+        try cursor.caller(reporting: &charges)
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Committed")
@@ -294,7 +296,7 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// The charge of a commit on a reservation that was ACTIVE in the starting state (no record kept).
-    private func chargeStarting<Sink: ChargeSink>(_ reservation: Reservation, amount: Int64, _ header: RecordHeader, _ charges: inout Sink) {
+    private func chargeStarting<Sink: FoldSink>(_ reservation: Reservation, amount: Int64, _ header: RecordHeader, _ charges: inout Sink) {
         let tenant = Array(reservation.tenant.utf8)
         let agent = reservation.subject.agent.map { Array($0.utf8) }
         let kind = Array(reservation.action.kind.utf8)
@@ -311,7 +313,7 @@ public struct WorkingSetFold: Sendable {
     }
 
     /// Released and Expired: the whole hold goes back to every budgeted scope.
-    private mutating func applyReturned(_ record: UnsafeRawBufferPointer, released: Bool) throws {
+    private mutating func applyReturned<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, released: Bool, _ sink: inout Sink) throws {
         let event = released ? "Released" : "Expired"
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
@@ -319,8 +321,8 @@ public struct WorkingSetFold: Sendable {
         if released {
             try cursor.skipOptionalString()  // reason
             try cursor.skip(1)  // cause
-            if try cursor.bool() { try cursor.skipStamp() }
-            try cursor.skipCaller()
+            if try cursor.bool() { try cursor.stamp(reporting: &sink) }
+            try cursor.caller(reporting: &sink)
         }
         try cursor.skip(8)  // at
         try cursor.expectEnd()
@@ -336,15 +338,15 @@ public struct WorkingSetFold: Sendable {
         removeHold(index)
     }
 
-    private mutating func applyExtended(_ record: UnsafeRawBufferPointer) throws {
+    private mutating func applyExtended<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, _ sink: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         let id = try cursor.string()
-        try cursor.skipString()  // tenant
+        _ = try cursor.string(reporting: &sink)  // tenant
         let expiry = try cursor.i64()
         let count = try cursor.i64()
-        try cursor.skipStamp()
+        try cursor.stamp(reporting: &sink)
         try cursor.skip(8)  // replay retained until
-        try cursor.skipCaller()
+        try cursor.caller(reporting: &sink)
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Extended")
@@ -352,22 +354,22 @@ public struct WorkingSetFold: Sendable {
         holds[index].extensionCount = Int(count)
     }
 
-    private mutating func applyDebit<Sink: ChargeSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
+    private mutating func applyDebit<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, _ header: RecordHeader, _ charges: inout Sink) throws {
         var cursor = RecordCursor(record, at: EventCodec.headerLength)
         try cursor.skipString()  // event id
-        let fields = try SpendFields(&cursor)
+        let fields = try SpendFields(&cursor, reporting: &charges)
         let unit = try cursor.unit()
         try cursor.skip(8)  // actual
         let charged = try cursor.i64()
         try cursor.skip(1)  // overage policy
-        try cursor.skipString()  // scope path
-        let deltas = try skipDeltas(&cursor)
-        try cursor.skipStamp()
+        _ = try cursor.string(reporting: &charges)  // scope path
+        let deltas = try skipDeltas(&cursor, reporting: &charges)
+        try cursor.stamp(reporting: &charges)
         try cursor.skip(8)  // replay retained until
         try cursor.skipOptionalMetrics()
         try cursor.skipOptionalI64()  // client time
         try cursor.skipOptionalString()  // metadata
-        try cursor.skipCaller()
+        try cursor.caller(reporting: &charges)
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         try applyDeltas(deltas, record, unit: unit)
@@ -376,7 +378,7 @@ public struct WorkingSetFold: Sendable {
 
     /// Reports a charge whose tenant, agent and action kind are the `fields` of `record`, on the budgets in
     /// `scratchSlots`.
-    private func charge<Sink: ChargeSink>(
+    private func charge<Sink: FoldSink>(
         _ amount: Int64, _ unit: Unit, _ header: RecordHeader, in record: UnsafeRawBufferPointer, _ fields: SpendFields,
         _ charges: inout Sink
     ) {
@@ -389,8 +391,9 @@ public struct WorkingSetFold: Sendable {
 
     // MARK: Rare events, decoded in full
 
-    private mutating func applyDecoded(_ record: UnsafeRawBufferPointer) throws {
+    private mutating func applyDecoded<Sink: FoldSink>(_ record: UnsafeRawBufferPointer, _ sink: inout Sink) throws {
         let event = try EventCodec.decode(Array(record))
+        sink.decoded(event.body)
         let key: BudgetKey? = switch event.body {
         case .budgetCreated(let budget): budget.key
         case .budgetFunded(let funded): funded.key
@@ -507,14 +510,14 @@ public struct WorkingSetFold: Sendable {
         var count: Int
     }
 
-    private func skipDeltas(_ cursor: inout RecordCursor) throws(EventCodecError) -> DeltaList {
+    private func skipDeltas<Sink: FoldSink>(_ cursor: inout RecordCursor, reporting sink: inout Sink) throws(EventCodecError) -> DeltaList {
         let count = try cursor.u16()
         guard count <= Self.slotsPerHold else {
             throw EventCodecError(.countTooLarge, offset: cursor.offset - 2, reason: "deltas: \(count), over the limit")
         }
         let list = DeltaList(offset: cursor.offset, count: count)
         for _ in 0..<count {
-            try cursor.skipString()  // scope
+            _ = try cursor.string(reporting: &sink)  // scope
             try cursor.skip(8 * 4)  // remaining, reserved, spent, debt
             _ = try cursor.bool()  // marks over limit
         }
@@ -688,15 +691,33 @@ public struct Charge {
     }
 }
 
-/// Takes the charges of a fold (the audit's spend report).
-public protocol ChargeSink {
+/// What a fold hands out besides the balances it keeps: the charges of commits and direct debits (the
+/// audit's spend report) and, as it walks each record, the strings and digests a segment lifts out of it
+/// (the sealer's `SegmentLiftHints`). Every requirement does nothing by default, and the fold is
+/// specialized for each sink, so a fold that wants none of it pays nothing for the calls.
+public protocol FoldSink {
     mutating func charge(_ charge: borrowing Charge)
+    /// A string that segments count for their table, as the record holds its UTF-8: the tenant, the
+    /// subject's values, the action's kind and name, the scope path, the affected scopes and the scopes of
+    /// balance changes, a tenant caller's tenant and key id (`SegmentDictionary.forEachString`'s, in its order).
+    mutating func string(_ utf8: UnsafeRawBufferPointer)
+    /// The 32 bytes of an idempotency payload hash the record holds.
+    mutating func digest(_ bytes: UnsafeRawBufferPointer)
+    /// The body of a record the fold decoded in full (the rare events: tenants, keys, budgets, remembered
+    /// evaluations), whose strings and digests it did not report.
+    mutating func decoded(_ body: EventBody)
+}
+
+extension FoldSink {
+    public mutating func charge(_ charge: borrowing Charge) {}
+    public mutating func string(_ utf8: UnsafeRawBufferPointer) {}
+    public mutating func digest(_ bytes: UnsafeRawBufferPointer) {}
+    public mutating func decoded(_ body: EventBody) {}
 }
 
 /// The sink of a fold that only wants balances.
-public struct NoCharges: ChargeSink {
+public struct NoCharges: FoldSink {
     public init() {}
-    public func charge(_ charge: borrowing Charge) {}
 }
 
 /// Up to `EventCodec.FieldLimit.scopesCountMax` values kept inline (a record names at most that many
