@@ -5,8 +5,11 @@ import CLibdeflate
 /// twice zlib's speed compressing and two to three times inflating a whole payload held in memory
 /// (BENCHMARKS.md, "Segments through libdeflate"). zlib stays for format 1, checkpoints and CRC-32.
 enum Libdeflate {
-    /// The level segments are compressed at: libdeflate's 6 is a little smaller than zlib's 6 and twice as fast.
-    static let segmentLevel: Int32 = 6
+    /// The level segments are compressed at. Since strings are lifted out, a payload is mostly digests, ids and
+    /// keys that no level compresses: on 100,000 lifecycle events (17.7 MB) level 3 writes 4% more bytes than
+    /// 6 in two thirds of the time (80 against 118 ms) and inflates as fast (README, "Segments are deflated at
+    /// level 3"); compressing was then a quarter of sealing, which competes with requests for the cores.
+    static let segmentLevel: Int32 = 3
 
     /// What goes in a segment header's informative `zlib_version` field for a payload compressed here.
     static var versionText: String { "libdeflate " + LIBDEFLATE_VERSION_STRING }
@@ -19,7 +22,7 @@ enum Libdeflate {
         return stream
     }
 
-    /// A compressor's state (its hash tables, about a megabyte at level 6) and room for its output, kept for
+    /// A compressor's state (its hash tables, several hundred kilobytes) and room for its output, kept for
     /// several payloads: a sealing pass compresses one per segment, and fresh memory costs a page fault for
     /// every 4 KiB it touches.
     final class Compressor {
