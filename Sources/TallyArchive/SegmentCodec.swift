@@ -42,23 +42,20 @@ public enum SegmentCodec {
             records: RecordBlock(records), chains: chains.flatMap { $0 }, entryChain: entryChain, strings: strings, table: table,
             formatVersion: formatVersion, workspace: &workspace
         ) {
-            (index, record) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
+            (index, record, offer) throws(ArchiveError) in
             let eventBody: EventBody
             if let bodies { eventBody = bodies[index] } else {
                 do throws(EventCodecError) { eventBody = try EventCodec.decode(record).body } catch {
                     throw ArchiveError(.corrupt, file: "", sequence: firstSequence + UInt64(index), "a record to seal does not decode: \(error.reason)")
                 }
             }
-            var candidates: [FieldLifting.StringCandidate] = []
             if lifting {
                 SegmentDictionary.forEachString(in: eventBody) { string in
-                    // The table's own bytes: a string is lifted only as the entry with exactly its bytes.
-                    if let index = tableIndex[Array(string.utf8)], !candidates.contains(where: { $0.index == index }) {
-                        candidates.append(FieldLifting.StringCandidate(utf8: Array(table[index].utf8), index: index))
-                    }
+                    // By the table's own bytes: a string is lifted only as the entry with exactly its bytes.
+                    if let index = tableIndex[Array(string.utf8)], !offer.strings.contains(index) { offer.strings.append(index) }
                 }
             }
-            return (FieldLifting.digests(of: eventBody), candidates)
+            for digest in FieldLifting.digests(of: eventBody) { offer.digests.append(contentsOf: digest) }
         }
     }
 
@@ -88,20 +85,16 @@ public enum SegmentCodec {
         var tableIndexOfID = [Int](repeating: -1, count: strings.count)
         for (index, id) in tableIDs.enumerated() { tableIndexOfID[Int(id)] = index }
         let table = tableIDs.map { strings.string($0) }
-        let tableUTF8 = table.map { Array($0.utf8) }
         return try encode(
             records: records, chains: chains, entryChain: entryChain, strings: strings, table: table,
             formatVersion: SegmentHeader.formatVersion, workspace: &workspace
         ) {
-            (index, _) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate]) in
-            let ids = hints.stringIDs(of: index)
-            var candidates: [FieldLifting.StringCandidate] = []
-            candidates.reserveCapacity(ids.count)  // one allocation, not one per doubling
-            for id in ids {
+            (index, _, offer) throws(ArchiveError) in
+            for id in hints.stringIDs(of: index) {
                 let tableIndex = tableIndexOfID[Int(id)]
-                if tableIndex >= 0 { candidates.append(FieldLifting.StringCandidate(utf8: tableUTF8[tableIndex], index: tableIndex)) }
+                if tableIndex >= 0 { offer.strings.append(tableIndex) }
             }
-            return (hints.digests(of: index), candidates)
+            hints.appendDigests(of: index, to: &offer.digests)
         }
     }
 
@@ -128,11 +121,12 @@ public enum SegmentCodec {
         }
     }
 
-    /// The encoding itself: `liftable(index, record)` gives the digests and table strings worth lifting
-    /// from each record, `table` is the string table (empty before format 2).
+    /// The encoding itself: `liftable(index, record, offer)` fills `offer` (emptied for each record) with the
+    /// digests and table strings worth lifting from each record, `table` is the string table (empty before
+    /// format 2).
     private static func encode(
         records: RecordBlock, chains: [UInt8], entryChain: [UInt8], strings: SegmentDictionary, table: [String], formatVersion: UInt16,
-        workspace: inout Workspace, liftable: (Int, ArraySlice<UInt8>) throws(ArchiveError) -> (digests: [[UInt8]], strings: [FieldLifting.StringCandidate])
+        workspace: inout Workspace, liftable: (Int, ArraySlice<UInt8>, inout FieldLifting.Offer) throws(ArchiveError) -> Void
     ) throws(ArchiveError) -> [UInt8] {
         precondition(!records.isEmpty && 32 * records.count == chains.count, "a segment holds at least one event, each with its chain")
         precondition(entryChain.count == 32, "chain values are 32 bytes")
@@ -156,14 +150,23 @@ public enum SegmentCodec {
         residue.reserveCapacity(records.bytes.count)
         digests.reserveCapacity(records.count * 32)
         var previous = firstTimestamp
+        // One of each for the whole segment, emptied for every record.
+        let stringTable = FieldLifting.StringTable(table.lazy.map { Array($0.utf8) })
+        var offer = FieldLifting.Offer()
+        var lifts: [FieldLifting.Lift] = []
         for index in records.indices {
             let record = records.bytes[records.range(index)]
             precondition(recordSequence(record) == firstSequence + UInt64(index), "records must have consecutive sequences")
             let timestamp = recordTimestamp(record)
             precondition(timestamp >= previous, "timestamps never go backwards in the log")
             let body = record[(record.startIndex + EventCodec.headerLength)...]
-            let offered = try liftable(index, record)
-            let lifts = FieldLifting.lifts(in: body, digests: offered.digests, strings: offered.strings, timestamp: timestamp)
+            offer.removeAll()
+            try liftable(index, record, &offer)
+            body.withUnsafeBytes { body in
+                stringTable.bytes.withUnsafeBytes { tableBytes in
+                    FieldLifting.lifts(in: body, offering: offer, table: tableBytes, stringTable.ranges, timestamp: timestamp, into: &lifts)
+                }
+            }
             columns.writeU8(record[record.startIndex + 1])
             columns.writeVarint(UInt64(bitPattern: timestamp &- previous))
             columns.writeVarint(UInt64(body.count))
@@ -175,7 +178,7 @@ public enum SegmentCodec {
                 columns.writeU8(lift.kind)
                 if lift.kind == FieldLifting.timeKind { columns.writeVarint(FieldLifting.zigzag(lift.timeDelta)) }
                 if lift.kind == FieldLifting.stringKind { columns.writeVarint(UInt64(lift.stringIndex)) }
-                if lift.kind == FieldLifting.digestKind { digests.writeBytes(lift.digest) }
+                if lift.kind == FieldLifting.digestKind { digests.writeBytes(body[(position + lift.gap)..<(position + lift.gap + 32)]) }
                 residue.writeBytes(body[position..<(position + lift.gap)])
                 position += lift.gap + lift.length
             }

@@ -82,6 +82,11 @@ struct SegmentLiftHints: FoldSink {
         stringIDs[(index == 0 ? 0 : stringEnds[index - 1])..<stringEnds[index]]
     }
 
+    /// Appends the digests of record `index` to `bytes`, back to back.
+    func appendDigests(of index: Int, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: digestBytes[(index == 0 ? 0 : digestEnds[index - 1])..<digestEnds[index]])
+    }
+
     /// The digests of record `index`, as `FieldLifting.digests(of:)` gives them.
     func digests(of index: Int) -> [[UInt8]] {
         let start = index == 0 ? 0 : digestEnds[index - 1]
