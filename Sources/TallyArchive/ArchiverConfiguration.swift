@@ -14,9 +14,9 @@ public struct ArchiverConfiguration: Sendable {
     public var everySeconds: Int64? = 3_600
     /// While the ledger is busy (events arrived at `busyEventsPerSecond` or faster since the previous pass),
     /// full segments wait until this many events are pending, and each pass then seals what brings the backlog
-    /// back under it; once the ledger is quieter everything due is sealed. Sealing takes a core for about a
-    /// second per 100,000 events: done in a burst it takes that core from the requests (the 8 x 16 benchmark's
-    /// p99 rises from about 7 to 11-12 ms, BENCHMARKS.md), done after it, nothing. A value of `everyEvents` or
+    /// back under it; once the ledger is quieter everything due is sealed. Sealing takes a core for 0.3-0.45 s
+    /// per 100,000 events (a second before 2026-12-02): done in a burst it takes that from the requests (the
+    /// 8 x 16 benchmark's p99 rose from about 7 to 11-12 ms, BENCHMARKS.md), done after it, nothing. A value of `everyEvents` or
     /// less seals every full segment at once, busy or not. Events older than `everySeconds` are sealed either way.
     public var busyBacklogEvents: UInt64 = 1_000_000
     /// The arrival rate above which the ledger counts as busy (see `busyBacklogEvents`).
