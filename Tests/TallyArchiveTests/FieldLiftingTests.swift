@@ -66,7 +66,7 @@ import Testing
         var random = Random(state: 42)
         var lifted = 0
         for round in 0..<400 {
-            let digests = (0..<Int(random.next() % 3)).map { _ in random.bytes(32) }
+            let digests = (0..<Int(random.next() % 5)).map { _ in random.bytes(32) }
             // Lengths 5 and 69 collide modulo 64; "scope" is a prefix of "scope-path".
             let texts: [[UInt8]] = [Array("scope".utf8), Array("scope-path".utf8), Array(repeating: UInt8(ascii: "x"), count: 69), random.bytes(Int(random.next() % 40) + 1)]
             let strings = texts.enumerated().compactMap { index, text in
