@@ -57,7 +57,7 @@ struct Tallyd: AsyncParsableCommand {
 
     // The archive's options are optional (`ArchiverConfiguration`'s defaults apply when one is not given), so
     // that one given together with --no-archive is refused instead of being ignored.
-    @Option(help: "Seal a segment once this many events are not yet archived (default 100000).")
+    @Option(help: "Seal a segment once this many events are not yet archived (default 25000).")
     var archiveEveryEvents: UInt64?
 
     @Option(help: "Seal pending events older than this many seconds even below --archive-every-events (0: by count only; default 3600).")

@@ -41,7 +41,7 @@ struct ArchiveSeal: ParsableCommand {
             """)
 
     @OptionGroup var location: ArchiveLocationOptions
-    @Option(help: "Events per segment at most.") var everyEvents: UInt64 = 100_000
+    @Option(help: "Events per segment at most.") var everyEvents: UInt64 = ArchiverConfiguration.defaultEveryEvents
     @Option(help: "Trim the live log below the newest sealed segment, keeping at least this many events.")
     var retainLiveEvents: UInt64?
 
