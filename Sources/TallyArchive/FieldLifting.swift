@@ -43,7 +43,7 @@ enum FieldLifting {
         }
     }
 
-    /// A string of the segment's table that an event holds, as the body encodes it.
+    /// A table string offered to the array form of `lifts` (the tests): its UTF-8 and its index in the table.
     struct StringCandidate {
         var utf8: [UInt8]
         var index: Int
@@ -89,8 +89,8 @@ enum FieldLifting {
         }
     }
 
-    /// `lifts(in:offering:table:timestamp:into:)` for a body, digests and candidate strings held in arrays
-    /// (the tests, and encoding from decoded bodies).
+    /// `lifts(in:offering:table:_:timestamp:into:)` for a body, digests and candidate strings held in arrays
+    /// (the tests check the scan through it against a byte-by-byte reference).
     static func lifts(in body: ArraySlice<UInt8>, digests: [[UInt8]], strings: [StringCandidate] = [], timestamp: Int64) -> [Lift] {
         var entries = [[UInt8]](repeating: [], count: (strings.map(\.index).max() ?? -1) + 1)
         for candidate in strings { entries[candidate.index] = candidate.utf8 }

@@ -10,6 +10,7 @@ import TallyCore
 /// `FieldLifting.digests` name, so a segment is the same whichever way its hints were gathered. Tests and
 /// old formats take them from decoded bodies (`append(_:)`).
 struct SegmentLiftHints: FoldSink {
+    static var takesCharges: Bool { false }
     /// The strings counted so far.
     private(set) var strings = SegmentDictionary()
     private var stringIDs: [Int32] = []
@@ -87,7 +88,8 @@ struct SegmentLiftHints: FoldSink {
         bytes.append(contentsOf: digestBytes[(index == 0 ? 0 : digestEnds[index - 1])..<digestEnds[index]])
     }
 
-    /// The digests of record `index`, as `FieldLifting.digests(of:)` gives them.
+    /// The digests of record `index`, as `FieldLifting.digests(of:)` gives them (for the tests; the encoder
+    /// takes them with `appendDigests`).
     func digests(of index: Int) -> [[UInt8]] {
         let start = index == 0 ? 0 : digestEnds[index - 1]
         return stride(from: start, to: digestEnds[index], by: 32).map { Array(digestBytes[$0..<($0 + 32)]) }

@@ -5,6 +5,7 @@ import TallyCore
 /// (hashing each, building each from the record) would cost more than the rest of the audit's fold.
 /// `ledger(budgets:)` gives the same `SpendLedger` that `SpendLedger.record` builds from the events.
 struct SpendTally: FoldSink {
+    static var takesCharges: Bool { true }
     let bucketMilliseconds: Int64
     private var names = InternedStrings()
     private var totals: [Key: SpendLedger.Total] = [:]

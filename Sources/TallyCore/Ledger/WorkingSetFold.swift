@@ -284,12 +284,12 @@ public struct WorkingSetFold: Sendable {
         try cursor.expectEnd()
         let index = try activeHold(UnsafeRawBufferPointer(rebasing: record[id]), event: "Committed")
         try applyDeltas(deltas, record, unit: holds[index].unit)
-        if Sink.self != NoCharges.self, startingReservations[Int32(index)] == nil {
+        if Sink.takesCharges, startingReservations[Int32(index)] == nil {
             let hold = holds[index]
             (hold.inBlock ? block : arena).withUnsafeBytes { keys in
                 charge(charged, hold.unit, header, in: UnsafeRawBufferPointer(rebasing: keys[hold.key]), hold.spendFields, &charges)
             }
-        } else if Sink.self != NoCharges.self, let reservation = startingReservations[Int32(index)] {
+        } else if Sink.takesCharges, let reservation = startingReservations[Int32(index)] {
             chargeStarting(reservation, amount: charged, header, &charges)
         }
         removeHold(index)
@@ -373,7 +373,7 @@ public struct WorkingSetFold: Sendable {
         try cursor.skip(8)  // at
         try cursor.expectEnd()
         try applyDeltas(deltas, record, unit: unit)
-        if Sink.self != NoCharges.self { charge(charged, unit, header, in: record, fields, &charges) }
+        if Sink.takesCharges { charge(charged, unit, header, in: record, fields, &charges) }
     }
 
     /// Reports a charge whose tenant, agent and action kind are the `fields` of `record`, on the budgets in
@@ -693,9 +693,12 @@ public struct Charge {
 
 /// What a fold hands out besides the balances it keeps: the charges of commits and direct debits (the
 /// audit's spend report) and, as it walks each record, the strings and digests a segment lifts out of it
-/// (the sealer's `SegmentLiftHints`). Every requirement does nothing by default, and the fold is
-/// specialized for each sink, so a fold that wants none of it pays nothing for the calls.
+/// (the sealer's `SegmentLiftHints`). Every method does nothing by default, and the fold is specialized for
+/// each sink, so a fold that wants none of it pays nothing for the calls.
 public protocol FoldSink {
+    /// Whether the fold works out charges for this sink at all (a charge costs lookups and an array of the
+    /// budgets charged): every sink says, so that one that takes them cannot be skipped by mistake.
+    static var takesCharges: Bool { get }
     mutating func charge(_ charge: borrowing Charge)
     /// A string that segments count for their table, as the record holds its UTF-8: the tenant, the
     /// subject's values, the action's kind and name, the scope path, the affected scopes and the scopes of
@@ -717,6 +720,7 @@ extension FoldSink {
 
 /// The sink of a fold that only wants balances.
 public struct NoCharges: FoldSink {
+    public static var takesCharges: Bool { false }
     public init() {}
 }
 
